@@ -1,0 +1,3 @@
+from drive_jepa.cli import main
+
+raise SystemExit(main())

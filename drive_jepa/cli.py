@@ -1,0 +1,69 @@
+"""The single `drive-jepa` command line.
+
+Subcommands are registered in `COMMANDS` by dotted module path and imported only when invoked, so
+`drive-jepa --help` stays fast and works without torch, CARLA or a GPU. Each subcommand module exposes
+`main(argv: list[str]) -> int` and builds its own argparse parser (so `drive-jepa CMD --help` explains it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str
+    summary: str
+
+
+# name -> where it lives. Keep one line per subcommand; later issues add theirs here.
+COMMANDS: dict[str, Command] = {
+    "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
+    "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
+    "demo": Command("drive_jepa.commands.demo", "tiny end-to-end smoke run on this machine (no data needed)"),
+}
+
+_USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"
+
+
+def _help_text() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = [
+        _USAGE,
+        "",
+        "Drive-JEPA: train on NAVSIM / Bench2Drive, evaluate closed-loop in CARLA (Bench2Drive's 220 routes),",
+        "debug from replays. Run `drive-jepa COMMAND --help` for a command's options.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name.ljust(width)}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    lines += [
+        "",
+        "Commands that take a config accept Hydra-style `key=value` overrides and `--cfg` to print the",
+        "composed config and exit.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_help_text())
+        return 0
+    if args[0] in ("-V", "--version"):
+        args = ["version"]
+    name, rest = args[0], args[1:]
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        print(f"drive-jepa: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(cmd.module)
+    result: int = module.main(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the core CLI (version, doctor, demo). Feature subcommands live in their own packages."""
