@@ -21,12 +21,13 @@ Each RESULTS argument is one run: a results JSON (leaderboard checkpoint or merg
 (all its *.json, name-sorted, are the per-split files of one parallel run), or several files joined by commas.
 Use --one-run to treat all arguments as the files of a single run. Several runs are shown side by side.
 
-Two modes: `compat` reproduces Bench2Drive's tools exactly (merge_route_json.py: DS = sum/220,
-SR = successes/220, no de-duplication; ability_benchmark.py v0.0.4 and v0.0.3;
-efficiency_smoothness_benchmark.py); `strict` fixes their quirks (route set from --routes, missing routes count 0, duplicates de-duplicated with the latest record
-winning, no hard-coded 220, SI units in comfort). The report shows both and lists where they differ; --mode
-only picks what is printed and which merged.json is written (compat: exactly the tool's, strict:
-de-duplicated; both: merged.json as the tool's plus merged_strict.json).
+Two modes: `compat` reproduces Bench2Drive's tools exactly (merge_route_json.py: DS = sum/220, SR =
+successes/220, no de-duplication; ability_benchmark.py v0.0.4 and v0.0.3;
+efficiency_smoothness_benchmark.py); `strict` fixes their quirks (route set from --routes, missing routes
+count 0, duplicates de-duplicated with the latest record winning, no hard-coded 220, SI units in comfort).
+The report shows both and lists where they differ; --mode only picks what is printed and which merged.json
+is written (compat: exactly the tool's, strict: de-duplicated; both: merged.json as the tool's plus
+merged_strict.json).
 
 Writes into --out: merged.json (Bench2Drive format, their tools run on it), report.md, report.html (self-
 contained, with plots) and summary.json; with several runs, each run's merged files go to OUT/<name>/.

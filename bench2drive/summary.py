@@ -1,12 +1,12 @@
 """One run's results, read and aggregated in both modes: what `drive-jepa report` renders.
 
-* **compat** — exactly what Bench2Drive's tools print for the same files (merge on the records in
-  reading order without de-duplication, /220, ability on the merged order with the first record per route, efficiency and
-  comfort over every merged record), including where a tool would die (reported, not raised).
-* **strict** — the documented quirks fixed: duplicates de-duplicated (latest wins), the expected route
-  set taken from the route XML (missing routes count 0 and are listed; records of routes not in the XML are excluded and
-  listed), abilities with missing routes as failures and no partial credit, empty sets give n/a, comfort in
-  SI units at the real 20 Hz step, off-lane distance per km driven.
+* **compat** — exactly what Bench2Drive's tools print for the same files (merge on the records in reading
+  order without de-duplication, /220, ability on the merged order with the first record per route,
+  efficiency and comfort over every merged record), including where a tool would die (reported, not raised).
+* **strict** — the documented quirks fixed: duplicates de-duplicated (latest wins), the expected route set
+  taken from the route XML (missing routes count 0 and are listed; records of routes not in the XML are
+  excluded and listed), abilities with missing routes as failures and no partial credit, empty sets give
+  n/a, comfort in SI units at the real 20 Hz step, off-lane distance per km driven.
 
 Reading order: the input paths in the order given; a folder contributes its `*.json` sorted by name.
 """
