@@ -153,9 +153,10 @@ def summarize(
                 "progress": list(f.progress) if f.progress else None,
             }
         )
-        if f.kind == "checkpoint" and f.progress and f.progress[0] != len(f.records):
+        if f.kind == "checkpoint" and f.progress and len(set((*f.progress, len(f.records)))) > 1:
             reader.warnings.append(
-                f"{f.path}: progress {list(f.progress)} but {len(f.records)} records (interrupted run?)"
+                f"{f.path}: progress {list(f.progress)} with {len(f.records)} records: the run did not "
+                "finish (resume it)"
             )
         if f.entry_status in ("Crashed", "Invalid", "Rejected"):
             reader.warnings.append(f"{f.path}: entry_status {f.entry_status}")
