@@ -1,4 +1,4 @@
-"""`drive-jepa report` end to end: headline, merged.json in Bench2Drive's format, Markdown, HTML with plots."""
+"""`drive-jepa report` end to end: headline, merged.json, Markdown, HTML with plots."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def test_rerun_with_merged_ability_present(tmp_path: Path) -> None:
     (tmp_path / "merged.json").write_text("{}")
     (tmp_path / "merged_ability.json").write_text(json.dumps({"Overtaking": 1.0, "crashed": []}))
     assert [p.name for p in expand_inputs([tmp_path])] == ["eval_bench2drive220_0.json"]
-    with pytest.raises(ResultsFileError, match="merged_ability.json: no '_checkpoint' object"):
+    with pytest.raises(ResultsFileError, match=r"merged_ability\.json: no '_checkpoint' object"):
         load_results_file(tmp_path / "merged_ability.json")
 
 
