@@ -240,7 +240,7 @@ def _reader_lines(s: RunSummary) -> list[str]:
     if und:
         lines.append(
             f"- Traffic_Signs partial credit undetermined for {len(und)} route(s) without junction data "
-            f"(none in the --junctions table): {', '.join(und)}"
+            f"(give --junctions with their junction_completion): {', '.join(und)}"
         )
     return lines or ["- no issues"]
 
@@ -337,15 +337,17 @@ h1{font-size:26px;margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
+table.text td{text-align:left}
 .fig{margin:18px 0}.ok{color:#1a7f37}.bad{color:#b42318}
 details{margin:8px 0}summary{cursor:pointer;font-weight:600}
 """
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _card(r: RunSummary) -> str:
@@ -526,7 +528,10 @@ def html(runs: Sequence[RunSummary]) -> str:
         parts.append(f"<div class='muted'>Inputs: {escape(', '.join(str(p) for p in r.inputs))}</div>")
         diffs = differences(r)
         if diffs:
-            parts += ["<h3>compat vs strict</h3>", _html_table(["metric", "compat", "strict", "why"], diffs)]
+            parts += [
+                "<h3>compat vs strict</h3>",
+                _html_table(["metric", "compat", "strict", "why"], diffs, "text"),
+            ]
         parts.append("<h3>Reader</h3><ul>")
         parts += [f"<li>{escape(line[2:])}</li>" for line in _reader_lines(r)]
         parts.append("</ul>")

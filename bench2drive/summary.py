@@ -164,6 +164,11 @@ def summarize(
         origin.extend([str(f.path)] * len(f.records))
     if routes is None and route_file is not None:
         routes = load_routes(route_file)
+    if not routes:
+        reader.warnings.append(
+            "no route file: the route set is the records' own (missing routes cannot be counted); pass "
+            "--routes, e.g. bench2drive220.xml"
+        )
     route_map = {r.id: r for r in routes} if routes else {}
 
     def interpret(rec: Mapping[str, Any]) -> RouteResult:
