@@ -23,7 +23,6 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
-    "demo": Command("drive_jepa.commands.demo", "tiny end-to-end smoke run on this machine (no data needed)"),
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
 }
 

@@ -22,11 +22,47 @@ class ConfigError(ValueError):
     """A config could not be composed: unknown key, bad type or bad value. The message names the key."""
 
 
+# (group, node class) -> option name, so a saved config can record which group options it was composed from
+_GROUP_OPTIONS: dict[tuple[str, type[Any]], str] = {}
+_CHOICES_HEADER = "# drive-jepa config groups:"
+
+
 def register(name: str, node: type[Any], group: str | None = None) -> None:
     """Register a dataclass schema as config `name` (inside `group` when given) in Hydra's ConfigStore."""
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name=name, node=node, group=group)
+    if group is not None:
+        _GROUP_OPTIONS[(group, node)] = name
+
+
+def group_choices(cfg: Any) -> list[str]:
+    """`group=option` for every top-level field of `cfg` whose value is a registered group option."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        option = _GROUP_OPTIONS.get((f.name, type(value)))
+        if option is not None:
+            out.append(f"{f.name}={option}")
+    return out
+
+
+def _read_saved(config_file: Path) -> tuple[list[str], Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    if not config_file.is_file():
+        raise ConfigError(f"{config_file}: config file not found")
+    text = config_file.read_text()
+    choices: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(_CHOICES_HEADER):
+            choices = line[len(_CHOICES_HEADER) :].split()
+    saved = OmegaConf.create(text)
+    if not isinstance(saved, DictConfig):
+        raise ConfigError(f"{config_file}: expected a mapping of config keys, found a list")
+    if "defaults" in saved:
+        del saved["defaults"]
+    return choices, saved
 
 
 def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_file: Path | None = None) -> T:
@@ -47,15 +83,21 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:
+        choices, saved = _read_saved(config_file) if config_file is not None else ([], None)
+        saved_groups = dict(c.split("=", 1) for c in choices)
+        cli_groups = {k: v for k, v in (o.split("=", 1) for o in overrides) if k in saved_groups}
+        # the command line picks group options last; a switched group drops the saved section
+        first = [f"{k}={v}" for k, v in saved_groups.items() if k not in cli_groups]
         with initialize(version_base=None):
-            cfg = hydra_compose(config_name=name, overrides=list(overrides))
-        if config_file is not None:
-            if not config_file.is_file():
-                raise ConfigError(f"{config_file}: config file not found")
-            saved = OmegaConf.load(config_file)
+            cfg: Any = hydra_compose(config_name=name, overrides=first + list(overrides))
+        if saved is not None:
+            for key, option in cli_groups.items():
+                if option != saved_groups[key] and key in saved:
+                    del saved[key]
             cfg = OmegaConf.merge(cfg, saved)
-            if overrides:  # command-line overrides still win over the saved file
-                cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+            plain = [o.lstrip("+") for o in overrides if o.split("=", 1)[0] not in cli_groups]
+            if plain:  # command-line overrides still win over the saved file
+                cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
         obj = OmegaConf.to_object(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
         msg = str(exc).strip().splitlines()[0]
@@ -66,10 +108,22 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
 
 
 def to_yaml(cfg: Any) -> str:
-    """The YAML text of a config dataclass (what `--cfg` prints and what runs save)."""
+    """The YAML text of a config dataclass (what `--cfg` prints and what runs save), with a header line naming
+    the group options it was composed from so `--config-file` can recompose it."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    node = OmegaConf.structured(cfg)
+    if "defaults" in node:
+        with open_dict(node):
+            del node["defaults"]
+    header = f"{_CHOICES_HEADER} {' '.join(group_choices(cfg))}\n"
+    return header + OmegaConf.to_yaml(node)
+
+
+def open_dict(node: Any) -> Any:
+    from omegaconf import open_dict as _open_dict
+
+    return _open_dict(node)
 
 
 def save(cfg: Any, path: Path) -> Path:
@@ -93,9 +147,7 @@ def from_args(name: str, schema: type[T], ns: argparse.Namespace) -> T:
     return compose(name, schema, ns.overrides, ns.config_file)
 
 
-def run_with_config(
-    name: str, schema: type[T], ns: argparse.Namespace, run: Callable[[T], int]
-) -> int:
+def run_with_config(name: str, schema: type[T], ns: argparse.Namespace, run: Callable[[T], int]) -> int:
     """Compose, honour `--cfg` (print and exit 0), otherwise call `run(cfg)`. Config errors exit 2 with one line."""
     import sys
 

@@ -197,18 +197,14 @@ def center_to_rear_axle(poses: Array, rear_axle_to_center: float) -> Array:
     poses = _asarray(poses)
     h = poses[..., 2]
     xp = _xp(poses)
-    return _stack(
-        [poses[..., 0] - rear_axle_to_center * xp.cos(h), poses[..., 1] - rear_axle_to_center * xp.sin(h), h]
-    )
+    return _stack([poses[..., 0] - rear_axle_to_center * xp.cos(h), poses[..., 1] - rear_axle_to_center * xp.sin(h), h])
 
 
 def rear_axle_to_center(poses: Array, rear_axle_to_center: float) -> Array:
     poses = _asarray(poses)
     h = poses[..., 2]
     xp = _xp(poses)
-    return _stack(
-        [poses[..., 0] + rear_axle_to_center * xp.cos(h), poses[..., 1] + rear_axle_to_center * xp.sin(h), h]
-    )
+    return _stack([poses[..., 0] + rear_axle_to_center * xp.cos(h), poses[..., 1] + rear_axle_to_center * xp.sin(h), h])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -222,8 +218,9 @@ def compass_to_heading(compass: Array, fallback: Array | float = math.nan) -> Ar
     """
     compass = _asarray(compass)
     xp = _xp(compass)
-    heading = wrap_angle(math.pi / 2 - compass)
     bad = ~xp.isfinite(compass)
+    compass = xp.where(bad, 0.0, compass) if _is_torch(compass) else np.where(bad, 0.0, compass)
+    heading = wrap_angle(math.pi / 2 - compass)
     if _is_torch(compass):
         import torch
 
@@ -354,8 +351,8 @@ def carla_transform_matrix(location: Array, rotation: Array) -> Array:
     location, rotation = _asarray(location), _asarray(rotation)
     r = carla_rotation_matrix(rotation[..., 0], rotation[..., 1], rotation[..., 2])
     xp = _xp(r)
-    top = xp.concatenate([r, location[..., :, None]], -1) if not _is_torch(r) else xp.cat(
-        [r, location[..., :, None]], -1
+    top = (
+        xp.concatenate([r, location[..., :, None]], -1) if not _is_torch(r) else xp.cat([r, location[..., :, None]], -1)
     )
     bottom = xp.zeros_like(top[..., :1, :])
     bottom[..., 0, 3] = 1.0
@@ -421,6 +418,9 @@ def interp_poses(t_src: Array, poses: Array, t_dst: Array) -> Array:
     [t_src[0], t_src[-1]] are clamped (no extrapolation).
     """
     poses = _asarray(poses)
+    t_c: Any
+    idx: Any
+    unwrapped: Any
     if _is_torch(poses):
         import torch
 

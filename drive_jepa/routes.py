@@ -80,9 +80,7 @@ def load_routes(path: Path | str) -> list[Route]:
         positions = [] if wps is None else wps.findall("position")
         if not positions:
             raise RouteFileError(f"{where}: no <waypoints>/<position> entries")
-        waypoints = np.array(
-            [[_float(p, "x", where), _float(p, "y", where), _float(p, "z", where)] for p in positions]
-        )
+        waypoints = np.array([[_float(p, "x", where), _float(p, "y", where), _float(p, "z", where)] for p in positions])
         scenarios = []
         for sc in elem.findall("scenarios/scenario"):
             trig = sc.find("trigger_point")

@@ -8,7 +8,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 from drive_jepa import __version__
 
-_DEPS = ("torch", "timm", "numpy", "opencv-python-headless", "hydra-core", "carla-0-9-15", "carla", "py-trees")
+_DEPS = (
+    "torch",
+    "timm",
+    "numpy",
+    "opencv-python-headless",
+    "hydra-core",
+    "carla-0-9-15",
+    "carla",
+    "py-trees",
+)
 
 
 def main(argv: list[str]) -> int:

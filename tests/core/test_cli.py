@@ -1,0 +1,74 @@
+"""The drive-jepa CLI: help, version, doctor, unknown commands, and that --help stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from drive_jepa import cli
+from drive_jepa.commands import doctor
+
+
+def test_help_lists_every_command(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert name in out
+
+
+def test_unknown_command_is_a_clear_error(capsys):
+    assert cli.main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'frobnicate'" in err and "doctor" in err
+
+
+def test_version(capsys):
+    assert cli.main(["version", "--short"]) == 0
+    assert capsys.readouterr().out.startswith("drive-jepa ")
+
+
+def test_every_registered_command_module_has_main():
+    import importlib
+
+    for name, cmd in cli.COMMANDS.items():
+        mod = importlib.import_module(cmd.module)
+        assert callable(getattr(mod, "main", None)), f"{name}: {cmd.module} lacks main(argv)"
+
+
+def test_help_does_not_import_heavy_packages():
+    code = (
+        "import sys; from drive_jepa import cli; cli.main(['--help']); "
+        "print(sorted(m for m in ('torch', 'carla', 'timm', 'hydra') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_doctor_reports_missing_roots_with_fixes(tmp_path, capsys):
+    assert cli.main(["doctor", "--json", "--carla-root", str(tmp_path), "--bench2drive-root", str(tmp_path)]) == 0
+    checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert checks["torch"]["status"] == "ok"
+    assert checks["CARLA_ROOT"]["status"] == "fail" and "CarlaUE4.sh" in checks["CARLA_ROOT"]["detail"]
+    assert checks["BENCH2DRIVE_ROOT"]["status"] == "fail" and checks["BENCH2DRIVE_ROOT"]["fix"]
+    # --strict turns the optional misses into a failing exit code
+    assert cli.main(["doctor", "--strict", "--carla-root", str(tmp_path)]) == 1
+
+
+def test_doctor_bench2drive_import_check_runs_the_real_imports(tmp_path):
+    # a layout that has the files but whose packages do not import: the subprocess import check must say so
+    (tmp_path / "leaderboard" / "leaderboard").mkdir(parents=True)
+    (tmp_path / "leaderboard" / "leaderboard" / "leaderboard_evaluator.py").write_text("")
+    (tmp_path / "scenario_runner" / "srunner").mkdir(parents=True)
+    check = doctor.check_bench2drive(str(tmp_path), None)
+    assert check.status == "fail" and "not importable" in check.detail
+
+
+def test_doctor_carla_client_is_the_0915_client():
+    check = doctor.check_carla_client()
+    try:
+        import carla  # noqa: F401
+    except ImportError:
+        assert check.status == "warn" and "carla-0-9-15" in check.fix
+    else:
+        assert check.status == "ok" and "0.9.15" in check.detail
