@@ -132,10 +132,9 @@ def load_junction_table(path: Path | str, route_file: str | None = None) -> dict
     if not isinstance(data, dict):
         raise JunctionTableError(f"{path}: expected a JSON object")
     sections = {k: v for k, v in data.items() if k.endswith(".xml") and isinstance(v, dict)}
+    chosen: list[dict[str, Any]] = [data]
     if sections:
         chosen = [sections[route_file]] if route_file in sections else list(sections.values())
-    else:
-        chosen = [data]
     table: dict[str, float] = {}
     for section in chosen:
         for rid, entry in section.items():
@@ -249,9 +248,7 @@ def compute_abilities(
     return AbilityResult(version, counts, ts_hi, crashed, passes, err)
 
 
-def compute_abilities_strict(
-    specs: Sequence[RouteSpec], by_route: Mapping[str, RouteResult]
-) -> AbilityResult:
+def compute_abilities_strict(specs: Sequence[RouteSpec], by_route: Mapping[str, RouteResult]) -> AbilityResult:
     """Success rate per ability over the expected routes: missing routes count as failures, Traffic_Signs
     without partial credit, an ability with no route is n/a instead of an error."""
     counts = {a: [0, 0] for a in ABILITIES}

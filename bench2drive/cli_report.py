@@ -40,9 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "results", nargs="+", metavar="RESULTS", help="results JSON, folder, or a,b,c (one run each)"
-    )
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results JSON, folder, or a,b,c (one run each)")
     p.add_argument("--routes", type=Path, help="route XML of the evaluated set (e.g. bench2drive220.xml)")
     p.add_argument("--out", type=Path, default=Path("bench2drive_report"), help="output folder")
     p.add_argument("--mode", choices=("compat", "strict", "both"), default="both", help="what to print/write")
@@ -84,9 +82,7 @@ def main(argv: list[str]) -> int:
     try:
         routes = load_routes(args.routes) if args.routes else None
         junctions = (
-            load_junction_table(args.junctions, args.routes.name if args.routes else None)
-            if args.junctions
-            else None
+            load_junction_table(args.junctions, args.routes.name if args.routes else None) if args.junctions else None
         )
         runs: list[RunSummary] = []
         for i, (name, group) in enumerate(zip(names, groups, strict=True)):

@@ -115,9 +115,7 @@ def scenario_type_from_name(scenario_name: str | None) -> str | None:
     return head if head and tail.isdigit() else scenario_name
 
 
-def route_result(
-    record: Mapping[str, Any], town: str | None = None, scenario_type: str | None = None
-) -> RouteResult:
+def route_result(record: Mapping[str, Any], town: str | None = None, scenario_type: str | None = None) -> RouteResult:
     """Interpret one record; `town` / `scenario_type` come from the route XML when known, else from the
     record itself."""
     inf: Mapping[str, list[str]] = record.get("infractions") or {}

@@ -109,9 +109,7 @@ def vbar_chart(
             f'<text x="{cx:.1f}" y="{top + plot_h + 14:.1f}" font-size="11" text-anchor="end" '
             f'transform="rotate(-30 {cx:.1f} {top + plot_h + 14:.1f})">{label}</text>'
         )
-    parts.append(
-        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>'
-    )
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -153,16 +151,14 @@ def hbar_chart(
         y0 = top + ci * row_h + 4
         label = escape(cat if len(cat) <= 38 else cat[:37] + "…")
         parts.append(
-            f'<text x="{label_width - 6}" y="{y0 + row_h / 2:.1f}" font-size="11" text-anchor="end">'
-            f"{label}</text>"
+            f'<text x="{label_width - 6}" y="{y0 + row_h / 2:.1f}" font-size="11" text-anchor="end">{label}</text>'
         )
         for si, (_, svals) in enumerate(series):
             v = svals[ci] if ci < len(svals) else None
             y = y0 + si * bar_h
             if v is None:
                 parts.append(
-                    f'<text x="{label_width + 4}" y="{y + bar_h - 3:.1f}" font-size="10" '
-                    f'fill="#999">n/a</text>'
+                    f'<text x="{label_width + 4}" y="{y + bar_h - 3:.1f}" font-size="10" fill="#999">n/a</text>'
                 )
                 continue
             w = plot_w * min(max(v, 0.0), vmax) / vmax
@@ -173,8 +169,6 @@ def hbar_chart(
                 f'<text x="{label_width + w + 4:.1f}" y="{y + bar_h - 4:.1f}" font-size="10" fill="#333">'
                 f"{fmt.format(v)}</text>"
             )
-    parts.append(
-        f'<line x1="{label_width}" x2="{label_width}" y1="{top}" y2="{height - bottom}" stroke="#333"/>'
-    )
+    parts.append(f'<line x1="{label_width}" x2="{label_width}" y1="{top}" y2="{height - bottom}" stroke="#333"/>')
     parts.append("</svg>")
     return "\n".join(parts)

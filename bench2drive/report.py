@@ -194,9 +194,7 @@ def summary_json(s: RunSummary) -> dict[str, Any]:
         "infractions per km (leaderboard)": s.per_km_compat,
         "reader": {
             "files": s.reader.files,
-            "duplicates": {
-                rid: [e.__dict__ for e in entries] for rid, entries in s.reader.duplicates.items()
-            },
+            "duplicates": {rid: [e.__dict__ for e in entries] for rid, entries in s.reader.duplicates.items()},
             "unknown statuses": s.reader.unknown_statuses,
             "not in route set": s.reader.not_in_routes,
             "penalty mismatch": s.reader.penalty_mismatch,
@@ -378,9 +376,7 @@ def _figures(runs: Sequence[RunSummary]) -> list[str]:
             _series(
                 runs,
                 lambda r: [
-                    None
-                    if r.compat.ability_v004.value(a) is None
-                    else 100 * (r.compat.ability_v004.value(a) or 0)
+                    None if r.compat.ability_v004.value(a) is None else 100 * (r.compat.ability_v004.value(a) or 0)
                     for a in abil
                 ],
             ),
@@ -397,9 +393,7 @@ def _figures(runs: Sequence[RunSummary]) -> list[str]:
         )
     )
     inf_keys = [
-        k
-        for k in INFRACTION_KEYS
-        if k != "min_speed_infractions" and any(r.strict.per_km[k] > 0 for r in runs)
+        k for k in INFRACTION_KEYS if k != "min_speed_infractions" and any(r.strict.per_km[k] > 0 for r in runs)
     ] or [k for k in INFRACTION_KEYS if k != "min_speed_infractions"]
     figs.append(
         hbar_chart(

@@ -95,9 +95,7 @@ class ResultsFile:
     records: tuple[dict[str, Any], ...]
     entry_status: str | None = None
     progress: tuple[int, int] | None = None
-    stored_top_level: dict[str, Any] = field(
-        default_factory=dict
-    )  # merged files: driving score / SR / eval num
+    stored_top_level: dict[str, Any] = field(default_factory=dict)  # merged files: driving score / SR / eval num
 
 
 def _check_record(rec: Any, where: str) -> dict[str, Any]:
@@ -105,17 +103,13 @@ def _check_record(rec: Any, where: str) -> dict[str, Any]:
         raise ResultsFileError(f"{where}: expected a record object, got {type(rec).__name__}")
     rid = rec.get("route_id")
     if not isinstance(rid, str) or not rid.startswith("RouteScenario_"):
-        raise ResultsFileError(
-            f"{where}: 'route_id' must be a string 'RouteScenario_<id>_rep<k>', got {rid!r}"
-        )
+        raise ResultsFileError(f"{where}: 'route_id' must be a string 'RouteScenario_<id>_rep<k>', got {rid!r}")
     where = f"{where} ({rid})"
     if not isinstance(rec.get("status"), str):
         raise ResultsFileError(f"{where}: 'status' must be a string, got {rec.get('status')!r}")
     scores = rec.get("scores")
     if not isinstance(scores, dict):
-        raise ResultsFileError(
-            f"{where}: 'scores' must be an object with score_route/score_penalty/score_composed"
-        )
+        raise ResultsFileError(f"{where}: 'scores' must be an object with score_route/score_penalty/score_composed")
     for key in ("score_route", "score_penalty", "score_composed"):
         val = scores.get(key)
         if not isinstance(val, (int, float)) or isinstance(val, bool):
@@ -144,8 +138,7 @@ def parse_results(data: Any, path: Path) -> ResultsFile:
     if not isinstance(ckpt, dict):
         hint = " (this looks like an *_ability.json output)" if "crashed" in data else ""
         raise ResultsFileError(
-            f"{path}: no '_checkpoint' object; expected a leaderboard checkpoint or a merged results "
-            f"file{hint}"
+            f"{path}: no '_checkpoint' object; expected a leaderboard checkpoint or a merged results file{hint}"
         )
     records = ckpt.get("records")
     if not isinstance(records, list):

@@ -187,8 +187,7 @@ def summarize(
     for rid in dup_ids:
         idx = [i for i, r in enumerate(records) if r["route_id"] == rid]
         reader.duplicates[rid] = [
-            DuplicateEntry(origin[i], i, all_results[i].status, all_results[i].driving_score, i == idx[-1])
-            for i in idx
+            DuplicateEntry(origin[i], i, all_results[i].status, all_results[i].driving_score, i == idx[-1]) for i in idx
         ]
 
     # compat: the tool's merge (no de-dup), ability on merged order, efficiency over merged records

@@ -57,9 +57,7 @@ def test_windows_match_tool() -> None:
         for w in route["windows"]:
             i = w["window"]
             assert bool(ok[i]) == w["comfortable_tool"]
-            assert sorted(BOUND_NAMES[k] for k, v in failed.items() if v[i]) == sorted(
-                w["failed_bounds_tool"]
-            )
+            assert sorted(BOUND_NAMES[k] for k, v in failed.items() if v[i]) == sorted(w["failed_bounds_tool"])
             for ours, theirs in TOOL_NAMES.items():
                 assert float(np.abs(sig[ours][i]).max()) == pytest.approx(w["max_abs"][theirs], abs=1e-9)
             assert bool(ok_strict[i]) == w["comfortable_if_rad_s_and_dt0.05"]

@@ -54,8 +54,7 @@ def test_edge_case_all_tools(case: str) -> None:
         top["eval num"],
     )
     got_records = [
-        [r["route_id"], r["status"], r["scores"]["score_composed"]]
-        for r in s.merged_compat["_checkpoint"]["records"]
+        [r["route_id"], r["status"], r["scores"]["score_composed"]] for r in s.merged_compat["_checkpoint"]["records"]
     ]
     assert got_records == exp["merge_route_json"]["merged_records"]
     for version, res in (("v0.0.4", s.compat.ability_v004), ("v0.0.3", s.compat.ability_v003)):

@@ -57,12 +57,8 @@ def test_aggregates_match_tools(name: str) -> None:
     assert pts(s.compat.efficiency) == f"{table['Eff']:.2f}"
     # strict over the records only (no route file) = "DS / SR over present records"
     bare = _run(name, with_routes=False)
-    assert bare.strict.scores.driving_score == pytest.approx(
-        summ["driving_score_over_present_records"], abs=1e-9
-    )
-    assert bare.strict.scores.success_rate == pytest.approx(
-        summ["success_rate_over_present_records"], abs=1e-12
-    )
+    assert bare.strict.scores.driving_score == pytest.approx(summ["driving_score_over_present_records"], abs=1e-9)
+    assert bare.strict.scores.success_rate == pytest.approx(summ["success_rate_over_present_records"], abs=1e-12)
 
 
 @pytest.mark.parametrize("name", RUNS)
@@ -115,9 +111,7 @@ def test_per_route_values(name: str) -> None:
             assert row["route"] in s.missing
             continue
         assert res.route_id == row["route_id"]
-        assert [i for i, rid in enumerate(merged_ids) if rid == res.route_id] == row[
-            "record_positions_in_merged"
-        ]
+        assert [i for i, rid in enumerate(merged_ids) if rid == res.route_id] == row["record_positions_in_merged"]
         assert res.save_name == row["save_name"]
         assert res.status == row["status"]
         assert res.route_completion == row["route_completion"]

@@ -45,12 +45,8 @@ def test_merge_matches_tool_on_edge_cases(case: str) -> None:
     expected, records = _edge(case)
     exp = expected["merge_route_json"]
     merged = merge_records(records, deduplicate_ids=False)
-    assert {k: merged[k] for k in ("driving score", "success rate", "eval num")} == exp[
-        "merged_json_top_level"
-    ]
-    got = [
-        [r["route_id"], r["status"], r["scores"]["score_composed"]] for r in merged["_checkpoint"]["records"]
-    ]
+    assert {k: merged[k] for k in ("driving score", "success rate", "eval num")} == exp["merged_json_top_level"]
+    got = [[r["route_id"], r["status"], r["scores"]["score_composed"]] for r in merged["_checkpoint"]["records"]]
     assert got == exp["merged_records"]
     assert all("index" not in r for r in merged["_checkpoint"]["records"])
 
@@ -60,9 +56,7 @@ def test_merge_matches_tool_on_published_files(name: str) -> None:
     root = fixtures_dir("bench2drive", "results")
     expected = json.loads((root / f"expected_{name}.json").read_text())["merge_route_json"]
     merged = merge_records(load_results_file(root / f"{name}.json").records)
-    assert {k: merged[k] for k in ("driving score", "success rate", "eval num")} == expected[
-        "merged_json_top_level"
-    ]
+    assert {k: merged[k] for k in ("driving score", "success rate", "eval num")} == expected["merged_json_top_level"]
     assert [r["route_id"] for r in merged["_checkpoint"]["records"]] == expected["merged_records_order"]
 
 
@@ -112,9 +106,7 @@ def test_truncated_and_invalid_files_one_line_errors(tmp_path: Path) -> None:
     rec["_checkpoint"]["records"][2]["scores"]["score_composed"] = "12"
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps(rec))
-    with pytest.raises(
-        ResultsFileError, match=r"wrong\.json: record 2 \(RouteScenario_\w+\): 'scores.score_composed'"
-    ):
+    with pytest.raises(ResultsFileError, match=r"wrong\.json: record 2 \(RouteScenario_\w+\): 'scores.score_composed'"):
         load_results_file(wrong)
 
 
