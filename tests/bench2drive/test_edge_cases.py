@@ -148,3 +148,18 @@ def test_unknown_status_and_foreign_route_flagged(tmp_path: Path) -> None:
     assert "99999" not in s.by_route
     assert s.compat.eval_num == 7  # the tool would count it
     assert s.strict.scores.present == 6
+
+
+def test_junction_table_formats(tmp_path: Path) -> None:
+    from bench2drive.abilities import JunctionTableError
+
+    table = load_junction_table(
+        fixtures_dir("bench2drive", "routes", "ts_junction_completion.json"), "bench2drive220.xml"
+    )
+    assert len(table) == 14 and table["28035"] == 0.6746031746031746
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps({"1": 0.5, "2": {"junction_completion": 0.25}, "3": None}))
+    assert load_junction_table(flat) == {"1": 0.5, "2": 0.25}
+    flat.write_text(json.dumps({"1": "x"}))
+    with pytest.raises(JunctionTableError, match="route 1"):
+        load_junction_table(flat)

@@ -114,3 +114,11 @@ def test_expand_inputs_skips_merged_and_ability(tmp_path: Path) -> None:
     for name in ("b.json", "a.json", "merged.json", "merged_ability.json", "x.txt"):
         (tmp_path / name).write_text("{}")
     assert [p.name for p in expand_inputs([tmp_path])] == ["a.json", "b.json"]
+
+
+def test_written_merged_is_byte_identical_to_tool(tmp_path: Path) -> None:
+    root = fixtures_dir("bench2drive", "comfort")
+    records = load_results_file(root / "input" / "eval_comfort.json").records
+    out = tmp_path / "merged.json"
+    write_merged(merge_records(records, deduplicate_ids=False), out)
+    assert out.read_bytes() == (root / "merged.json").read_bytes()
