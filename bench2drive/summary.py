@@ -13,6 +13,7 @@ Reading order: the input paths in the order given; a folder contributes its `*.j
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,15 @@ class RunSummary:
         return self.strict.scores.missing
 
 
+_SAVE_TIME = re.compile(r"_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})$")
+
+
+def _save_time(save_name: str | None) -> tuple[int, ...] | None:
+    """(month, day, hour, minute, second) the leaderboard appends to `save_name` (no year), or None."""
+    m = _SAVE_TIME.search(save_name or "")
+    return tuple(int(g) for g in m.groups()) if m else None
+
+
 def _specs_from_routes(routes: Sequence[Route]) -> list[RouteSpec]:
     return [RouteSpec(r.id, r.town, r.scenario_type or "") for r in routes]
 
@@ -189,6 +199,12 @@ def summarize(
         reader.duplicates[rid] = [
             DuplicateEntry(origin[i], i, all_results[i].status, all_results[i].driving_score, i == idx[-1]) for i in idx
         ]
+        stamps = [t for t in (_save_time(all_results[i].save_name) for i in idx) if t is not None]
+        if len(stamps) == len(idx) and stamps[-1] != max(stamps):
+            reader.warnings.append(
+                f"{rid}: the record kept (last in reading order) is not the one started last according to "
+                "save_name timestamps; reorder the inputs if the other attempt should win"
+            )
 
     # compat: the tool's merge (no de-dup), ability on merged order, efficiency over merged records
     merged_compat = merge_records(records, deduplicate_ids=False)
@@ -223,6 +239,11 @@ def summarize(
         else:
             reader.not_in_routes.append(res.route_id)
     in_set = list(by_route.values())
+    if routes and len(reader.not_in_routes) > len(in_set):
+        reader.warnings.append(
+            f"only {len(in_set)} of {len(strict_results)} routes are in {route_file or 'the route file'}: "
+            "wrong --routes? (v0.0.4 results need bench2drive_0.0.4_val.xml)"
+        )
     strict = StrictMetrics(
         scores=strict_scores(by_route, expected),
         ability=compute_abilities_strict(specs, by_route),

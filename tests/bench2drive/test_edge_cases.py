@@ -163,3 +163,20 @@ def test_junction_table_formats(tmp_path: Path) -> None:
     flat.write_text(json.dumps({"1": "x"}))
     with pytest.raises(JunctionTableError, match="route 1"):
         load_junction_table(flat)
+
+
+def test_duplicate_order_contradicting_timestamps_warned(tmp_path: Path) -> None:
+    folder = fixtures_dir("bench2drive", "edge_cases", "duplicate_records_two_files", "input")
+    rerun, first = folder / "eval_bench2drive220_0_rerun.json", folder / "eval_bench2drive220_0.json"
+    s = summarize("x", [first, rerun])  # rerun (started later) read last: no warning
+    assert not any("timestamps" in w for w in s.reader.warnings)
+    s = summarize("x", [rerun, first])  # the earlier attempt would win: warned
+    assert any("RouteScenario_28093_rep0" in w and "timestamps" in w for w in s.reader.warnings)
+    assert s.by_route["28093"].status == "Failed - TickRuntime"
+
+
+def test_wrong_route_file_warned() -> None:
+    root = fixtures_dir("bench2drive")
+    xml = root / "routes" / "bench2drive_0.0.4_val.xml"
+    s = summarize("x", [root / "results" / "UniAD-Base.json"], load_routes(xml), xml)
+    assert any("wrong --routes" in w for w in s.reader.warnings)
