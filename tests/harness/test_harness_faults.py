@@ -1,0 +1,84 @@
+"""Fault-injection runs of the whole harness with stand-in servers and evaluators (no CARLA)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from harness_helpers import fast_config
+
+from bench2drive.harness.run import evaluate
+from bench2drive.harness.store import DONE, FAILED
+from tests.conftest import fixtures_dir
+
+DEV10 = ("routes", "drivetransformer_bench2drive_dev10.xml")
+
+
+def _routes() -> Path:
+    return fixtures_dir("bench2drive", *DEV10)
+
+
+def _ids() -> list[str]:
+    from drive_jepa.routes import load_routes
+
+    return [r.id for r in load_routes(_routes())]
+
+
+def _docs(out: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / "records").glob("*.json"))}
+
+
+def test_mixed_faults_are_classified_retried_and_recorded(tmp_path: Path, b2d_root: Path) -> None:
+    ids = _ids()
+    plan = {
+        ids[0]: ["finish"],
+        ids[1]: ["segfault", "finish"],
+        ids[2]: ["hang", "finish:Failed - TickRuntime"],
+        ids[3]: ["exit3", "partial", "sim_crash"],  # three infrastructure failures: given up
+        ids[4]: ["agent_crash"],  # the agent's fault: final, not retried
+        ids[5]: ["sim_crash", "agent_setup"],
+        "*": ["finish"],
+    }
+    cfg = fast_config(tmp_path, b2d_root, _routes(), plan, max_attempts=3)
+    summary, store = evaluate(cfg)
+    docs = _docs(Path(cfg.out))
+    assert set(docs) == {f"RouteScenario_{i}_rep0" for i in ids}
+    d = {i: docs[f"RouteScenario_{i}_rep0"] for i in ids}
+    assert [a["outcome"] for a in d[ids[0]]["attempts"]] == ["finished"]
+    assert [a["outcome"] for a in d[ids[1]]["attempts"]] == ["sim_crash", "finished"]
+    assert "SIGSEGV" in d[ids[1]]["attempts"][0]["reason"]
+    assert [a["outcome"] for a in d[ids[2]]["attempts"]] == ["timeout", "finished"]
+    assert "no progress" in d[ids[2]]["attempts"][0]["reason"]
+    assert d[ids[2]]["record"]["status"] == "Failed - TickRuntime"
+    assert [a["outcome"] for a in d[ids[3]]["attempts"]] == ["sim_crash"] * 3
+    assert "time-out" in d[ids[3]]["attempts"][0]["reason"]
+    assert d[ids[3]]["state"] == FAILED
+    assert d[ids[3]]["record"]["status"] == "Failed - Simulation crashed"  # kept from the last attempt
+    assert [a["outcome"] for a in d[ids[4]]["attempts"]] == ["agent_crash"]
+    assert d[ids[4]]["state"] == DONE and d[ids[4]]["record"]["status"] == "Failed - Agent crashed"
+    assert [a["outcome"] for a in d[ids[5]]["attempts"]] == ["sim_crash", "agent_crash"]
+    assert summary.failed == 1 and summary.agent_crash == 2 and summary.left == 0
+    assert summary.retried == 2 + 1 + 2 + 1 - 1 + 0  # segfault, hang, exit3+partial, sim_crash
+    for doc in docs.values():  # every attempt kept its files
+        for a in doc["attempts"]:
+            assert Path(a["log"]).is_file()
+    # no evaluator or server process is left behind
+    assert not any(_alive(pid) for pid in _server_pids(tmp_path))
+
+
+def _server_pids(tmp_path: Path) -> list[int]:
+    lines = (tmp_path / "server_state" / "starts.txt").read_text().splitlines()
+    return [int(x) for line in lines for x in line.split()[1:3]]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of an already-reaped group still answers kill(0) only while unreaped by its parent
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
