@@ -10,6 +10,26 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
+
+
+def _live_members(pgid: int) -> bool | None:
+    """Whether group `pgid` has a member that is not a zombie (None when /proc cannot tell)."""
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return None
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # fields after the parenthesised command: state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def wait_group_gone(pgid: int, proc: subprocess.Popen[bytes], wait_s: float) -> bool:
@@ -23,6 +43,9 @@ def wait_group_gone(pgid: int, proc: subprocess.Popen[bytes], wait_s: float) -> 
             return True
         except PermissionError:
             return False
+        # Orphaned members that already exited stay as zombies until init reaps them: they count as gone.
+        if _live_members(pgid) is False:
+            return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)

@@ -164,24 +164,18 @@ class LaunchedCarlaServer:
 
     def _wait_ready(self) -> None:
         assert self._proc is not None and self.ports is not None
+        port = self.ports.rpc
         deadline = time.monotonic() + self.spec.ready_timeout_s
         while True:
             code = self._proc.poll()
             if code is not None:
-                self._release()
-                raise ServerError(
-                    f"{self.name}: exited with code {code} while starting; see {self._log_path()}"
-                )
+                self.stop()  # whatever it spawned may still run in its group
+                raise ServerError(f"{self.name}: exited with code {code} while starting; see {self._log_path()}")
             left = deadline - time.monotonic()
             if left <= 0:
                 self.stop()
-                raise ServerError(
-                    f"{self.name}: no answer on port {self.ports.rpc} within {self.spec.ready_timeout_s:g} s"
-                )
-            answer = _probe(
-                self.spec.probe, "127.0.0.1", self.ports.rpc, min(self.spec.probe_timeout_s, left)
-            )
-            if answer is not None:
+                raise ServerError(f"{self.name}: no answer on port {port} within {self.spec.ready_timeout_s:g} s")
+            if _probe(self.spec.probe, "127.0.0.1", port, min(self.spec.probe_timeout_s, left)) is not None:
                 return
             time.sleep(min(0.2, max(left, 0.0)))
 

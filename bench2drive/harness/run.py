@@ -17,12 +17,13 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench2drive.harness.config import EvalConfig
 from bench2drive.harness.executor import Executor, LocalExecutor, RayExecutor
-from bench2drive.harness.job import JobSettings, JobSpec, route_key
+from bench2drive.harness.job import AttemptResult, JobSettings, JobSpec, route_key
 from bench2drive.harness.progress import Progress
 from bench2drive.harness.scheduler import RunSummary, Scheduler
 from bench2drive.harness.selection import expected_durations, read_durations, select_routes
@@ -169,8 +170,15 @@ def write_durations(store: RecordStore, path: Path) -> None:
     tmp.replace(path)
 
 
-def evaluate(cfg: EvalConfig, executor: Executor | None = None) -> tuple[RunSummary, RecordStore]:
-    """Run (or resume) the evaluation described by `cfg`; returns the summary and the record store."""
+def evaluate(
+    cfg: EvalConfig,
+    executor: Executor | None = None,
+    hook: Callable[[Scheduler, AttemptResult | None], None] | None = None,
+) -> tuple[RunSummary, RecordStore]:
+    """Run (or resume) the evaluation described by `cfg`; returns the summary and the record store.
+
+    `hook` is called after every recorded attempt (after the progress display), e.g. to stop a run in tests.
+    """
     from drive_jepa.config import save
 
     cfg = resolve(cfg)
@@ -184,7 +192,12 @@ def evaluate(cfg: EvalConfig, executor: Executor | None = None) -> tuple[RunSumm
     if executor is None:
         executor = make_executor(cfg, specs, settings)
     progress = Progress(cfg.progress, lambda: running_ds(store))
-    scheduler = Scheduler(executor, store, cfg.max_attempts, on_event=progress, poll_s=0.2)
+    def on_event(sched: Scheduler, result: AttemptResult | None) -> None:
+        progress(sched, result)
+        if hook is not None:
+            hook(sched, result)
+
+    scheduler = Scheduler(executor, store, cfg.max_attempts, on_event=on_event, poll_s=0.2)
     try:
         summary = scheduler.run(jobs)
     finally:

@@ -82,3 +82,93 @@ def _alive(pid: int) -> bool:
     # a zombie of an already-reaped group still answers kill(0) only while unreaped by its parent
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split(")")[-1].split()[0] != "Z"
+
+
+BEHAVIOURS = {
+    "finish": "finished",
+    "finish:Failed - Agent got blocked": "finished",
+    "agent_crash": "agent_crash",
+    "agent_setup": "agent_crash",
+    "segfault": "sim_crash",
+    "exit3": "sim_crash",
+    "partial": "sim_crash",
+    "sim_crash": "sim_crash",
+    "hang": "timeout",
+}
+WEIGHTS = {"finish": 8, "finish:Failed - Agent got blocked": 2, "agent_crash": 1, "agent_setup": 1, "segfault": 2,
+           "exit3": 2, "partial": 1, "sim_crash": 3, "hang": 1}
+
+
+def _expected(steps: list[str], max_attempts: int) -> list[str]:
+    """The outcomes one uninterrupted run must record for a route with these planned behaviours."""
+    out = []
+    for k in range(max_attempts):
+        outcome = BEHAVIOURS[steps[min(k, len(steps) - 1)]]
+        out.append(outcome)
+        if outcome in ("finished", "agent_crash"):
+            break
+    return out
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_randomized_runs_lose_and_duplicate_nothing(tmp_path: Path, b2d_root: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    ids = rng.sample(_ids(), 6)
+    reps = rng.choice([1, 2])
+    names, weights = zip(*WEIGHTS.items(), strict=True)
+    plan = {i: rng.choices(names, weights, k=3) for i in ids}
+    max_attempts = rng.choice([1, 2, 3])
+    interrupt_after = rng.choice([None, 2, 5])
+    cfg = fast_config(tmp_path, b2d_root, _routes(), plan, servers=rng.choice([1, 2, 3]), max_attempts=max_attempts,
+                      repetitions=reps)
+    cfg.select.route_ids = ids
+    cfg.watchdog.no_progress_s = 0.5
+    seen = [0]
+
+    def hook(_sched, result) -> None:  # type: ignore[no-untyped-def]
+        if result is not None:
+            seen[0] += 1
+            if interrupt_after is not None and seen[0] >= interrupt_after:
+                raise _Interrupt
+
+    try:
+        evaluate(cfg, hook=hook)
+    except _Interrupt:
+        pass
+    out = Path(cfg.out)
+    first = _docs(out)
+    keys = {f"RouteScenario_{i}_rep{k}" for i in ids for k in range(reps)}
+    assert set(first) <= keys
+    for key, doc in first.items():
+        outcomes = [a["outcome"] for a in doc["attempts"]]
+        assert [a["attempt"] for a in doc["attempts"]] == list(range(1, len(outcomes) + 1))
+        final = [o for o in outcomes if o in ("finished", "agent_crash")]
+        assert len(final) <= 1 and (not final or outcomes[-1] == final[0])
+        expected = _expected(plan[doc["route"]], max_attempts)
+        assert outcomes == expected[: len(outcomes)], (key, outcomes, expected)
+        if interrupt_after is None:
+            assert outcomes == expected
+        if doc["record"] is not None:
+            assert doc["record"]["route_id"] == key
+    if interrupt_after is None:
+        assert set(first) == keys
+
+    # Resume: same command, now every attempt finishes. Done routes are untouched, the rest complete.
+    plan2 = {"*": ["finish"]}
+    (tmp_path / "eval_plan.json").write_text(json.dumps(plan2))
+    summary, store = evaluate(cfg)
+    second = _docs(out)
+    assert set(second) == keys
+    for key, doc in second.items():
+        assert doc["state"] == DONE
+        if key in first and first[key]["state"] == DONE:
+            assert doc == first[key]  # never rerun, never re-recorded
+        else:
+            assert doc["attempts"][-1]["outcome"] == "finished"
+    records = store.leaderboard_records()
+    assert sorted(r["route_id"] for r in records) == sorted(keys)  # one record per route repetition
+    assert summary.done_before == sum(1 for d in first.values() if d["state"] == DONE)
