@@ -6,8 +6,9 @@ multi-ability groups, `ABILITY_TYPES`, from `tools/ability_benchmark.py` as docu
 fixtures/bench2drive/README.md).
 
 Expected durations (seconds) order the queue longest first: the median `duration_system_s` of a route over
-earlier runs (CSV files with columns `route_id` = `RouteScenario_<id>_rep<k>` and `duration_system_s`, e.g.
-route_durations.csv, or this harness's own `durations.csv`), else route length × the median seconds per metre of
+earlier runs (CSV files with columns `route_id` = `RouteScenario_<id>_rep<k>` and `duration_system_s`, optional
+`source`, e.g. route_durations.csv, or this harness's own `durations.csv`; sources rescaled to a common median,
+see `read_durations`), else route length × the median seconds per metre of
 the routes that have durations, else the route length alone (a consistent ordering key when nothing is known).
 """
 
@@ -138,8 +139,13 @@ def select_routes(
 
 
 def read_durations(paths: Iterable[Path]) -> dict[str, list[float]]:
-    """Route id (`<id>`) -> every positive `duration_system_s` found in the CSV files."""
-    found: dict[str, list[float]] = {}
+    """Route id (`<id>`) -> positive `duration_system_s` values found in the CSV files.
+
+    Rows are grouped by their `source` column (or by file when there is none). Agents differ a lot in speed, so
+    each source's values are rescaled by (median over all sources / that source's median): the result keeps
+    seconds as its unit and makes routes comparable across sources. One source alone is returned unchanged.
+    """
+    by_source: dict[str, dict[str, list[float]]] = {}
     for path in paths:
         with Path(path).open(newline="") as f:
             reader = csv.DictReader(f)
@@ -153,7 +159,17 @@ def read_durations(paths: Iterable[Path]) -> dict[str, list[float]]:
                 except ValueError:
                     continue
                 if d > 0:
-                    found.setdefault(rid, []).append(d)
+                    source = f"{path}:{row.get('source') or ''}"
+                    by_source.setdefault(source, {}).setdefault(rid, []).append(d)
+    if not by_source:
+        return {}
+    medians = {s: statistics.median(v for vs in d.values() for v in vs) for s, d in by_source.items()}
+    overall = statistics.median(medians.values())
+    found: dict[str, list[float]] = {}
+    for source, routes in by_source.items():
+        scale = overall / medians[source]
+        for rid, values in routes.items():
+            found.setdefault(rid, []).extend(v * scale for v in values)
     return found
 
 
