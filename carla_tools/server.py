@@ -7,7 +7,8 @@ CPU `lite` world) can be registered in `carla_tools.worlds` under its own name. 
   -graphicsadapter=G` in a new session (its own process group), on ports chosen free by `carla_tools.ports`,
   waits until the CARLA client gets an answer, detects a crash (process exited) or hang (probe unanswered), and
   restarts. It only ever signals the process group it created — never processes found by name.
-- `AttachedCarlaServer` uses a server someone else runs at host:port (+ TM port). It can be probed, not restarted.
+- `AttachedCarlaServer` uses a server someone else runs at host:rpc_port:tm_port[:gpu] (the GPU the agent of
+  its jobs should use). It is probed and waited for (e.g. while a container restarts it), never signalled.
 
 Times are seconds; ports are TCP ports.
 """
@@ -46,7 +47,7 @@ class ServerSpec:
     """Everything needed to build one server, picklable (it travels to Ray actors).
 
     `launch_command` is the executable (and leading arguments) that plays `CarlaUE4.sh`; empty means
-    `<carla_root>/CarlaUE4.sh`. `attach` = "host:rpc_port:tm_port" attaches instead of launching.
+    `<carla_root>/CarlaUE4.sh`. `attach` = "host:rpc_port:tm_port[:gpu]" attaches instead of launching.
     """
 
     name: str
@@ -240,9 +241,12 @@ class AttachedCarlaServer:
         self.name = spec.name
         self.spec = spec
         parts = spec.attach.split(":")
-        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-            raise ServerError(f"{spec.name}: attach address {spec.attach!r} is not host:rpc_port:tm_port")
+        if len(parts) not in (3, 4) or not all(p.isdigit() for p in parts[1:]):
+            raise ServerError(
+                f"{spec.name}: attach address {spec.attach!r} is not host:rpc_port:tm_port[:gpu]"
+            )
         self.host, self.port, self.tm_port = parts[0], int(parts[1]), int(parts[2])
+        self.gpu = int(parts[3]) if len(parts) == 4 else spec.gpu
 
     @property
     def restartable(self) -> bool:
@@ -268,7 +272,7 @@ class AttachedCarlaServer:
         return _probe(self.spec.probe, self.host, self.port, self.spec.probe_timeout_s) is not None
 
     def endpoint(self) -> Endpoint:
-        return Endpoint(self.host, self.port, self.tm_port, self.spec.gpu)
+        return Endpoint(self.host, self.port, self.tm_port, self.gpu)
 
     def progress_marker(self) -> int | None:
         if self.spec.probe != "carla":

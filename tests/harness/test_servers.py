@@ -116,6 +116,7 @@ def test_attach_never_signals(tmp_path: Path) -> None:
         owner.stop()
     with pytest.raises(ServerError, match="host:rpc_port:tm_port"):
         make_server(ServerSpec(name="a1", attach="localhost:2000"))
+    assert make_server(ServerSpec(name="a2", attach="h:2000:8000:3")).endpoint().gpu == 3
     with pytest.raises(ServerError, match="unknown"):
         make_server(ServerSpec(name="x", world="nope"))
 
