@@ -18,10 +18,13 @@ _FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" /
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="drive-jepa bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="drive-jepa bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="what", required=True)
-    s = sub.add_parser("schedule", help="makespan of our scheduler vs Bench2Drive's static split vs the bound")
+    s = sub.add_parser(
+        "schedule", help="makespan of our scheduler vs Bench2Drive's static split vs the bound"
+    )
     s.add_argument("--routes", type=Path, default=_FIXTURES / "routes" / "bench2drive220.xml")
     s.add_argument("--durations", type=Path, default=_FIXTURES / "route_durations.csv")
     s.add_argument("--servers", type=int, nargs="+", default=[4, 8])
@@ -37,5 +40,7 @@ def main(argv: list[str]) -> int:
     print(to_markdown(rows), end="")
     print(json.dumps(summary(rows), indent=1))
     if ns.json:
-        ns.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "summary": summary(rows)}, indent=1))
+        ns.json.write_text(
+            json.dumps({"rows": [asdict(r) for r in rows], "summary": summary(rows)}, indent=1)
+        )
     return 0

@@ -133,8 +133,9 @@ def main(argv: list[str]) -> int:
         print(finish(store, Path(cfg.out).resolve()))
         counts = store.counts()
         print(
-            f"routes: {summary.total} selected, {summary.done_before} already done, {summary.finished} finished, "
-            f"{summary.agent_crash} agent crash, {summary.failed} failed after retries, {summary.retried} retried, "
+            f"routes: {summary.total} selected, {summary.done_before} already done, "
+            f"{summary.finished} finished, {summary.agent_crash} agent crash, "
+            f"{summary.failed} failed after retries, {summary.retried} retried, "
             f"{summary.left} left; store: {counts}"
         )
         if summary.servers_down:

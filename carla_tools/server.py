@@ -3,9 +3,11 @@
 `SimServer` is the interface the evaluation harness drives; it is world-agnostic so another world (e.g. the
 CPU `lite` world) can be registered in `carla_tools.worlds` under its own name. Two CARLA implementations:
 
-- `LaunchedCarlaServer` starts `CarlaUE4.sh -RenderOffScreen -nosound -carla-rpc-port=P -carla-streaming-port=S
+- `LaunchedCarlaServer` starts `CarlaUE4.sh -RenderOffScreen -nosound -carla-rpc-port=P
+  -carla-streaming-port=S
   -graphicsadapter=G` in a new session (its own process group), on ports chosen free by `carla_tools.ports`,
-  waits until the CARLA client gets an answer, detects a crash (process exited) or hang (probe unanswered), and
+  waits until the CARLA client gets an answer, detects a crash (process exited) or hang (probe unanswered),
+  and
   restarts. It only ever signals the process group it created — never processes found by name.
 - `AttachedCarlaServer` uses a server someone else runs at host:rpc_port:tm_port[:gpu] (the GPU the agent of
   its jobs should use). It is probed and waited for (e.g. while a container restarts it), never signalled.
@@ -118,7 +120,7 @@ class LaunchedCarlaServer:
         return True
 
     def command(self, ports: ServerPorts) -> list[str]:
-        """The server command line for `ports` (the flags Bench2Drive's own launcher passes, plus streaming)."""
+        """The server command line for `ports` (the flags Bench2Drive's launcher passes, plus streaming)."""
         spec = self.spec
         exe = list(spec.launch_command) or [str(Path(spec.carla_root) / "CarlaUE4.sh")]
         flags = [
@@ -171,11 +173,15 @@ class LaunchedCarlaServer:
             code = self._proc.poll()
             if code is not None:
                 self.stop()  # whatever it spawned may still run in its group
-                raise ServerError(f"{self.name}: exited with code {code} while starting; see {self._log_path()}")
+                raise ServerError(
+                    f"{self.name}: exited with code {code} while starting; see {self._log_path()}"
+                )
             left = deadline - time.monotonic()
             if left <= 0:
                 self.stop()
-                raise ServerError(f"{self.name}: no answer on port {port} within {self.spec.ready_timeout_s:g} s")
+                raise ServerError(
+                    f"{self.name}: no answer on port {port} within {self.spec.ready_timeout_s:g} s"
+                )
             if _probe(self.spec.probe, "127.0.0.1", port, min(self.spec.probe_timeout_s, left)) is not None:
                 return
             time.sleep(min(0.2, max(left, 0.0)))

@@ -1,6 +1,6 @@
-"""The typed config of `drive-jepa eval` (Hydra structured config `eval`; every field is a `key=value` override).
+"""The typed config of `drive-jepa eval` (Hydra structured config `eval`; fields are `key=value` overrides).
 
-Paths may be empty to mean "from the environment": `bench2drive_root` <- $BENCH2DRIVE_ROOT, `servers.carla_root`
+Empty paths mean "from the environment": `bench2drive_root` <- $BENCH2DRIVE_ROOT, `servers.carla_root`
 <- $CARLA_ROOT, `routes` <- `$BENCH2DRIVE_ROOT/leaderboard/data/bench2drive220.xml`. Times are seconds.
 """
 

@@ -1,11 +1,13 @@
 """The command line and environment of one leaderboard job (one route, one repetition).
 
-Facts from Bench2Drive (Thinklab-SJTU/Bench2Drive @ 7ec25d1, `leaderboard/leaderboard/leaderboard_evaluator.py`
+Facts from Bench2Drive (Thinklab-SJTU/Bench2Drive @ 7ec25d1,
+`leaderboard/leaderboard/leaderboard_evaluator.py`
 `main()` and `leaderboard/scripts/run_evaluation.sh`):
 
 - options: --host --port --traffic-manager-port --traffic-manager-seed --debug --record --timeout --routes
   --routes-subset --repetitions -a/--agent --agent-config --track --resume --checkpoint --debug-checkpoint
-  --gpu-rank (`EVALUATOR_OPTIONS`); `--resume` is `type=bool`, so any non-empty value means True — we never pass it
+  --gpu-rank (`EVALUATOR_OPTIONS`); `--resume` is `type=bool`, so any non-empty value means True — we never
+  pass it
   (each attempt starts from an empty checkpoint of its own);
 - the evaluator reads `leaderboard/data/weather.xml` relative to the working directory, so jobs run in
   `$BENCH2DRIVE_ROOT`;
@@ -14,7 +16,8 @@ Facts from Bench2Drive (Thinklab-SJTU/Bench2Drive @ 7ec25d1, `leaderboard/leader
   CHALLENGE_TRACK_CODENAME, IS_BENCH2DRIVE, SAVE_PATH (the agent's output folder) are exported and
   CUDA_VISIBLE_DEVICES is the GPU rank;
 - the evaluator itself launches `CarlaUE4.sh` on `find_free_port(--port)`, which skips a port a running server
-  holds. To run against the server this harness manages, jobs go through `leaderboard_attach.py`, which runs the
+  holds. To run against the server this harness manages, jobs go through `leaderboard_attach.py`, which runs
+  the
   same `main()` with the same arguments after replacing only the server-launching setup by a connection to
   `--host:--port` (see that file).
 """
@@ -77,7 +80,7 @@ def evaluator_args(
     tm_seed: int = 0,
     debug: int = 0,
 ) -> list[str]:
-    """The leaderboard arguments for one route (`--routes-subset <id>`, one repetition), `--opt=value` form."""
+    """The leaderboard arguments for one route (`--routes-subset <id>`, one repetition), as `--opt=value`."""
     args = [
         f"--routes={routes}",
         f"--routes-subset={route_id}",

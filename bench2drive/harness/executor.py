@@ -56,7 +56,8 @@ class LocalExecutor:
 class RayExecutor:
     """One Ray actor per server; a local Ray instance unless `address` names an existing cluster.
 
-    With `gpus_per_server > 0` each actor asks Ray for that share of a GPU and launches its server on the GPU Ray
+    With `gpus_per_server > 0` each actor asks Ray for that share of a GPU and launches its server on the
+    GPU Ray
     assigned (`ray.get_gpu_ids()`), which is how servers spread over the machines of a cluster.
     """
 
@@ -83,7 +84,7 @@ class RayExecutor:
         actor_cls = ray.remote(_RayWorker).options(
             max_concurrency=2, num_cpus=0, num_gpus=gpus_per_server or None
         )
-        self.actors = {
+        self.actors: dict[str, Any] = {
             s.name: actor_cls.remote(s, settings, max_restarts, restart_after_failure, gpus_per_server > 0)
             for s in specs
         }

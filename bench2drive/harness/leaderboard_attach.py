@@ -4,15 +4,18 @@ Usage (what the harness runs, in `$BENCH2DRIVE_ROOT`, with the leaderboard on PY
 
     python leaderboard_attach.py <the exact leaderboard_evaluator.py arguments>
 
-Bench2Drive's evaluator (7ec25d1) launches its own `CarlaUE4.sh` inside `LeaderboardEvaluator._setup_simulation`
+Bench2Drive's evaluator (7ec25d1) launches its own `CarlaUE4.sh` in `LeaderboardEvaluator._setup_simulation`
 on `find_free_port(--port)`; since a running server holds that port, it would start a second server elsewhere,
 and on a crash its kill-by-name cleanup does not stop it. This launcher keeps everything else of the evaluator
-(argument parsing, route loop, statistics, checkpoint writing, exit code) and replaces only that setup method by
-one that connects to `--host:--port` and applies the same world settings the original applies: synchronous mode
+(argument parsing, route loop, statistics, checkpoint writing, exit code) and replaces only that setup
+method by
+one that connects to `--host:--port` and applies the same world settings the original applies: synchronous
+mode
 at 20 Hz, deterministic ragdolls, no spectator-as-ego, and a Traffic Manager on `--traffic-manager-port` in
 synchronous hybrid-physics mode.
 
-It also accepts the PyPI `carla-0-9-15` client (the Python 3.11 build of the 0.9.15 client), whose distribution
+It also accepts the PyPI `carla-0-9-15` client (the Python 3.11 build of the 0.9.15 client), whose
+distribution
 name is not `carla`, for the evaluator's `pkg_resources.get_distribution("carla")` version check.
 
 This file is executed as a script in the job's environment; it imports only the standard library, `carla` and
@@ -75,8 +78,8 @@ def _get_distribution(name: str) -> _Distribution:
 def main() -> None:
     from leaderboard import leaderboard_evaluator as evaluator
 
-    evaluator.LeaderboardEvaluator._setup_simulation = _attach_setup  # type: ignore[attr-defined]
-    evaluator.pkg_resources = types.SimpleNamespace(get_distribution=_get_distribution)  # type: ignore[attr-defined]
+    evaluator.LeaderboardEvaluator._setup_simulation = _attach_setup
+    evaluator.pkg_resources = types.SimpleNamespace(get_distribution=_get_distribution)
     sys.argv[0] = evaluator.__file__ or sys.argv[0]
     evaluator.main()
 

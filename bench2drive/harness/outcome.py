@@ -6,7 +6,8 @@ checkpoint holds for the route. Rules (statuses from Bench2Drive's `FAILURE_MESS
 1. Killed by the harness (no progress / route wall-time limit / server died) -> TIMEOUT or SIM_CRASH, with
    that reason; a record written before the kill is still kept.
 2. A record with status "Failed - Simulation crashed" -> SIM_CRASH (the evaluator gave up on the world).
-3. A record with "Failed - Agent crashed", "... couldn't be set up" or "... sensors were invalid" -> AGENT_CRASH.
+3. A record with "Failed - Agent crashed", "... couldn't be set up" or "... sensors were invalid"
+   -> AGENT_CRASH.
 4. Any other record -> FINISHED (Completed, Perfect, Failed, TickRuntime, blocked, deviated, timed out: the
    route's result as the leaderboard scored it), whatever the exit code.
 5. No record: agent failure text in the log -> AGENT_CRASH; otherwise SIM_CRASH ("exited 0 without a record",
@@ -49,7 +50,8 @@ AGENT_STATUSES = (
     "Failed - Agent's sensors were invalid",
 )
 _AGENT_LOG = re.compile(
-    r"Could not set up the required agent|the agent has crashed|sensor's configuration used is invalid|AgentError"
+    r"Could not set up the required agent|the agent has crashed|sensor's configuration used is invalid"
+    r"|AgentError"
 )
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|time-out|Segmentation fault|crash)", re.IGNORECASE)
 

@@ -1,4 +1,4 @@
-"""Live progress: a tqdm bar over route repetitions with ETA, done/failed/retried, running DS, server states."""
+"""Live progress: a tqdm bar over route repetitions (ETA), done/failed/retried, running DS, server states."""
 
 from __future__ import annotations
 

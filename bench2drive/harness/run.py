@@ -5,11 +5,12 @@ Output layout (`out`, documented in docs/evaluation.md):
     config.yaml                          the composed config of the latest invocation
     records/<key>.json                   per-route record store (resume source of truth)
     attempts/<key>/attempt<N>/           evaluator.log, checkpoint.json (format A), live_results.txt
-    agent/                               SAVE_PATH: the agent's <save_name>/ folders (metric_info.json, replays)
+    agent/                               SAVE_PATH: the agent's <save_name>/ folders (metric_info.json...)
     agent/carla_recorder/<key>/attempt<N>/  CARLA recorder logs (record=true)
     servers/<name>.log                   each launched server's output
     durations.csv                        per-route wall seconds of this run (feeds `durations=` of later runs)
-    merged.json                          Bench2Drive merged results (bench2drive.results), for `drive-jepa report`
+    merged.json                          Bench2Drive merged results (bench2drive.results), for `drive-jepa
+    report`
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def evaluate(
     if executor is None:
         executor = make_executor(cfg, specs, settings)
     progress = Progress(cfg.progress, lambda: running_ds(store))
+
     def on_event(sched: Scheduler, result: AttemptResult | None) -> None:
         progress(sched, result)
         if hook is not None:

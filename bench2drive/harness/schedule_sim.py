@@ -4,11 +4,14 @@ Simulated with real per-route wall-clock durations (`route_durations.csv`, one s
 evaluation run). For a source and m servers:
 
 - static split: Bench2Drive's `tools/split_xml.py` cuts the route file, in file order, into m contiguous parts
-  whose sizes differ by at most one (`divmod(n, m)`, the first `n mod m` parts one longer); each server runs its
+  whose sizes differ by at most one (`divmod(n, m)`, the first `n mod m` parts one longer); each server runs
+  its
   part; makespan = the largest part's sum;
 - ours: one queue ordered by expected duration, longest first, each route handed to the first free server
-  (exactly what `Scheduler` does); expected durations from (a) route length only, (b) the median of the *other*
-  sources' runs of that route, each source rescaled to a common median as `read_durations` does (earlier runs of
+  (exactly what `Scheduler` does); expected durations from (a) route length only, (b) the median of the
+  *other*
+  sources' runs of that route, each source rescaled to a common median as `read_durations` does (earlier runs
+  of
   other agents: the first run of a new agent), (c) the same source (a rerun or resume of the same agent);
 - lower bound: max(longest route, total / m).
 
@@ -117,7 +120,8 @@ def to_markdown(rows: Sequence[BenchRow]) -> str:
     )
     body = "".join(
         f"| {r.source} | {r.servers} | {r.routes} | {r.static_h:.2f} | {r.ours_length_h:.2f} | "
-        f"{r.ours_history_h:.2f} | {r.ours_same_agent_h:.2f} | {r.bound_h:.2f} | {r.ours_history_h / r.bound_h:.3f} |\n"
+        f"{r.ours_history_h:.2f} | {r.ours_same_agent_h:.2f} | {r.bound_h:.2f} | "
+        f"{r.ours_history_h / r.bound_h:.3f} |\n"
         for r in rows
     )
     return head + body

@@ -6,8 +6,9 @@ multi-ability groups, `ABILITY_TYPES`, from `tools/ability_benchmark.py` as docu
 fixtures/bench2drive/README.md).
 
 Expected durations (seconds) order the queue longest first: the median `duration_system_s` of a route over
-earlier runs (CSV files with columns `route_id` = `RouteScenario_<id>_rep<k>` and `duration_system_s`, optional
-`source`, e.g. route_durations.csv, or this harness's own `durations.csv`; sources rescaled to a common median,
+earlier runs (CSV files with columns `route_id` = `RouteScenario_<id>_rep<k>` and `duration_system_s`,
+optional
+`source`, e.g. route_durations.csv, or this harness's own `durations.csv`; sources rescaled to one median,
 see `read_durations`), else route length × the median seconds per metre of
 the routes that have durations, else the route length alone (a consistent ordering key when nothing is known).
 """
@@ -141,7 +142,8 @@ def select_routes(
 def read_durations(paths: Iterable[Path]) -> dict[str, list[float]]:
     """Route id (`<id>`) -> positive `duration_system_s` values found in the CSV files.
 
-    Rows are grouped by their `source` column (or by file when there is none). Agents differ a lot in speed, so
+    Rows are grouped by their `source` column (or by file when there is none). Agents differ a lot in speed,
+    so
     each source's values are rescaled by (median over all sources / that source's median): the result keeps
     seconds as its unit and makes routes comparable across sources. One source alone is returned unchanged.
     """

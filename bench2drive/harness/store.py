@@ -8,7 +8,7 @@ file + fsync + rename) after every attempt, by the scheduler process only. Its `
 - `pending`: attempted, not concluded (e.g. the harness stopped between retries); a rerun tries it again.
 
 `record` holds the leaderboard record (results format A) of the deciding attempt (for `failed`, of the last
-attempt that wrote one, e.g. a "Failed - Simulation crashed" record); `attempts` lists every attempt ever made,
+attempt that wrote one, e.g. a "Failed - Simulation crashed" record); `attempts` lists every attempt made,
 each with its server, outcome, reason, exit code, wall time, log and checkpoint paths.
 """
 
@@ -100,7 +100,7 @@ class RecordStore:
         return doc
 
     def leaderboard_records(self) -> list[dict[str, Any]]:
-        """One leaderboard record per route repetition that has one, in key order (no duplicates by design)."""
+        """One leaderboard record per route repetition that has one, in key order (never duplicated)."""
         return [doc["record"] for _, doc in sorted(self.docs.items()) if doc.get("record") is not None]
 
     def counts(self) -> dict[str, int]:

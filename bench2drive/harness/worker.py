@@ -8,6 +8,7 @@ the scheduler gives the job to another server.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -94,7 +95,5 @@ class ServerWorker:
     def shutdown(self) -> None:
         """Stop the running job (if any) and the server this worker started."""
         self._stop.set()
-        try:
+        with contextlib.suppress(ServerError):
             self.server.stop()
-        except ServerError:
-            pass

@@ -37,8 +37,14 @@ def fast_config(
         env["FAKE_EVAL_PLAN"] = write_plan(tmp_path / "eval_plan.json", eval_plan)
     if server_plan is not None:
         server_env["FAKE_SERVER_PLAN"] = write_plan(tmp_path / "server_plan.json", server_plan)
-    cfg = EvalConfig(out=str(tmp_path / "out"), routes=str(routes), bench2drive_root=str(b2d_root),
-                     agent=str(tmp_path / "agent.py"), agent_config="cfg.yaml+ckpt.pth", progress=False)
+    cfg = EvalConfig(
+        out=str(tmp_path / "out"),
+        routes=str(routes),
+        bench2drive_root=str(b2d_root),
+        agent=str(tmp_path / "agent.py"),
+        agent_config="cfg.yaml+ckpt.pth",
+        progress=False,
+    )
     cfg.servers.gpus = list(range(servers))
     cfg.servers.launch_command = [sys.executable, str(FAKE_SERVER)]
     cfg.servers.rpc_base_port = 21000

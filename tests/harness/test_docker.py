@@ -16,7 +16,9 @@ DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
 def _expand(text: str) -> str:
     """Compose-style ${VAR:-default} / ${VAR:?msg} with test values."""
-    return re.sub(r"\$\{(\w+)(:[-?][^}]*)?\}", lambda m: {"AGENT": "/work/agent/a.py"}.get(m.group(1), "x"), text)
+    return re.sub(
+        r"\$\{(\w+)(:[-?][^}]*)?\}", lambda m: {"AGENT": "/work/agent/a.py"}.get(m.group(1), "x"), text
+    )
 
 
 def test_compose_harness_attaches_to_every_server() -> None:
@@ -30,7 +32,9 @@ def test_compose_harness_attaches_to_every_server() -> None:
     attach = ns.attach
     hosts = [a.split(":")[0] for a in attach]
     assert sorted(hosts) == servers
-    endpoints = [AttachedCarlaServer(ServerSpec(name=f"a{i}", attach=a)).endpoint() for i, a in enumerate(attach)]
+    endpoints = [
+        AttachedCarlaServer(ServerSpec(name=f"a{i}", attach=a)).endpoint() for i, a in enumerate(attach)
+    ]
     assert len({e.tm_port for e in endpoints}) == len(endpoints)  # one Traffic Manager port per server
     gpus = sorted(int(services[h]["environment"]["GPU"]) for h in hosts)
     assert gpus == sorted(e.gpu for e in endpoints)  # type: ignore[type-var]
@@ -45,5 +49,11 @@ def test_eval_image_pins_bench2drive() -> None:
     assert "FROM python:3.11" in text
     server = (DOCKER / "carla-server.Dockerfile").read_text()
     assert "FROM carlasim/carla:0.9.15" in server
-    for flag in ("-RenderOffScreen", "-nosound", "-carla-rpc-port=", "-carla-streaming-port=", "-graphicsadapter="):
+    for flag in (
+        "-RenderOffScreen",
+        "-nosound",
+        "-carla-rpc-port=",
+        "-carla-streaming-port=",
+        "-graphicsadapter=",
+    ):
         assert flag in server

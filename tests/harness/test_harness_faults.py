@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -43,7 +44,7 @@ def test_mixed_faults_are_classified_retried_and_recorded(tmp_path: Path, b2d_ro
         "*": ["finish"],
     }
     cfg = fast_config(tmp_path, b2d_root, _routes(), plan, max_attempts=3)
-    summary, store = evaluate(cfg)
+    summary, _ = evaluate(cfg)
     docs = _docs(Path(cfg.out))
     assert set(docs) == {f"RouteScenario_{i}_rep0" for i in ids}
     d = {i: docs[f"RouteScenario_{i}_rep0"] for i in ids}
@@ -95,8 +96,17 @@ BEHAVIOURS = {
     "sim_crash": "sim_crash",
     "hang": "timeout",
 }
-WEIGHTS = {"finish": 8, "finish:Failed - Agent got blocked": 2, "agent_crash": 1, "agent_setup": 1, "segfault": 2,
-           "exit3": 2, "partial": 1, "sim_crash": 3, "hang": 1}
+WEIGHTS = {
+    "finish": 8,
+    "finish:Failed - Agent got blocked": 2,
+    "agent_crash": 1,
+    "agent_setup": 1,
+    "segfault": 2,
+    "exit3": 2,
+    "partial": 1,
+    "sim_crash": 3,
+    "hang": 1,
+}
 
 
 def _expected(steps: list[str], max_attempts: int) -> list[str]:
@@ -123,8 +133,15 @@ def test_randomized_runs_lose_and_duplicate_nothing(tmp_path: Path, b2d_root: Pa
     plan = {i: rng.choices(names, weights, k=3) for i in ids}
     max_attempts = rng.choice([1, 2, 3])
     interrupt_after = rng.choice([None, 2, 5])
-    cfg = fast_config(tmp_path, b2d_root, _routes(), plan, servers=rng.choice([1, 2, 3]), max_attempts=max_attempts,
-                      repetitions=reps)
+    cfg = fast_config(
+        tmp_path,
+        b2d_root,
+        _routes(),
+        plan,
+        servers=rng.choice([1, 2, 3]),
+        max_attempts=max_attempts,
+        repetitions=reps,
+    )
     cfg.select.route_ids = ids
     cfg.watchdog.no_progress_s = 0.5
     seen = [0]
@@ -135,10 +152,8 @@ def test_randomized_runs_lose_and_duplicate_nothing(tmp_path: Path, b2d_root: Pa
             if interrupt_after is not None and seen[0] >= interrupt_after:
                 raise _Interrupt
 
-    try:
+    with contextlib.suppress(_Interrupt):
         evaluate(cfg, hook=hook)
-    except _Interrupt:
-        pass
     out = Path(cfg.out)
     first = _docs(out)
     keys = {f"RouteScenario_{i}_rep{k}" for i in ids for k in range(reps)}

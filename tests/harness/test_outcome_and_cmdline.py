@@ -56,7 +56,9 @@ def test_classify(code: int, status: str | None, log: str, expected: Outcome) ->
 
 def test_classify_kill_reason_wins() -> None:
     assert classify(-signal.SIGTERM, None, "", (Outcome.TIMEOUT, "no progress for 5 s (watchdog)")) == (
-        Outcome.TIMEOUT, "no progress for 5 s (watchdog)")
+        Outcome.TIMEOUT,
+        "no progress for 5 s (watchdog)",
+    )
 
 
 def test_truncated_checkpoint_reads_as_no_records(tmp_path: Path) -> None:
@@ -68,14 +70,26 @@ def test_truncated_checkpoint_reads_as_no_records(tmp_path: Path) -> None:
 
 
 def _paths(tmp_path: Path, record: bool) -> JobPaths:
-    return JobPaths(tmp_path, tmp_path / "checkpoint.json", tmp_path / "live.txt", tmp_path / "log",
-                    tmp_path / "agent", tmp_path / "rec" if record else None)
+    return JobPaths(
+        tmp_path,
+        tmp_path / "checkpoint.json",
+        tmp_path / "live.txt",
+        tmp_path / "log",
+        tmp_path / "agent",
+        tmp_path / "rec" if record else None,
+    )
 
 
 def _args(tmp_path: Path, record: bool = True) -> list[str]:
-    return evaluator_args(routes=tmp_path / "r.xml", route_id="1711", agent="/a/agent.py",
-                          agent_config="cfg.py+ckpt.pth", endpoint=Endpoint("127.0.0.1", 2003, 8001, 2),
-                          paths=_paths(tmp_path, record), timeout_s=600.0)
+    return evaluator_args(
+        routes=tmp_path / "r.xml",
+        route_id="1711",
+        agent="/a/agent.py",
+        agent_config="cfg.py+ckpt.pth",
+        endpoint=Endpoint("127.0.0.1", 2003, 8001, 2),
+        paths=_paths(tmp_path, record),
+        timeout_s=600.0,
+    )
 
 
 def test_command_uses_only_bench2drive_options(tmp_path: Path) -> None:
@@ -89,7 +103,13 @@ def test_command_uses_only_bench2drive_options(tmp_path: Path) -> None:
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     ns: argparse.Namespace = module.parser().parse_args(args)
-    assert (ns.port, ns.traffic_manager_port, ns.gpu_rank, ns.routes_subset, ns.repetitions) == (2003, 8001, 2, "1711", 1)
+    assert (ns.port, ns.traffic_manager_port, ns.gpu_rank, ns.routes_subset, ns.repetitions) == (
+        2003,
+        8001,
+        2,
+        "1711",
+        1,
+    )
     assert ns.agent_config == "cfg.py+ckpt.pth" and ns.record == str(tmp_path / "rec") and ns.timeout == 600.0
     assert "--record" not in option_names(_args(tmp_path, record=False))
 
@@ -99,7 +119,9 @@ def _upstream_options(path: Path) -> list[str]:
     out = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
-            out += [a.value for a in node.args if isinstance(a, ast.Constant) and str(a.value).startswith("--")]
+            out += [
+                a.value for a in node.args if isinstance(a, ast.Constant) and str(a.value).startswith("--")
+            ]
     return out
 
 
@@ -112,11 +134,22 @@ def test_options_match_the_real_evaluator() -> None:
 
 
 def test_job_environment(tmp_path: Path) -> None:
-    env = job_environment(bench2drive_root=Path("/b2d"), carla_root="/carla", save_path=tmp_path, gpu=3,
-                          base={"PYTHONPATH": "/x", "HOME": "/h"}, extra={"A": "1"})
+    env = job_environment(
+        bench2drive_root=Path("/b2d"),
+        carla_root="/carla",
+        save_path=tmp_path,
+        gpu=3,
+        base={"PYTHONPATH": "/x", "HOME": "/h"},
+        extra={"A": "1"},
+    )
     assert env["PYTHONPATH"].split(os.pathsep) == [
-        "/carla/PythonAPI", "/carla/PythonAPI/carla", "/b2d/leaderboard", "/b2d/leaderboard/team_code",
-        "/b2d/scenario_runner", "/x"]
+        "/carla/PythonAPI",
+        "/carla/PythonAPI/carla",
+        "/b2d/leaderboard",
+        "/b2d/leaderboard/team_code",
+        "/b2d/scenario_runner",
+        "/x",
+    ]
     assert env["CUDA_VISIBLE_DEVICES"] == "3" and env["SAVE_PATH"] == str(tmp_path) and env["A"] == "1"
     assert env["CARLA_ROOT"] == "/carla" and env["SCENARIO_RUNNER_ROOT"] == "/b2d/scenario_runner"
     assert env["HOME"] == "/h"
@@ -151,6 +184,12 @@ def test_attach_launcher_patches_only_the_server_setup(tmp_path: Path) -> None:
     from bench2drive.harness.evaluator import ATTACH_LAUNCHER
 
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "lb")}
-    out = subprocess.run([sys.executable, str(ATTACH_LAUNCHER), "--port=2003"], env=env, capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ATTACH_LAUNCHER), "--port=2003"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "dist 0.9.15" in out and "argv ['--port=2003']" in out and "setup _attach_setup" in out

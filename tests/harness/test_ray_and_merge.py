@@ -29,7 +29,9 @@ def test_ray_actors_run_routes(tmp_path: Path, b2d_root: Path) -> None:
     assert summary.finished == 3 and summary.retried == 3 and summary.left == 0
     servers = {a["server"] for d in store.docs.values() for a in d["attempts"]}
     assert servers <= {"g0s0", "g1s0"}
-    assert all([a["outcome"] for a in d["attempts"]] == ["sim_crash", "finished"] for d in store.docs.values())
+    assert all(
+        [a["outcome"] for a in d["attempts"]] == ["sim_crash", "finished"] for d in store.docs.values()
+    )
 
 
 def test_final_merge_writes_merged_json(tmp_path: Path, b2d_root: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bench2drive.harness.job import AttemptResult, JobSpec
-from bench2drive.harness.scheduler import Scheduler
 from bench2drive.harness.schedule_sim import (
     benchmark,
     list_schedule_makespan,
@@ -16,6 +15,7 @@ from bench2drive.harness.schedule_sim import (
     read_sources,
     static_split_makespan,
 )
+from bench2drive.harness.scheduler import Scheduler
 from bench2drive.harness.store import RecordStore
 from tests.conftest import fixtures_dir
 
@@ -36,7 +36,11 @@ class VirtualClockExecutor:
         t, name, job = heapq.heappop(self._events)
         self.now = t
         rec = {"route_id": job.key, "status": "Completed"}
-        return [AttemptResult(job.key, job.route, job.repetition, job.attempt, name, "finished", "ok", 0, 0.0, rec)]
+        return [
+            AttemptResult(
+                job.key, job.route, job.repetition, job.attempt, name, "finished", "ok", 0, 0.0, rec
+            )
+        ]
 
     def shutdown(self) -> None:
         pass
@@ -52,7 +56,10 @@ def test_static_split_is_bench2drive_divmod() -> None:
 @pytest.mark.parametrize("servers", [4, 8])
 def test_real_scheduler_reaches_the_simulated_makespan(tmp_path: Path, servers: int) -> None:
     durations = read_sources(fixtures_dir("bench2drive", "route_durations.csv"))["UniAD-Base"]
-    jobs = [JobSpec(key=f"RouteScenario_{r}_rep0", route=r, repetition=0, expected_s=d) for r, d in durations.items()]
+    jobs = [
+        JobSpec(key=f"RouteScenario_{r}_rep0", route=r, repetition=0, expected_s=d)
+        for r, d in durations.items()
+    ]
     ex = VirtualClockExecutor([f"s{i}" for i in range(servers)], durations)
     summary = Scheduler(ex, RecordStore(tmp_path)).run(jobs)
     assert summary.finished == len(jobs) == 218
@@ -62,8 +69,10 @@ def test_real_scheduler_reaches_the_simulated_makespan(tmp_path: Path, servers: 
 
 
 def test_benchmark_targets() -> None:
-    rows = benchmark(fixtures_dir("bench2drive", "routes", "bench2drive220.xml"),
-                     fixtures_dir("bench2drive", "route_durations.csv"))
+    rows = benchmark(
+        fixtures_dir("bench2drive", "routes", "bench2drive220.xml"),
+        fixtures_dir("bench2drive", "route_durations.csv"),
+    )
     assert {r.servers for r in rows} == {4, 8} and len(rows) == 14
     for r in rows:
         assert r.bound_h <= r.ours_same_agent_h <= 1.01 * r.bound_h

@@ -29,8 +29,16 @@ def _spec(tmp_path: Path, plan: list[str] | None = None, base: int = 23000, **kw
         env["FAKE_SERVER_PLAN"] = str(tmp_path / "plan.json")
     args: dict[str, object] = dict(probe_timeout_s=1.0, ready_timeout_s=5.0, stop_timeout_s=2.0)
     args.update(kw)
-    return ServerSpec(name="t0", gpu=1, launch_command=[sys.executable, str(FAKE_SERVER)], rpc_base=base,
-                      tm_base=base + 5000, log_dir=str(tmp_path), env=env, **args)  # type: ignore[arg-type]
+    return ServerSpec(
+        name="t0",
+        gpu=1,
+        launch_command=[sys.executable, str(FAKE_SERVER)],
+        rpc_base=base,
+        tm_base=base + 5000,
+        log_dir=str(tmp_path),
+        env=env,
+        **args,
+    )  # type: ignore[arg-type]
 
 
 def _starts(tmp_path: Path) -> list[list[str]]:
@@ -71,17 +79,24 @@ def test_launch_probe_and_stop_kill_the_whole_group(tmp_path: Path) -> None:
     assert probe.carla_version(ep.host, ep.port, 2.0) == "0.9.15"  # the real client talked to it
     assert server.healthy() and ep.gpu == 1
     cmd = server.command(server.ports)  # type: ignore[arg-type]
-    assert cmd[2:] == ["-RenderOffScreen", "-nosound", f"-carla-rpc-port={ep.port}",
-                       f"-carla-streaming-port={ep.port + 1}", "-graphicsadapter=1"]
+    assert cmd[2:] == [
+        "-RenderOffScreen",
+        "-nosound",
+        f"-carla-rpc-port={ep.port}",
+        f"-carla-streaming-port={ep.port + 1}",
+        "-graphicsadapter=1",
+    ]
     assert not port_is_free(ep.port) and not port_is_free(ep.port + 1)
-    (_, pid, child, *_), = _starts(tmp_path)
+    ((_, pid, child, *_),) = _starts(tmp_path)
     server.stop()
     assert _gone(int(pid)) and _gone(int(child))  # the server's own child went with its group
     assert probe.carla_version("127.0.0.1", ep.port, 0.5) is None
 
 
 def test_start_failures_and_restart(tmp_path: Path) -> None:
-    server = LaunchedCarlaServer(_spec(tmp_path, ["segfault", "mute", "die_after:0.3", "ok"], ready_timeout_s=1.5))
+    server = LaunchedCarlaServer(
+        _spec(tmp_path, ["segfault", "mute", "die_after:0.3", "ok"], ready_timeout_s=1.5)
+    )
     with pytest.raises(ServerError, match="exited with code -11"):
         server.start()
     with pytest.raises(ServerError, match="no answer"):  # holds the port, never answers: a hang
@@ -105,8 +120,14 @@ def test_attach_never_signals(tmp_path: Path) -> None:
     owner.start()
     ep = owner.endpoint()
     try:
-        attached = make_server(ServerSpec(name="a0", attach=f"127.0.0.1:{ep.port}:{ep.tm_port}", probe_timeout_s=1.0,
-                                          ready_timeout_s=2.0))
+        attached = make_server(
+            ServerSpec(
+                name="a0",
+                attach=f"127.0.0.1:{ep.port}:{ep.tm_port}",
+                probe_timeout_s=1.0,
+                ready_timeout_s=2.0,
+            )
+        )
         assert isinstance(attached, AttachedCarlaServer) and not attached.restartable
         attached.start()
         attached.stop()
@@ -123,7 +144,9 @@ def test_attach_never_signals(tmp_path: Path) -> None:
 
 def test_server_crash_during_a_route_is_retried_on_a_restarted_server(tmp_path: Path, b2d_root: Path) -> None:
     routes = fixtures_dir("bench2drive", "routes", "drivetransformer_bench2drive_dev10.xml")
-    cfg = fast_config(tmp_path, b2d_root, routes, {"*": ["finish"]}, server_plan=["die_after:0.5", "ok"], servers=1)
+    cfg = fast_config(
+        tmp_path, b2d_root, routes, {"*": ["finish"]}, server_plan=["die_after:0.5", "ok"], servers=1
+    )
     cfg.select.route_ids = ["2091", "3255", "3514"]
     cfg.evaluator.extra_env["FAKE_EVAL_DURATION_S"] = "1.0"  # the first route is running when the server dies
     summary, store = evaluate(cfg)

@@ -1,12 +1,15 @@
 """Stand-in for `CarlaUE4.sh` in the harness tests (no CARLA needed).
 
-Takes the same flags (`-RenderOffScreen -nosound -carla-rpc-port=P -carla-streaming-port=S -graphicsadapter=G`),
+Takes the same flags (`-RenderOffScreen -nosound -carla-rpc-port=P -carla-streaming-port=S
+-graphicsadapter=G`),
 holds the RPC and streaming ports, and answers the real CARLA client's `version` call on the RPC port with the
-msgpack-RPC reply rpclib expects (result = CARLA's Response variant `[[1, "0.9.15"]]`); every other call gets an
+msgpack-RPC reply rpclib expects (result = CARLA's Response variant `[[1, "0.9.15"]]`); every other call gets
+an
 error reply. It also starts a child process, so tests can check that stopping the server ends its whole
 process group.
 
-Behaviour per start comes from the JSON list in $FAKE_SERVER_PLAN (start k uses entry k, the last entry repeats;
+Behaviour per start comes from the JSON list in $FAKE_SERVER_PLAN (start k uses entry k, the last entry
+repeats;
 default "ok"); each start appends a line `<k> <pid> <child pid> <rpc port>` to $FAKE_SERVER_STATE/starts.txt:
   "ok"            serve until terminated
   "segfault"      die with SIGSEGV at once
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import msgpack
 
@@ -76,18 +80,24 @@ def main() -> None:
     rpc = int(_flag("carla-rpc-port", "2000"))
     streaming = int(_flag("carla-streaming-port", str(rpc + 1)))
     state = os.environ.get("FAKE_SERVER_STATE", "")
-    plan = json.loads(open(os.environ["FAKE_SERVER_PLAN"]).read()) if os.environ.get("FAKE_SERVER_PLAN") else []
+    plan = (
+        json.loads(Path(os.environ["FAKE_SERVER_PLAN"]).read_text())
+        if os.environ.get("FAKE_SERVER_PLAN")
+        else []
+    )
     k = 0
     if state:
         path = os.path.join(state, "starts.txt")
-        k = sum(1 for _ in open(path)) if os.path.exists(path) else 0
+        k = len(Path(path).read_text().splitlines()) if os.path.exists(path) else 0
     mode = plan[min(k, len(plan) - 1)] if plan else "ok"
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     if state:
         with open(os.path.join(state, "starts.txt"), "a") as f:
             f.write(f"{k} {os.getpid()} {child.pid} {rpc} {mode}\n")
-    print(f"fake CARLA start {k}: mode={mode} rpc={rpc} streaming={streaming} gpu={_flag('graphicsadapter')}",
-          flush=True)
+    print(
+        f"fake CARLA start {k}: mode={mode} rpc={rpc} streaming={streaming} gpu={_flag('graphicsadapter')}",
+        flush=True,
+    )
     if mode == "segfault":
         os.kill(os.getpid(), signal.SIGSEGV)
     if mode == "exit1":

@@ -1,12 +1,14 @@
 """Stand-in for Bench2Drive's `leaderboard_evaluator.py` in the harness tests (no CARLA, no agent).
 
-It accepts exactly the evaluator's argument list (Bench2Drive 7ec25d1 `main()`), checks the job environment the
+It accepts exactly the evaluator's argument list (Bench2Drive 7ec25d1 `main()`), checks the job environment
+the
 harness must provide, connects to the server's RPC port, and then behaves as told for this route and attempt
 (the attempt number is read from the `--checkpoint` path `.../attempt<N>/checkpoint.json`). The plan is the
 JSON object in $FAKE_EVAL_PLAN: {"<route id>": [behaviour of attempt 1, of attempt 2, ...], "*": default};
 the last behaviour repeats. Behaviours:
 
-  "finish" / "finish:<status>"  run (heartbeat lines), write a record with that status (default Completed), exit 0
+  "finish" / "finish:<status>"  run (heartbeat lines), write a record with that status (default Completed),
+                                exit 0
   "sim_crash"     record "Failed - Simulation crashed", entry_status Crashed, exit 255 (sys.exit(-1))
   "agent_crash"   record "Failed - Agent crashed", exit 0
   "agent_setup"   record "Failed - Agent couldn't be set up", exit 0
@@ -29,6 +31,7 @@ import socket
 import sys
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,10 +71,23 @@ def record(route: ET.Element, status: str, save_name: str) -> dict:
         "town_name": route.get("town"),
         "status": status,
         "num_infractions": len(msgs),
-        "infractions": {k: (msgs if k == "min_speed_infractions" else []) for k in (
-            "collisions_layout", "collisions_pedestrian", "collisions_vehicle", "red_light", "stop_infraction",
-            "outside_route_lanes", "min_speed_infractions", "yield_emergency_vehicle_infractions",
-            "scenario_timeouts", "route_dev", "vehicle_blocked", "route_timeout")},
+        "infractions": {
+            k: (msgs if k == "min_speed_infractions" else [])
+            for k in (
+                "collisions_layout",
+                "collisions_pedestrian",
+                "collisions_vehicle",
+                "red_light",
+                "stop_infraction",
+                "outside_route_lanes",
+                "min_speed_infractions",
+                "yield_emergency_vehicle_infractions",
+                "scenario_timeouts",
+                "route_dev",
+                "vehicle_blocked",
+                "route_timeout",
+            )
+        },
         "scores": {"score_route": rc, "score_penalty": 1.0, "score_composed": rc},
         "meta": {"route_length": 120.5, "duration_game": 30.2, "duration_system": 0.3},
     }
@@ -96,11 +112,17 @@ def main() -> None:
     pythonpath = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     cwd = os.getcwd()
     for sub in ("leaderboard", "scenario_runner"):
-        assert os.path.join(cwd, sub) in pythonpath or any(p.endswith("/" + sub) for p in pythonpath), pythonpath
+        assert os.path.join(cwd, sub) in pythonpath or any(p.endswith("/" + sub) for p in pythonpath), (
+            pythonpath
+        )
     save_path = os.environ["SAVE_PATH"]
     attempt = int(re.search(r"attempt(\d+)", args.checkpoint).group(1))  # type: ignore[union-attr]
-    route = next(r for r in ET.parse(args.routes).getroot().iter("route") if r.get("id") == args.routes_subset)
-    plan = json.loads(open(os.environ["FAKE_EVAL_PLAN"]).read()) if os.environ.get("FAKE_EVAL_PLAN") else {}
+    route = next(
+        r for r in ET.parse(args.routes).getroot().iter("route") if r.get("id") == args.routes_subset
+    )
+    plan = (
+        json.loads(Path(os.environ["FAKE_EVAL_PLAN"]).read_text()) if os.environ.get("FAKE_EVAL_PLAN") else {}
+    )
     steps = plan.get(args.routes_subset, plan.get("*", ["finish"]))
     what = steps[min(attempt, len(steps)) - 1]
     duration = float(os.environ.get("FAKE_EVAL_DURATION_S", "0.2"))
@@ -114,14 +136,19 @@ def main() -> None:
         sys.exit(-1)
 
     write_checkpoint(args.checkpoint, None, "Started")
-    save_name = f"RouteScenario_{args.routes_subset}_rep0_{route.get('town')}_x_1_{time.strftime('%m_%d_%H_%M_%S')}"
+    save_name = (
+        f"RouteScenario_{args.routes_subset}_rep0_{route.get('town')}_x_1_{time.strftime('%m_%d_%H_%M_%S')}"
+    )
     if what == "hang":
         time.sleep(3600)
     if what == "segfault":
         os.kill(os.getpid(), signal.SIGSEGV)
     if what == "exit3":
-        print("RuntimeError: time-out of 600000ms while waiting for the simulator, make sure the simulator is "
-              "ready and connected to localhost:2000", flush=True)
+        print(
+            "RuntimeError: time-out of 600000ms while waiting for the simulator, make sure the simulator is "
+            "ready and connected to localhost:2000",
+            flush=True,
+        )
         sys.exit(3)
     if what == "partial":
         with open(args.checkpoint, "w") as f:
@@ -130,8 +157,10 @@ def main() -> None:
     if what == "sim_crash":
         write_checkpoint(args.checkpoint, record(route, "Failed - Simulation crashed", save_name), "Crashed")
         sys.exit(-1)
-    status = {"agent_crash": "Failed - Agent crashed", "agent_setup": "Failed - Agent couldn't be set up"}.get(
-        what, what.split(":", 1)[1] if what.startswith("finish:") else "Completed")
+    status = {
+        "agent_crash": "Failed - Agent crashed",
+        "agent_setup": "Failed - Agent couldn't be set up",
+    }.get(what, what.split(":", 1)[1] if what.startswith("finish:") else "Completed")
     end = time.monotonic() + duration
     os.makedirs(os.path.join(save_path, save_name), exist_ok=True)
     while time.monotonic() < end:
