@@ -130,6 +130,12 @@ def main(argv: list[str]) -> int:
         except (EvalSetupError, SelectionError, RouteFileError, ValueError) as exc:
             print(f"drive-jepa eval: {exc}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(
+                "drive-jepa eval: interrupted; jobs and servers stopped. Rerun the same command to resume.",
+                file=sys.stderr,
+            )
+            return 130
         print(finish(store, Path(cfg.out).resolve()))
         counts = store.counts()
         print(

@@ -9,11 +9,28 @@ Both give the scheduler the same interface: `submit(worker_name, job)`, `wait(ti
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from typing import Any, Protocol
 
 from bench2drive.harness.job import AttemptResult, JobSettings, JobSpec
+from bench2drive.harness.outcome import Outcome
 from bench2drive.harness.worker import ServerWorker
 from carla_tools.server import ServerSpec
+
+
+def worker_failure(name: str, job: JobSpec, exc: BaseException) -> AttemptResult:
+    """The result reported when a worker itself failed (a bug, a full disk, a dead Ray actor): the job never
+    produced an outcome, the server is treated as down and the job goes to another server."""
+    return AttemptResult(
+        key=job.key,
+        route=job.route,
+        repetition=job.repetition,
+        attempt=job.attempt,
+        server=name,
+        outcome=Outcome.SERVER_DOWN.value,
+        reason=f"worker failed: {type(exc).__name__}: {exc}"[:500],
+        started_at=time.time(),
+    )
 
 
 class Executor(Protocol):
@@ -35,17 +52,21 @@ class LocalExecutor:
         self.workers = {s.name: ServerWorker(s, settings, max_restarts, restart_after_failure) for s in specs}
         self.names = list(self.workers)
         self._pool = cf.ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="server")
-        self._futures: set[cf.Future[AttemptResult]] = set()
+        self._futures: dict[cf.Future[AttemptResult], tuple[str, JobSpec]] = {}
 
     def submit(self, name: str, job: JobSpec) -> None:
-        self._futures.add(self._pool.submit(self.workers[name].run, job))
+        self._futures[self._pool.submit(self.workers[name].run, job)] = (name, job)
 
     def wait(self, timeout_s: float) -> list[AttemptResult]:
         if not self._futures:
             return []
-        done, _ = cf.wait(self._futures, timeout=timeout_s, return_when=cf.FIRST_COMPLETED)
-        self._futures -= done
-        return [f.result() for f in done]
+        done, _ = cf.wait(list(self._futures), timeout=timeout_s, return_when=cf.FIRST_COMPLETED)
+        results = []
+        for fut in done:
+            name, job = self._futures.pop(fut)
+            exc = fut.exception()
+            results.append(worker_failure(name, job, exc) if exc is not None else fut.result())
+        return results
 
     def shutdown(self) -> None:
         for worker in self.workers.values():
@@ -89,10 +110,10 @@ class RayExecutor:
             for s in specs
         }
         self.names = list(self.actors)
-        self._refs: dict[Any, str] = {}
+        self._refs: dict[Any, tuple[str, JobSpec]] = {}
 
     def submit(self, name: str, job: JobSpec) -> None:
-        self._refs[self.actors[name].run.remote(job)] = name
+        self._refs[self.actors[name].run.remote(job)] = (name, job)
 
     def wait(self, timeout_s: float) -> list[AttemptResult]:
         if not self._refs:
@@ -100,8 +121,11 @@ class RayExecutor:
         done, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout_s)
         results = []
         for ref in done:
-            self._refs.pop(ref)
-            results.append(self._ray.get(ref))
+            name, job = self._refs.pop(ref)
+            try:
+                results.append(self._ray.get(ref))
+            except self._ray.exceptions.RayError as exc:  # the actor died or raised
+                results.append(worker_failure(name, job, exc))
         return results
 
     def shutdown(self) -> None:

@@ -26,12 +26,14 @@ class Progress:
         if result is not None and result.outcome in ("finished", "agent_crash"):
             self.bar.update(1)
         ds = self.running_ds() if result is not None else None
+        eta = sched.eta_s()
+        eta_text = "" if eta is None else f"eta~{int(eta // 3600)}h{int(eta % 3600 // 60):02d}m "
         servers = " ".join(
             f"{n}:{v.state}" + (f"(r{v.restarts})" if v.restarts else "") for n, v in sched.servers.items()
         )
         self.bar.set_postfix_str(
             f"ok={s.finished} agent_crash={s.agent_crash} failed={s.failed} retried={s.retried} "
-            f"DS={'n/a' if ds is None else f'{ds:.2f}'} | {servers}",
+            f"DS={'n/a' if ds is None else f'{ds:.2f}'} {eta_text}| {servers}",
             refresh=True,
         )
 

@@ -57,12 +57,23 @@ class Scheduler:
         self.poll_s = poll_s
         self.servers = {name: ServerView() for name in executor.names}
         self.summary = RunSummary()
+        self.expected_left: dict[str, float] = {}  # key -> expected duration of routes not concluded
+        self._walls = 0.0  # wall seconds of concluded attempts ...
+        self._expected_done = 0.0  # ... and what was expected for them
+
+    def eta_s(self) -> float | None:
+        """Wall seconds left: expected work left, calibrated by actual/expected so far, over live servers."""
+        live = sum(1 for v in self.servers.values() if v.state != "down")
+        if not live or self._expected_done <= 0:
+            return None
+        return sum(self.expected_left.values()) * (self._walls / self._expected_done) / live
 
     def run(self, jobs: Sequence[JobSpec]) -> RunSummary:
         s = self.summary
         s.total = len(jobs)
         todo = [j for j in jobs if not self.store.is_done(j.key)]
         s.done_before = s.total - len(todo)
+        self.expected_left = {j.key: j.expected_s for j in todo}
         seq = itertools.count()
         queue: list[tuple[float, int, JobSpec]] = [(-j.expected_s, next(seq), j) for j in todo]
         heapq.heapify(queue)
@@ -97,6 +108,11 @@ class Scheduler:
                     tries[job.key] += 1
                     give_up = outcome.infrastructure and tries[job.key] >= self.max_attempts
                     self.store.add_attempt(res, give_up=give_up)
+                    if outcome.final or give_up:
+                        self.expected_left.pop(job.key, None)
+                        if outcome.final:
+                            self._walls += res.wall_s
+                            self._expected_done += job.expected_s
                     if outcome is Outcome.FINISHED:
                         s.finished += 1
                     elif outcome is Outcome.AGENT_CRASH:

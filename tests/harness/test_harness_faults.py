@@ -187,3 +187,23 @@ def test_randomized_runs_lose_and_duplicate_nothing(tmp_path: Path, b2d_root: Pa
     records = store.leaderboard_records()
     assert sorted(r["route_id"] for r in records) == sorted(keys)  # one record per route repetition
     assert summary.done_before == sum(1 for d in first.values() if d["state"] == DONE)
+
+
+def test_a_failing_worker_is_given_up_and_its_route_goes_elsewhere(tmp_path: Path, b2d_root: Path) -> None:
+    from bench2drive.harness.executor import LocalExecutor
+    from bench2drive.harness.run import job_settings, resolve, server_specs
+
+    cfg = resolve(fast_config(tmp_path, b2d_root, _routes(), {"*": ["finish"]}, servers=2))
+    cfg.select.route_ids = _ids()[:3]
+    out = Path(cfg.out)
+    executor = LocalExecutor(server_specs(cfg, out), job_settings(cfg, out), 1, True)
+
+    def broken(job):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    executor.workers["g0s0"].run = broken  # type: ignore[method-assign]
+    summary, store = evaluate(cfg, executor=executor)
+    assert summary.finished == 3 and summary.left == 0 and summary.servers_down == ["g0s0"]
+    down = [a for d in store.docs.values() for a in d["attempts"] if a["outcome"] == "server_down"]
+    assert len(down) == 1 and "No space left on device" in down[0]["reason"]
+    assert all(d["attempts"][-1]["server"] == "g1s0" for d in store.docs.values())

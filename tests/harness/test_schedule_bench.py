@@ -38,7 +38,16 @@ class VirtualClockExecutor:
         rec = {"route_id": job.key, "status": "Completed"}
         return [
             AttemptResult(
-                job.key, job.route, job.repetition, job.attempt, name, "finished", "ok", 0, 0.0, rec
+                job.key,
+                job.route,
+                job.repetition,
+                job.attempt,
+                name,
+                "finished",
+                "ok",
+                0,
+                self.durations[job.route],
+                rec,
             )
         ]
 
@@ -80,3 +89,16 @@ def test_benchmark_targets() -> None:
     big = [r for r in rows if r.bound_h * r.servers > 40]  # the five full-scale runs (51-166 process-hours)
     assert len(big) == 10
     assert all(r.ours_history_h <= 1.05 * r.bound_h for r in big)
+
+
+def test_eta_is_calibrated_by_finished_routes(tmp_path: Path) -> None:
+    durations = {"1": 100.0, "2": 50.0, "3": 50.0}
+    jobs = [
+        JobSpec(key=f"RouteScenario_{r}_rep0", route=r, repetition=0, expected_s=d / 2)
+        for r, d in durations.items()
+    ]
+    ex = VirtualClockExecutor(["s0"], durations)
+    etas: list[float | None] = []
+    Scheduler(ex, RecordStore(tmp_path), on_event=lambda s, r: etas.append(s.eta_s())).run(jobs)
+    # expected durations are half the real ones: after the first route the ETA doubles what is left
+    assert etas[0] is None and etas[1] == pytest.approx(100.0) and etas[-1] == pytest.approx(0.0)
