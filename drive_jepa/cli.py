@@ -24,7 +24,7 @@ COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "demo": Command("drive_jepa.commands.demo", "tiny end-to-end smoke run on this machine (no data needed)"),
-    "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes on N CARLA servers (fault-tolerant, resumable)"),
+    "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes on N CARLA servers; resumable"),
     "bench": Command("bench2drive.bench_cli", "benchmarks of the evaluation harness (bench schedule)"),
 }
 

@@ -14,6 +14,7 @@ from tests.conftest import fixtures_dir
 ROUTES = ("bench2drive", "routes", "drivetransformer_bench2drive_dev10.xml")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_ray_actors_run_routes(tmp_path: Path, b2d_root: Path) -> None:
     pytest.importorskip("ray")
