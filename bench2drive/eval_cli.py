@@ -7,6 +7,7 @@ Convenience flags map onto config keys (shown in brackets); any key of the `eval
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -115,6 +116,10 @@ def flags_to_overrides(ns: argparse.Namespace) -> list[str]:
     return o
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # same clean shutdown as Ctrl-C: stop the jobs and servers this run started
+
+
 def main(argv: list[str]) -> int:
     from bench2drive.harness.config import EvalConfig
     from bench2drive.harness.run import EvalSetupError, evaluate, finish
@@ -125,6 +130,7 @@ def main(argv: list[str]) -> int:
     ns.overrides = flags_to_overrides(ns) + list(ns.overrides)
 
     def run(cfg: EvalConfig) -> int:
+        signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
         try:
             summary, store = evaluate(cfg)
         except (EvalSetupError, SelectionError, RouteFileError, ValueError) as exc:

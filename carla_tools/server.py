@@ -18,7 +18,6 @@ Times are seconds; ports are TCP ports.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Protocol
 
 from carla_tools import probe
 from carla_tools.ports import ServerPorts, pick_server_ports, release_ports
-from carla_tools.procs import wait_group_gone
+from carla_tools.procs import stop_recorded_group, terminate_group, write_group_file
 
 
 class ServerError(RuntimeError):
@@ -140,6 +139,8 @@ class LaunchedCarlaServer:
             script = Path(self.spec.carla_root) / "CarlaUE4.sh"
             if not script.is_file():
                 raise ServerError(f"{self.name}: {script} not found (set CARLA_ROOT or servers.carla_root)")
+        # A server left running by an earlier harness killed without cleanup (same name, same folder).
+        stop_recorded_group(self._group_file(), self.spec.stop_timeout_s)
         self.ports = pick_server_ports(self.spec.rpc_base, self.spec.tm_base, self.spec.port_stride)
         cmd = self.command(self.ports)
         log_path = self._log_path()
@@ -158,12 +159,16 @@ class LaunchedCarlaServer:
                 env={**os.environ, **self.spec.env},
             )
         self._pgid = self._proc.pid
+        write_group_file(self._group_file(), self._proc)
         self.starts += 1
         self._wait_ready()
 
     def _log_path(self) -> Path:
         base = Path(self.spec.log_dir) if self.spec.log_dir else Path.cwd()
         return base / f"{self.name}.log"
+
+    def _group_file(self) -> Path:
+        return self._log_path().with_suffix(".pid.json")
 
     def _wait_ready(self) -> None:
         assert self._proc is not None and self.ports is not None
@@ -202,18 +207,13 @@ class LaunchedCarlaServer:
         proc, pgid = self._proc, self._pgid
         if proc is None or pgid is None:
             return
-        if pgid <= 1 or pgid == os.getpgrp():  # never signal our own group or init
-            raise ServerError(f"{self.name}: refusing to signal process group {pgid}")
-        for sig, wait_s in ((signal.SIGTERM, self.spec.stop_timeout_s), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            if wait_group_gone(pgid, proc, wait_s):
-                break
-        proc.poll()
+        try:
+            terminate_group(proc, self.spec.stop_timeout_s)  # refuses our own group and init
+        except RuntimeError as exc:
+            raise ServerError(f"{self.name}: {exc}") from None
         self._proc = None
         self._pgid = None
+        self._group_file().unlink(missing_ok=True)
         self._release()
 
     def _release(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from bench2drive.harness.checkpoint import read_checkpoint, route_number
 from bench2drive.harness.evaluator import ATTACH_LAUNCHER, JobPaths, evaluator_args, job_environment
 from bench2drive.harness.outcome import Outcome, classify
-from carla_tools.procs import terminate_group
+from carla_tools.procs import stop_recorded_group, terminate_group, write_group_file
 from carla_tools.server import SimServer
 
 
@@ -162,6 +162,7 @@ def run_attempt(
     """Run `job` once against `server`; never raises for evaluator failures (they become the outcome)."""
     paths = job_paths(settings, job)
     if paths.attempt_dir.exists():  # left by an interrupted run that never recorded this attempt
+        stop_recorded_group(paths.attempt_dir / "pid.json", settings.kill_grace_s)  # its evaluator, if alive
         shutil.rmtree(paths.attempt_dir)
     paths.attempt_dir.mkdir(parents=True)
     paths.save_path.mkdir(parents=True, exist_ok=True)
@@ -193,6 +194,7 @@ def run_attempt(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        write_group_file(paths.attempt_dir / "pid.json", proc)
         try:
             killed = _watch(proc, paths, settings, server, stop, t0)
         finally:

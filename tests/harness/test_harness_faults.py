@@ -80,9 +80,12 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # a zombie of an already-reaped group still answers kill(0) only while unreaped by its parent
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
+    # an exited process stays a zombie until its parent (or init) reaps it: that is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 BEHAVIOURS = {
@@ -207,3 +210,126 @@ def test_a_failing_worker_is_given_up_and_its_route_goes_elsewhere(tmp_path: Pat
     down = [a for d in store.docs.values() for a in d["attempts"] if a["outcome"] == "server_down"]
     assert len(down) == 1 and "No space left on device" in down[0]["reason"]
     assert all(d["attempts"][-1]["server"] == "g1s0" for d in store.docs.values())
+
+
+def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, b2d_root: Path) -> None:
+    """SIGKILL the harness mid-route: its server and evaluator (own sessions) survive it. Rerunning the same
+    command stops exactly those two groups (found through their group files) and finishes the route."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
+
+    route = _ids()[0]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"*": ["hang"]}))
+    out = tmp_path / "out"
+    state = tmp_path / "server_state"
+    state.mkdir()
+    cmd = [
+        sys.executable,
+        "-m",
+        "drive_jepa",
+        "eval",
+        "--no-ray",
+        "--no-progress",
+        "--agent",
+        str(tmp_path / "a.py"),
+        "--routes",
+        str(_routes()),
+        "--route-ids",
+        route,
+        "--gpus",
+        "0",
+        "--out",
+        str(out),
+        f"bench2drive_root={b2d_root}",
+        f"servers.launch_command=[{sys.executable},{FAKE_SERVER}]",
+        f"evaluator.launcher=[{FAKE_EVALUATOR}]",
+        f"+evaluator.extra_env.FAKE_EVAL_PLAN={plan}",
+        f"+servers.extra_env.FAKE_SERVER_STATE={state}",
+        "servers.rpc_base_port=21500",
+        "servers.tm_base_port=26500",
+        "watchdog.no_progress_s=60",
+        "watchdog.frame_probe_s=0",
+    ]
+    harness = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_file = out / "attempts" / f"RouteScenario_{route}_rep0" / "attempt1" / "pid.json"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pid_file.exists(), "the harness never started the route"
+    time.sleep(0.3)
+    harness.send_signal(signal.SIGKILL)
+    harness.wait()
+    evaluator_pid = json.loads(pid_file.read_text())["pid"]
+    server_pids = _server_pids(tmp_path)
+    assert _alive(evaluator_pid) and all(_alive(p) for p in server_pids)  # orphans, as after a real kill -9
+
+    plan.write_text(json.dumps({"*": ["finish"]}))
+    cfg = fast_config(tmp_path, b2d_root, _routes(), {"*": ["finish"]}, servers=1)
+    cfg.out = str(out)
+    cfg.select.route_ids = [route]
+    cfg.servers.rpc_base_port, cfg.servers.tm_base_port = 21500, 26500
+    summary, store = evaluate(cfg)
+    assert summary.finished == 1
+    assert [a["attempt"] for a in store.docs[f"RouteScenario_{route}_rep0"]["attempts"]] == [1]
+    assert not _alive(evaluator_pid) and not any(_alive(p) for p in server_pids)
+
+
+def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path, b2d_root: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
+
+    route = _ids()[0]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"*": ["hang"]}))
+    out = tmp_path / "out"
+    state = tmp_path / "server_state"
+    state.mkdir()
+    cmd = [
+        sys.executable,
+        "-m",
+        "drive_jepa",
+        "eval",
+        "--no-ray",
+        "--no-progress",
+        "--agent",
+        str(tmp_path / "a.py"),
+        "--routes",
+        str(_routes()),
+        "--route-ids",
+        route,
+        "--gpus",
+        "0",
+        "--out",
+        str(out),
+        f"bench2drive_root={b2d_root}",
+        f"servers.launch_command=[{sys.executable},{FAKE_SERVER}]",
+        f"evaluator.launcher=[{FAKE_EVALUATOR}]",
+        f"+evaluator.extra_env.FAKE_EVAL_PLAN={plan}",
+        f"+servers.extra_env.FAKE_SERVER_STATE={state}",
+        "servers.rpc_base_port=21600",
+        "servers.tm_base_port=26600",
+        "watchdog.no_progress_s=60",
+        "watchdog.frame_probe_s=0",
+        "watchdog.kill_grace_s=1",
+    ]
+    harness = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_file = out / "attempts" / f"RouteScenario_{route}_rep0" / "attempt1" / "pid.json"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    evaluator_pid = json.loads(pid_file.read_text())["pid"]
+    harness.send_signal(signal.SIGTERM)
+    _, err = harness.communicate(timeout=60)
+    assert harness.returncode == 130 and "Rerun the same command to resume" in err
+    assert not _alive(evaluator_pid) and not any(_alive(p) for p in _server_pids(tmp_path))
+    assert not (out / "records" / f"RouteScenario_{route}_rep0.json").exists()  # nothing half-recorded
