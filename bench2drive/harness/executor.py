@@ -72,6 +72,8 @@ class LocalExecutor:
         for worker in self.workers.values():
             worker.shutdown()
         self._pool.shutdown(wait=True)
+        for worker in self.workers.values():  # in case a start raced with the first stop
+            worker.shutdown()
 
 
 class RayExecutor:
@@ -132,6 +134,8 @@ class RayExecutor:
         ray = self._ray
         try:
             ray.get([a.shutdown.remote() for a in self.actors.values()], timeout=60)
+            if self._refs:  # let in-flight jobs see the stop and clean up before the actors go
+                ray.wait(list(self._refs), num_returns=len(self._refs), timeout=60)
         finally:
             for actor in self.actors.values():
                 ray.kill(actor)

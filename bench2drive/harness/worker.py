@@ -83,7 +83,12 @@ class ServerWorker:
                 started_at=time.time(),
                 server_restarts=self.restarts - restarts_before,
             )
-        result = run_attempt(job, self.settings, self.server, self._stop)
+        try:
+            result = run_attempt(job, self.settings, self.server, self._stop)
+        finally:
+            if self._stop.is_set():  # a server (re)started while shutdown was requested must not outlive us
+                with contextlib.suppress(ServerError):
+                    self.server.stop()
         result.server_restarts = self.restarts - restarts_before
         if Outcome(result.outcome).infrastructure and self.server.restartable and self.restart_after_failure:
             self._needs_restart = True
