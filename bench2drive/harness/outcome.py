@@ -10,7 +10,8 @@ checkpoint holds for the route. Rules (statuses from Bench2Drive's `FAILURE_MESS
    -> AGENT_CRASH.
 4. Any other record -> FINISHED (Completed, Perfect, Failed, TickRuntime, blocked, deviated, timed out: the
    route's result as the leaderboard scored it), whatever the exit code.
-5. No record: agent failure text in the log -> AGENT_CRASH; otherwise SIM_CRASH ("exited 0 without a record",
+5. No record: agent failure text in the log (including a traceback through the evaluator's import of the
+   agent module) -> AGENT_CRASH; otherwise SIM_CRASH ("exited 0 without a record",
    "killed by SIGSEGV", "exit code 3" + the last error line of the log).
 
 SIM_CRASH and TIMEOUT are infrastructure failures and are retried; FINISHED and AGENT_CRASH are the route's
@@ -52,6 +53,8 @@ AGENT_STATUSES = (
 _AGENT_LOG = re.compile(
     r"Could not set up the required agent|the agent has crashed|sensor's configuration used is invalid"
     r"|AgentError"
+    # the agent's module failed to import (in the evaluator's __init__)
+    r"|self\.module_agent = importlib\.import_module"
 )
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|time-out|Segmentation fault|crash)", re.IGNORECASE)
 

@@ -49,6 +49,8 @@ def resolve(cfg: EvalConfig) -> EvalConfig:
         cfg.routes = str(Path(cfg.bench2drive_root) / "leaderboard" / "data" / "bench2drive220.xml")
     if not cfg.agent:
         raise EvalSetupError("agent: the agent's .py file is required (agent=path/to/agent.py)")
+    if not Path(cfg.agent).is_file():
+        raise EvalSetupError(f"agent: {cfg.agent} is not a file")
     if not cfg.bench2drive_root or not Path(cfg.bench2drive_root).is_dir():
         raise EvalSetupError(
             f"bench2drive_root: {cfg.bench2drive_root!r} is not a folder (set BENCH2DRIVE_ROOT)"

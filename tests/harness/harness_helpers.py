@@ -37,6 +37,7 @@ def fast_config(
         env["FAKE_EVAL_PLAN"] = write_plan(tmp_path / "eval_plan.json", eval_plan)
     if server_plan is not None:
         server_env["FAKE_SERVER_PLAN"] = write_plan(tmp_path / "server_plan.json", server_plan)
+    (tmp_path / "agent.py").write_text("def get_entry_point():\n    return 'Agent'\n")
     cfg = EvalConfig(
         out=str(tmp_path / "out"),
         routes=str(routes),

@@ -223,6 +223,7 @@ def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, 
     from harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
 
     route = _ids()[0]
+    (tmp_path / "a.py").write_text("")
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"*": ["hang"]}))
     out = tmp_path / "out"
@@ -288,6 +289,7 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path, b2d_roo
     from harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
 
     route = _ids()[0]
+    (tmp_path / "a.py").write_text("")
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"*": ["hang"]}))
     out = tmp_path / "out"

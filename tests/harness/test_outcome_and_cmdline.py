@@ -40,6 +40,14 @@ from carla_tools.server import Endpoint
         (3, None, "RuntimeError: time-out of 600000ms while waiting for the simulator", Outcome.SIM_CRASH),
         (0, None, "", Outcome.SIM_CRASH),
         (1, None, "Could not set up the required agent:\nTraceback", Outcome.AGENT_CRASH),
+        (
+            1,
+            None,
+            'File "leaderboard_evaluator.py", line 118, in __init__\n'
+            "    self.module_agent = importlib.import_module(module_name)\n"
+            "ModuleNotFoundError: No module named 'x'",
+            Outcome.AGENT_CRASH,
+        ),
     ],
 )
 def test_classify(code: int, status: str | None, log: str, expected: Outcome) -> None:
