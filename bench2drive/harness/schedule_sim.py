@@ -8,7 +8,7 @@ evaluation run). For a source and m servers:
   its
   part; makespan = the largest part's sum;
 - ours: one queue ordered by expected duration, longest first, each route handed to the first free server
-  (exactly what `Scheduler` does); expected durations from (a) route length only, (b) the median of the
+  (exactly what `Scheduler` does); expected durations from (a) route length only, (b) the mean of the
   *other*
   sources' runs of that route, each source rescaled to a common median as `read_durations` does (earlier runs
   of

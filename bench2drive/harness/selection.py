@@ -5,12 +5,12 @@ type of a route's first `<scenario>`, as Bench2Drive's ability tool uses) and ab
 multi-ability groups, `ABILITY_TYPES`, from `tools/ability_benchmark.py` as documented in
 fixtures/bench2drive/README.md).
 
-Expected durations (seconds) order the queue longest first: the median `duration_system_s` of a route over
+Expected durations (seconds) order the queue longest first: the mean `duration_system_s` of a route over
 earlier runs (CSV files with columns `route_id` = `RouteScenario_<id>_rep<k>` and `duration_system_s`,
-optional
-`source`, e.g. route_durations.csv, or this harness's own `durations.csv`; sources rescaled to one median,
-see `read_durations`), else route length × the median seconds per metre of
-the routes that have durations, else the route length alone (a consistent ordering key when nothing is known).
+optional `source`, e.g. route_durations.csv, or this harness's own `durations.csv`; sources rescaled to one
+median, see `read_durations`). The mean, not the median: one long run shows that a route *can* take long, and
+a long route started last is what stretches a makespan. Without history: route length × the median seconds
+per metre of the routes that have durations, else the route length alone (a consistent ordering key).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def read_durations(paths: Iterable[Path]) -> dict[str, list[float]]:
 
 def expected_durations(routes: Sequence[Route], durations: dict[str, list[float]]) -> dict[str, float]:
     """Route id -> expected wall seconds (see the module docstring for the fallbacks)."""
-    med = {r.id: statistics.median(durations[r.id]) for r in routes if durations.get(r.id)}
+    med = {r.id: statistics.fmean(durations[r.id]) for r in routes if durations.get(r.id)}
     rates = [med[r.id] / r.length_m for r in routes if r.id in med and r.length_m > 0]
     rate = statistics.median(rates) if rates else 1.0
     return {r.id: med.get(r.id, r.length_m * rate) for r in routes}

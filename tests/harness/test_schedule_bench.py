@@ -86,9 +86,7 @@ def test_benchmark_targets() -> None:
     for r in rows:
         assert r.bound_h <= r.ours_same_agent_h <= 1.01 * r.bound_h
         assert r.ours_same_agent_h < r.static_h
-    big = [r for r in rows if r.bound_h * r.servers > 40]  # the five full-scale runs (51-166 process-hours)
-    assert len(big) == 10
-    assert all(r.ours_history_h <= 1.05 * r.bound_h for r in big)
+    assert all(r.ours_history_h <= 1.05 * r.bound_h for r in rows)  # the issue's target, other agents' runs
 
 
 def test_eta_is_calibrated_by_finished_routes(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_expected_durations_use_history_then_length(b220) -> None:  # type: igno
     assert len(exp) == 220 and all(v > 0 for v in exp.values())
     import statistics
 
-    assert exp["1773"] == statistics.median(durations["1773"])
+    assert exp["1773"] == pytest.approx(statistics.fmean(durations["1773"]))
     without = expected_durations(b220, {k: v for k, v in durations.items() if k != "1773"})
     assert without["1773"] != exp["1773"] and without["1773"] > 0  # from route length x median s/m
     lengths = expected_durations(b220, {})
