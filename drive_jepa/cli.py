@@ -24,6 +24,8 @@ COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
+    "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes on N CARLA servers; resumable"),
+    "bench": Command("bench2drive.bench_cli", "benchmarks of the evaluation harness (bench schedule)"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -1,0 +1,220 @@
+"""`drive-jepa eval` end to end: resolve inputs, select routes, start servers, schedule, merge.
+
+Output layout (`out`, documented in docs/evaluation.md):
+
+    config.yaml                          the composed config of the latest invocation
+    records/<key>.json                   per-route record store (resume source of truth)
+    attempts/<key>/attempt<N>/           evaluator.log, checkpoint.json (format A), live_results.txt
+    agent/                               SAVE_PATH: the agent's <save_name>/ folders (metric_info.json...)
+    agent/carla_recorder/<key>/attempt<N>/  CARLA recorder logs (record=true)
+    servers/<name>.log                   each launched server's output
+    durations.csv                        per-route wall seconds of this run (feeds `durations=` of later runs)
+    merged.json                          Bench2Drive merged results (bench2drive.results), for `drive-jepa
+    report`
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench2drive.harness.config import EvalConfig
+from bench2drive.harness.executor import Executor, LocalExecutor, RayExecutor
+from bench2drive.harness.job import AttemptResult, JobSettings, JobSpec, route_key
+from bench2drive.harness.progress import Progress
+from bench2drive.harness.scheduler import RunSummary, Scheduler
+from bench2drive.harness.selection import expected_durations, read_durations, select_routes
+from bench2drive.harness.store import RecordStore, write_json_atomic
+from carla_tools.server import ServerSpec
+from drive_jepa.routes import load_routes
+
+
+class EvalSetupError(ValueError):
+    """Bad or missing input for an evaluation run; the message names the field."""
+
+
+def resolve(cfg: EvalConfig) -> EvalConfig:
+    """Fill empty paths from the environment and check what must exist."""
+    if not cfg.bench2drive_root:
+        cfg.bench2drive_root = os.environ.get("BENCH2DRIVE_ROOT", "")
+    if not cfg.servers.carla_root:
+        cfg.servers.carla_root = os.environ.get("CARLA_ROOT", "")
+    if not cfg.routes:
+        if not cfg.bench2drive_root:
+            raise EvalSetupError("routes: no route file given and BENCH2DRIVE_ROOT is not set")
+        cfg.routes = str(Path(cfg.bench2drive_root) / "leaderboard" / "data" / "bench2drive220.xml")
+    if not cfg.agent:
+        raise EvalSetupError("agent: the agent's .py file is required (agent=path/to/agent.py)")
+    if not Path(cfg.agent).is_file():
+        raise EvalSetupError(f"agent: {cfg.agent} is not a file")
+    if not cfg.bench2drive_root or not Path(cfg.bench2drive_root).is_dir():
+        raise EvalSetupError(f"bench2drive_root: {cfg.bench2drive_root!r} is not a folder (set BENCH2DRIVE_ROOT)")
+    if cfg.repetitions < 1:
+        raise EvalSetupError(f"repetitions: expected >= 1, got {cfg.repetitions}")
+    if not cfg.servers.attach and not cfg.servers.gpus and cfg.ray.gpus_per_server <= 0:
+        raise EvalSetupError("servers: give servers.gpus, servers.attach or ray.gpus_per_server")
+    return cfg
+
+
+def server_specs(cfg: EvalConfig, out: Path) -> list[ServerSpec]:
+    sv = cfg.servers
+    common: dict[str, Any] = dict(
+        world=sv.world,
+        carla_root=sv.carla_root,
+        launch_command=list(sv.launch_command),
+        extra_args=list(sv.extra_args),
+        env=dict(sv.extra_env),
+        ready_timeout_s=sv.ready_timeout_s,
+        probe_timeout_s=sv.probe_timeout_s,
+        stop_timeout_s=sv.stop_timeout_s,
+        probe=sv.probe,
+        log_dir=str(out / "servers"),
+        rpc_base=sv.rpc_base_port,
+        tm_base=sv.tm_base_port,
+        port_stride=sv.port_stride,
+    )
+    if sv.attach:
+        return [ServerSpec(name=f"a{i}", attach=a, gpu=None, **common) for i, a in enumerate(sv.attach)]
+    gpus: list[int | None] = list(sv.gpus)
+    if cfg.ray.gpus_per_server > 0:  # Ray places the servers; count = GPUs listed (or 1 per listed slot)
+        gpus = [None] * max(1, len(sv.gpus))
+    return [
+        ServerSpec(name=f"g{g if g is not None else i}s{k}", gpu=g, **common)
+        for i, g in enumerate(gpus)
+        for k in range(sv.servers_per_gpu)
+    ]
+
+
+def job_settings(cfg: EvalConfig, out: Path) -> JobSettings:
+    ev, wd = cfg.evaluator, cfg.watchdog
+    return JobSettings(
+        out=str(out),
+        routes=str(Path(cfg.routes).resolve()),
+        agent=str(Path(cfg.agent).resolve()),
+        agent_config=cfg.agent_config,
+        track=cfg.track,
+        bench2drive_root=str(Path(cfg.bench2drive_root).resolve()),
+        carla_root=cfg.servers.carla_root,
+        python=ev.python,
+        launcher=list(ev.launcher),
+        client_timeout_s=ev.client_timeout_s,
+        tm_seed=ev.tm_seed,
+        debug=ev.debug,
+        record=cfg.record,
+        extra_env=dict(ev.extra_env),
+        no_progress_s=wd.no_progress_s,
+        route_timeout_s=wd.route_timeout_s,
+        poll_s=wd.poll_s,
+        frame_probe_s=wd.frame_probe_s,
+        kill_grace_s=wd.kill_grace_s,
+    )
+
+
+def build_jobs(cfg: EvalConfig) -> list[JobSpec]:
+    routes = load_routes(cfg.routes)
+    sel = cfg.select
+    chosen = select_routes(routes, sel.route_ids, sel.towns, sel.scenario_types, sel.abilities)
+    expected = expected_durations(chosen, read_durations(Path(p) for p in cfg.durations))
+    return [
+        JobSpec(key=route_key(r.id, k), route=r.id, repetition=k, expected_s=expected[r.id])
+        for r in chosen
+        for k in range(cfg.repetitions)
+    ]
+
+
+def make_executor(cfg: EvalConfig, specs: list[ServerSpec], settings: JobSettings) -> Executor:
+    sv = cfg.servers
+    if cfg.ray.enabled:
+        return RayExecutor(
+            specs,
+            settings,
+            sv.max_restarts,
+            sv.restart_after_failure,
+            cfg.ray.address,
+            cfg.ray.gpus_per_server,
+        )
+    return LocalExecutor(specs, settings, sv.max_restarts, sv.restart_after_failure)
+
+
+def merge_and_write(store: RecordStore, path: Path | None) -> dict[str, Any]:
+    """Merge the store's records with `bench2drive.results` (issue 3) and write them atomically to `path`."""
+    from bench2drive.results import merge_records, write_merged  # type: ignore[import-not-found,unused-ignore]
+
+    merged: dict[str, Any] = merge_records(store.leaderboard_records())
+    if path is not None:
+        write_merged(merged, path)
+    return merged
+
+
+def running_ds(store: RecordStore) -> float | None:
+    try:
+        return float(merge_and_write(store, None)["driving score"])
+    except ImportError:
+        return None
+
+
+def write_durations(store: RecordStore, path: Path) -> None:
+    rows = []
+    for key, doc in sorted(store.docs.items()):
+        walls = [a["wall_s"] for a in doc["attempts"] if a["outcome"] in ("finished", "agent_crash")]
+        if walls:
+            rows.append((key, walls[-1]))
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["route_id", "duration_system_s"])
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def evaluate(
+    cfg: EvalConfig,
+    executor: Executor | None = None,
+    hook: Callable[[Scheduler, AttemptResult | None], None] | None = None,
+) -> tuple[RunSummary, RecordStore]:
+    """Run (or resume) the evaluation described by `cfg`; returns the summary and the record store.
+
+    `hook` is called after every recorded attempt (after the progress display), e.g. to stop a run in tests.
+    """
+    from drive_jepa.config import save
+
+    cfg = resolve(cfg)
+    out = Path(cfg.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    save(cfg, out / "config.yaml")
+    jobs = build_jobs(cfg)
+    store = RecordStore(out)
+    settings = job_settings(cfg, out)
+    specs = server_specs(cfg, out)
+    if executor is None:
+        executor = make_executor(cfg, specs, settings)
+    progress = Progress(cfg.progress, lambda: running_ds(store))
+
+    def on_event(sched: Scheduler, result: AttemptResult | None) -> None:
+        progress(sched, result)
+        if hook is not None:
+            hook(sched, result)
+
+    scheduler = Scheduler(executor, store, cfg.max_attempts, on_event=on_event, poll_s=0.2)
+    try:
+        summary = scheduler.run(jobs)
+    finally:
+        progress.close()
+        executor.shutdown()
+    write_durations(store, out / "durations.csv")
+    write_json_atomic(out / "summary.json", summary.__dict__)
+    return summary, store
+
+
+def finish(store: RecordStore, out: Path) -> str:
+    """Write merged.json; returns one line for the user."""
+    try:
+        merged = merge_and_write(store, out / "merged.json")
+    except ImportError as exc:
+        print(f"drive-jepa eval: merged.json not written: {exc}", file=sys.stderr)
+        return "merged.json not written (bench2drive.results unavailable)"
+    return f"merged.json: driving score {merged.get('driving score')}, {merged.get('eval num')} records"

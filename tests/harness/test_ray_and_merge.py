@@ -1,0 +1,46 @@
+"""Ray fan-out smoke test (one actor per server, local instance) and the final merge step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from harness_helpers import fast_config
+
+from bench2drive.harness.run import evaluate, finish
+from tests.conftest import fixtures_dir
+
+ROUTES = ("bench2drive", "routes", "drivetransformer_bench2drive_dev10.xml")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_ray_actors_run_routes(tmp_path: Path, b2d_root: Path) -> None:
+    pytest.importorskip("ray")
+    import ray
+
+    cfg = fast_config(tmp_path, b2d_root, fixtures_dir(*ROUTES), {"*": ["segfault", "finish"]}, servers=2)
+    cfg.ray.enabled = True
+    cfg.select.route_ids = ["2091", "3255", "3514"]
+    try:
+        summary, store = evaluate(cfg)
+    finally:
+        ray.shutdown()
+    assert summary.finished == 3 and summary.retried == 3 and summary.left == 0
+    servers = {a["server"] for d in store.docs.values() for a in d["attempts"]}
+    assert servers <= {"g0s0", "g1s0"}
+    assert all([a["outcome"] for a in d["attempts"]] == ["sim_crash", "finished"] for d in store.docs.values())
+
+
+def test_final_merge_writes_merged_json(tmp_path: Path, b2d_root: Path) -> None:
+    from bench2drive import results
+
+    cfg = fast_config(tmp_path, b2d_root, fixtures_dir(*ROUTES), {"*": ["finish"], "2091": ["agent_crash"]})
+    _, store = evaluate(cfg)
+    out = Path(cfg.out)
+    line = finish(store, out)
+    merged = json.loads((out / "merged.json").read_text())
+    assert merged == results.merge_records(store.leaderboard_records())
+    assert len(merged["_checkpoint"]["records"]) == 10
+    assert "driving score" in line
