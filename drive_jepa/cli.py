@@ -23,6 +23,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
+    "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -153,3 +153,14 @@ def test_road_option_enum_and_int_both_accepted(tmp_path):
     agent.set_global_plan(gps_plan, world_plan)
     assert agent.policy.route.options.dtype == np.int64
     assert RoadOption.LEFT in agent.policy.route.options
+
+
+def test_agent_config_cli_writes_a_loadable_file(tmp_path):
+    from drive_jepa import cli
+
+    out = tmp_path / "agent.yaml"
+    assert cli.main(["agent-config", "policy.model_period_s=0.2", "--out", str(out)]) == 0
+    cfg = la.load_agent_config(out)
+    assert cfg.policy.model_period_s == 0.2 and cfg.model == "route_follow"
+    with pytest.raises(ValueError, match="checkpoint"):
+        la.build_model(la.load_agent_config(out, ["model=checkpoint"]))
