@@ -24,6 +24,7 @@ COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
+    "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -1,0 +1,79 @@
+"""`drive-jepa report` end to end: headline, merged.json, Markdown, HTML with plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench2drive.results import load_results_file
+from drive_jepa.cli import COMMANDS, main
+from tests.conftest import fixtures_dir
+
+
+def test_report_registered() -> None:
+    assert COMMANDS["report"].module == "bench2drive.cli_report"
+
+
+def test_uniad_headline_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = fixtures_dir("bench2drive", "results", "UniAD-Base.json")
+    rc = main(["report", str(results), "--out", str(tmp_path), "--mode", "compat"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "DS 45.81" in out and "SR 16.36" in out and "Efficiency 129.21" in out
+    merged = json.loads((tmp_path / "merged.json").read_text())
+    assert merged["driving score"] == 45.81316409999996
+    assert merged["success rate"] == 0.16363636363636364 and merged["eval num"] == 218
+    assert load_results_file(tmp_path / "merged.json").kind == "merged"
+    md = (tmp_path / "report.md").read_text()
+    assert "| DS (compat, /220) | 45.81 |" in md
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<svg") == 6 and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary[0]["compat"]["driving score"] == 45.81316409999996
+
+
+def test_two_runs_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = fixtures_dir("bench2drive")
+    rc = main(
+        [
+            "report",
+            str(root / "results" / "UniAD-Base.json"),
+            str(root / "results" / "VAD.json"),
+            "--routes",
+            str(root / "routes" / "bench2drive220.xml"),
+            "--junctions",
+            str(root / "routes" / "ts_junction_completion.json"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "VAD [compat]: DS 42.35  SR 15.00" in out
+    assert "UniAD-Base [strict]: DS 45.81  SR 16.36  routes 218/220 (2 missing" in out
+    for name in ("UniAD-Base", "VAD"):
+        assert (tmp_path / name / "merged.json").is_file()
+        assert (tmp_path / name / "merged_strict.json").is_file()
+    page = (tmp_path / "report.html").read_text()
+    assert ">UniAD-Base</text>" in page and ">VAD</text>" in page  # both runs in the plot legends
+
+
+def test_one_run_from_split_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = fixtures_dir("bench2drive", "edge_cases", "duplicate_records_two_files", "input")
+    files = sorted(str(p) for p in folder.glob("*.json"))
+    rc = main(["report", *files, "--one-run", "--out", str(tmp_path), "--mode", "strict"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "1 duplicated" in out
+    merged = json.loads((tmp_path / "merged.json").read_text())
+    assert merged["eval num"] == 6  # strict merged.json is de-duplicated
+
+
+def test_bad_input_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "eval.json"
+    bad.write_text('{"_checkpoint": {"records": [')
+    rc = main(["report", str(bad), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.count("\n") == 0 and "eval.json: truncated JSON" in err
