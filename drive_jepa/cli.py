@@ -23,6 +23,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
+    "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
     "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes on N CARLA servers; resumable"),
     "bench": Command("bench2drive.bench_cli", "benchmarks of the evaluation harness (bench schedule)"),

@@ -1,0 +1,208 @@
+"""Drive-JEPA as a Bench2Drive / CARLA leaderboard agent.
+
+Use it as Bench2Drive's `--agent`:
+
+    leaderboard_evaluator.py --agent $DRIVE_JEPA/agent/leaderboard_agent.py --agent-config run/agent.yaml ...
+
+`agent.yaml` is an `AgentConfig` (print the defaults with `drive-jepa agent-config --cfg`); Bench2Drive's
+evaluator appends `+<save_name>` to the path, which names the folder of this route's `metric_info.json`. The class
+derives from the leaderboard's `AutonomousAgent` when the leaderboard is importable, otherwise from a stand-in with
+the same surface (so the lite world and the tests drive the very same class).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.baselines import RouteFollowModel
+from agent.control import Control
+from agent.model_api import PlanModel
+from agent.policy import DrivingPolicy, Observation, PolicyConfig, StepInfo
+from agent.sensors import leaderboard_sensors
+from drive_jepa import config as config_lib
+
+log = logging.getLogger(__name__)
+
+try:  # the real base class when Bench2Drive's leaderboard is on PYTHONPATH
+    from leaderboard.autoagents.autonomous_agent import AutonomousAgent, Track
+
+    LEADERBOARD_AVAILABLE = True
+except ImportError:
+    LEADERBOARD_AVAILABLE = False
+
+    class Track(Enum):  # type: ignore[no-redef]
+        SENSORS = "SENSORS"
+        MAP = "MAP"
+
+    class AutonomousAgent:  # type: ignore[no-redef]
+        """Stand-in with the leaderboard base class's public surface (no hero lookup, no downsampling)."""
+
+        def __init__(self, carla_host: str = "localhost", carla_port: int = 2000, debug: bool = False) -> None:
+            self.track = Track.SENSORS
+            self._global_plan: list[Any] | None = None
+            self._global_plan_world_coord: list[Any] | None = None
+            self.hero_actor: Any = None
+
+        def set_global_plan(self, global_plan_gps: list[Any], global_plan_world_coord: list[Any]) -> None:
+            self._global_plan = list(global_plan_gps)
+            self._global_plan_world_coord = list(global_plan_world_coord)
+
+
+def get_entry_point() -> str:
+    return "DriveJEPAAgent"
+
+
+@dataclass
+class AgentConfig:
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    model: str = "route_follow"  # "route_follow" (no weights) or "checkpoint"
+    checkpoint: str | None = None  # a `drive-jepa train` checkpoint folder when model=checkpoint
+    device: str = "auto"  # auto | cpu | cuda
+    # Where metric_info.json goes (<save_path>/<save_name>/). Bench2Drive's scripts export SAVE_PATH; it is used
+    # only when this is unset, so the evaluator's documented convention keeps working.
+    save_path: str | None = None
+    write_metric_info: bool = True
+    metric_info_flush_every: int = 200  # steps between atomic rewrites (a crash loses at most this many)
+
+
+config_lib.register("agent", AgentConfig)
+
+
+def load_agent_config(path: str | Path | None, overrides: list[str] | None = None) -> AgentConfig:
+    return config_lib.compose("agent", AgentConfig, overrides or [], Path(path) if path else None)
+
+
+def build_model(cfg: AgentConfig) -> PlanModel:
+    if cfg.model == "route_follow":
+        return RouteFollowModel()
+    if cfg.model == "checkpoint":
+        if not cfg.checkpoint:
+            raise ValueError("agent config: model=checkpoint needs `checkpoint` (a drive-jepa train folder)")
+        from agent.checkpoint_model import CheckpointPlanModel
+
+        return CheckpointPlanModel.load(cfg.checkpoint, device=cfg.device)
+    raise ValueError(f"agent config: unknown model {cfg.model!r} (expected route_follow or checkpoint)")
+
+
+def parse_input_data(input_data: dict[str, Any], timestamp: float, cfg: PolicyConfig) -> Observation:
+    """The leaderboard's `{sensor_id: (frame, data)}` → Observation. Missing or malformed entries become None."""
+
+    def data(key: str) -> Any:
+        item = input_data.get(key)
+        if item is None:
+            return None
+        return item[1] if isinstance(item, tuple | list) and len(item) == 2 else item
+
+    cam = data(cfg.rig.camera.id)
+    gnss = data(cfg.rig.gnss_id)
+    imu = data(cfg.rig.imu_id)
+    speed_raw = data(cfg.rig.speed_id)
+    speed = None
+    if isinstance(speed_raw, dict):
+        speed = speed_raw.get("speed")
+    elif speed_raw is not None:
+        speed = speed_raw
+    try:
+        speed = None if speed is None else float(speed)
+    except (TypeError, ValueError):
+        speed = None
+    return Observation(
+        timestamp=float(timestamp),
+        camera_bgra=cam if isinstance(cam, np.ndarray) else None,
+        gnss=None if gnss is None else np.asarray(gnss, dtype=np.float64),
+        imu=None if imu is None else np.asarray(imu, dtype=np.float64),
+        speed=speed,
+    )
+
+
+def to_vehicle_control(control: Control) -> Any:
+    """Control → carla.VehicleControl when the client is importable, else the Control itself (same fields)."""
+    throttle = float(np.clip(control.throttle if math.isfinite(control.throttle) else 0.0, 0.0, 1.0))
+    steer = float(np.clip(control.steer if math.isfinite(control.steer) else 0.0, -1.0, 1.0))
+    brake = float(np.clip(control.brake if math.isfinite(control.brake) else 1.0, 0.0, 1.0))
+    try:
+        import carla
+    except ImportError:
+        return Control(throttle, steer, brake, control.reason)
+    return carla.VehicleControl(throttle=throttle, steer=steer, brake=brake, hand_brake=False, reverse=False)
+
+
+class DriveJEPAAgent(AutonomousAgent):
+    """Leaderboard agent: a thin adapter over `DrivingPolicy`."""
+
+    def setup(self, path_to_conf_file: str) -> None:
+        self.track = Track.SENSORS
+        parts = str(path_to_conf_file or "").split("+")
+        conf = parts[0] or None
+        self.save_name: str | None = parts[-1] if len(parts) > 1 else None
+        self.cfg = load_agent_config(conf)
+        self.policy = DrivingPolicy(self.cfg.policy, build_model(self.cfg), self._build_selector())
+        self.step_count = 0
+        self.last_info: StepInfo | None = None
+        self.metric_info: dict[str, Any] = {}
+        save_root = self.cfg.save_path or os.environ.get("SAVE_PATH")
+        self.save_dir = Path(save_root) / self.save_name if save_root and self.save_name else None
+        if self.save_dir is not None:
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+        # Bench2Drive's evaluator calls set_global_plan before setup: apply a plan that is already there
+        if getattr(self, "_global_plan", None):
+            self.policy.set_global_plan(self._global_plan, self._global_plan_world_coord or [])
+
+    def _build_selector(self) -> Any:
+        return None  # the default (argmax); a checkpoint's config may select momentum-aware selection
+
+    def sensors(self) -> list[dict[str, Any]]:
+        cfg = getattr(self, "cfg", None) or load_agent_config(None)
+        return leaderboard_sensors(cfg.policy.rig)
+
+    def set_global_plan(self, global_plan_gps: list[Any], global_plan_world_coord: list[Any]) -> None:
+        super().set_global_plan(global_plan_gps, global_plan_world_coord)
+        if hasattr(self, "policy"):
+            self.policy.set_global_plan(self._global_plan or [], self._global_plan_world_coord or [])
+
+    def run_step(self, input_data: dict[str, Any], timestamp: float) -> Any:
+        obs = parse_input_data(input_data, timestamp, self.cfg.policy)
+        control, info = self.policy.step(obs)
+        self.last_info = info
+        for w in info.warnings:
+            log.warning("t=%.2f %s", timestamp, w)
+        self._record_metric_info()
+        self.step_count += 1
+        return to_vehicle_control(control)
+
+    def _record_metric_info(self) -> None:
+        if not (self.cfg.write_metric_info and self.save_dir is not None):
+            return
+        getter = getattr(self, "get_metric_info", None)
+        if getter is None or getattr(self, "hero_actor", None) is None:
+            return
+        try:
+            self.metric_info[str(self.step_count)] = getter()
+        except Exception as exc:  # the comfort metric is a by-product: never fail the route for it
+            log.warning("get_metric_info failed: %s", exc)
+            return
+        if self.step_count % self.cfg.metric_info_flush_every == 0:
+            self.flush_metric_info()
+
+    def flush_metric_info(self) -> None:
+        """Write `<save_dir>/metric_info.json` atomically, in the layout Bench2Drive's comfort tool reads."""
+        if self.save_dir is None or not self.metric_info:
+            return
+        path = self.save_dir / "metric_info.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.metric_info, indent=4))
+        tmp.replace(path)
+
+    def destroy(self) -> None:
+        self.flush_metric_info()
+        if hasattr(self, "policy"):
+            self.policy.reset()
