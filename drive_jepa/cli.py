@@ -24,6 +24,7 @@ COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
+    "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"
