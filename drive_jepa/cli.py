@@ -24,6 +24,9 @@ COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
+    "carla-replay": Command(
+        "carla_tools.carla_replay", "replay a CARLA recorder log in a running server, film the hero"
+    ),
     "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
 }
 
