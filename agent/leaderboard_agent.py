@@ -158,6 +158,7 @@ class DriveJEPAAgent(AutonomousAgent):
         self.metric_info: dict[str, Any] = {}
         self.recorder: RecordingWriter | None = None
         self._record_failed = False
+        self._pending_events: list[tuple[float, str, str, dict[str, Any]]] = []
         save_root = self.cfg.save_path or os.environ.get("SAVE_PATH")
         self.save_dir = Path(save_root) / self.save_name if save_root and self.save_name else None
         if self.save_dir is not None:
@@ -217,6 +218,9 @@ class DriveJEPAAgent(AutonomousAgent):
         }
         writer = RecordingWriter(RecordingWriter.unique_path(path), meta, self.cfg.record_options)
         log.info("recording this route to %s", writer.path)
+        for t, kind, message, extra in self._pending_events:
+            writer.event(t, kind, message, **extra)
+        self._pending_events.clear()
         return writer
 
     def _record_step(self, info: StepInfo, obs: Observation, control: Any) -> None:
@@ -236,9 +240,12 @@ class DriveJEPAAgent(AutonomousAgent):
 
     def record_event(self, kind: str, message: str = "", timestamp: float | None = None, **extra: Any) -> None:
         """Store an event (e.g. an infraction the evaluator or the lite world reports) in the recording."""
-        if self.recorder is None or self._record_failed:
+        if not self.cfg.record or self._record_failed:
             return
         t = timestamp if timestamp is not None else (self.last_info.timestamp if self.last_info else 0.0)
+        if self.recorder is None:  # before the first model step opened the file: written when it opens
+            self._pending_events.append((t, kind, message, extra))
+            return
         try:
             self.recorder.event(t, kind, message, **extra)
         except Exception as exc:

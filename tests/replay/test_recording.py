@@ -118,3 +118,23 @@ def test_never_overwrites(tmp_path):
     assert q.name == "a_1.djr"
     with pytest.raises(FileExistsError):
         RecordingWriter(p, {})
+
+
+def test_events_before_the_first_model_step_are_kept(tmp_path):
+    from agent import leaderboard_agent as la
+    from tests.agent.sim import BicycleSim, l_shaped_route
+    from tests.replay.helpers import SMALL_RIG, H, W
+
+    conf = tmp_path / "agent.yaml"
+    conf.write_text(f"record: true\nrecord_dir: {tmp_path / 'rec'}\n{SMALL_RIG}")
+    agent = la.DriveJEPAAgent("localhost", 2000, False)
+    agent.setup(f"{conf}+{SAVE_NAME}")
+    agent.record_event("start", "before any step", 0.0)
+    assert agent.recorder is None and agent.recording_path() == tmp_path / "rec" / f"{SAVE_NAME}.djr"
+    sim = BicycleSim()
+    agent.set_global_plan(*sim.global_plan(*l_shaped_route()))
+    for _ in range(3):
+        sim.apply(agent.run_step(sim.input_data(W, H), sim.t))
+    agent.destroy()
+    replay = read_replay(tmp_path / "rec" / f"{SAVE_NAME}.djr")
+    assert len(replay.steps) == 2 and [e["message"] for e in replay.events] == ["before any step"]
