@@ -16,6 +16,7 @@ that of the recorded step whose ego box centre is nearest (WORLD = CARLA with y 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ import numpy as np
 
 from agent.recording import SUFFIX, Replay
 from drive_jepa import frames as F
+
+log = logging.getLogger(__name__)
 
 _LOCATION = re.compile(r"at \(x=(-?[\d.]+), y=(-?[\d.]+), z=(-?[\d.]+)\)")
 MATCH_MAX_M = 10.0  # an infraction farther than this from every recorded ego position is left untimed
@@ -53,7 +56,11 @@ def route_artifacts(eval_dir: Path, route_id: str) -> RouteArtifacts:
     out = RouteArtifacts(key)
     store = eval_dir / "records" / f"{key}.json"
     if store.is_file():
-        doc = json.loads(store.read_text())
+        try:
+            doc = json.loads(store.read_text())
+        except (OSError, json.JSONDecodeError) as exc:  # the recording is still worth showing
+            log.warning("%s: unreadable route record (%s); infractions will not be placed", store, exc)
+            doc = None
         out.record = doc.get("record") if isinstance(doc, dict) else None
     agent_dir = eval_dir / "agent"
     found = sorted(

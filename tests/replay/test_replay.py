@@ -134,6 +134,14 @@ def test_from_an_evaluation_folder_before_the_infraction(eval_dir, tmp_path, cap
     assert "RouteScenario_7_rep0" in listed and "replay.djr" in listed and "carla-replay" in listed
 
 
+def test_unreadable_route_record_still_finds_the_recording(eval_dir, tmp_path):
+    copy = tmp_path / "eval"
+    shutil.copytree(eval_dir, copy)
+    (copy / "records" / "RouteScenario_7_rep0.json").write_text("{ truncated")
+    art = route_artifacts(copy, "RouteScenario_7")
+    assert art.record is None and art.recordings and art.recordings[0].name == "replay.djr"
+
+
 def test_route_keys():
     assert route_key("7") == route_key("RouteScenario_7") == "RouteScenario_7_rep0"
     assert route_key("RouteScenario_7_rep2") == "RouteScenario_7_rep2"
