@@ -12,6 +12,7 @@ the same surface (so the lite world and the tests drive the very same class).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from agent.baselines import RouteFollowModel
 from agent.control import Control
 from agent.model_api import PlanModel
 from agent.policy import DrivingPolicy, Observation, PolicyConfig, StepInfo
+from agent.recording import SUFFIX, RecordingConfig, RecordingWriter, step_fields
 from agent.sensors import leaderboard_sensors
 from drive_jepa import config as config_lib
 
@@ -72,6 +74,11 @@ class AgentConfig:
     save_path: str | None = None
     write_metric_info: bool = True
     metric_info_flush_every: int = 200  # steps between atomic rewrites (a crash loses at most this many)
+    # Debug recordings (docs/replays.md): one `.djr` file per route, written at every model step. The file goes to
+    # `<record_dir>/<save_name>.djr`, or `<save_path>/<save_name>/replay.djr` when record_dir is unset.
+    record: bool = False
+    record_dir: str | None = None
+    record_options: RecordingConfig = field(default_factory=RecordingConfig)
 
 
 config_lib.register("agent", AgentConfig)
@@ -149,6 +156,9 @@ class DriveJEPAAgent(AutonomousAgent):
         self.step_count = 0
         self.last_info: StepInfo | None = None
         self.metric_info: dict[str, Any] = {}
+        self.recorder: RecordingWriter | None = None
+        self._record_failed = False
+        self._pending_events: list[tuple[float, str, str, dict[str, Any]]] = []
         save_root = self.cfg.save_path or os.environ.get("SAVE_PATH")
         self.save_dir = Path(save_root) / self.save_name if save_root and self.save_name else None
         if self.save_dir is not None:
@@ -175,9 +185,71 @@ class DriveJEPAAgent(AutonomousAgent):
         self.last_info = info
         for w in info.warnings:
             log.warning("t=%.2f %s", timestamp, w)
+        vehicle_control = to_vehicle_control(control)
+        if self.cfg.record and info.model_ran:
+            self._record_step(info, obs, vehicle_control)
         self._record_metric_info()
         self.step_count += 1
-        return to_vehicle_control(control)
+        return vehicle_control
+
+    # ---------------------------------------------------------------- recording
+    def recording_path(self) -> Path | None:
+        """Where this route's recording goes (None: no folder known, see AgentConfig.record_dir)."""
+        name = self.save_name or "route"
+        if self.cfg.record_dir:
+            return Path(self.cfg.record_dir) / f"{name}{SUFFIX}"
+        if self.save_dir is not None:
+            return self.save_dir / f"replay{SUFFIX}"
+        return None
+
+    def _open_recorder(self) -> RecordingWriter | None:
+        path = self.recording_path()
+        if path is None:
+            log.warning("record=true but neither record_dir nor a save path is set: not recording")
+            self._record_failed = True
+            return None
+        route = self.policy.route
+        meta = {
+            "save_name": self.save_name,
+            "config_yaml": config_lib.to_yaml(self.cfg),  # recomposable with load_agent_config
+            "camera": dataclasses.asdict(self.cfg.policy.rig.camera),
+            "rear_axle_to_center": self.cfg.policy.localization.rear_axle_to_center,
+            "route": {"world": route.points, "options": route.options},  # WORLD (right-handed) x, y; RoadOption
+        }
+        writer = RecordingWriter(RecordingWriter.unique_path(path), meta, self.cfg.record_options)
+        log.info("recording this route to %s", writer.path)
+        for t, kind, message, extra in self._pending_events:
+            writer.event(t, kind, message, **extra)
+        self._pending_events.clear()
+        return writer
+
+    def _record_step(self, info: StepInfo, obs: Observation, control: Any) -> None:
+        if self._record_failed:
+            return
+        try:  # a recording is a by-product: never fail the route for it
+            if self.recorder is None:
+                self.recorder = self._open_recorder()
+                if self.recorder is None:
+                    return
+            header, arrays = step_fields(info, control)
+            header["tick"] = self.step_count
+            self.recorder.step(header, arrays, obs.camera_bgra)
+        except Exception as exc:
+            log.warning("recording failed, recording stops: %s", exc)
+            self._record_failed = True
+
+    def record_event(self, kind: str, message: str = "", timestamp: float | None = None, **extra: Any) -> None:
+        """Store an event (e.g. an infraction the evaluator or the lite world reports) in the recording."""
+        if not self.cfg.record or self._record_failed:
+            return
+        t = timestamp if timestamp is not None else (self.last_info.timestamp if self.last_info else 0.0)
+        if self.recorder is None:  # before the first model step opened the file: written when it opens
+            self._pending_events.append((t, kind, message, extra))
+            return
+        try:
+            self.recorder.event(t, kind, message, **extra)
+        except Exception as exc:
+            log.warning("recording an event failed: %s", exc)
 
     def _record_metric_info(self) -> None:
         if not (self.cfg.write_metric_info and self.save_dir is not None):
@@ -204,5 +276,10 @@ class DriveJEPAAgent(AutonomousAgent):
 
     def destroy(self) -> None:
         self.flush_metric_info()
+        recorder = getattr(self, "recorder", None)
+        if recorder is not None:
+            last = self.last_info.timestamp if self.last_info else None
+            recorder.close({"ticks": self.step_count, "last_t": last})
+            self.recorder = None
         if hasattr(self, "policy"):
             self.policy.reset()

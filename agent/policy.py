@@ -67,6 +67,7 @@ class StepInfo:
     ego: EgoState | None = None
     route: RouteState | None = None
     model_ran: bool = False
+    inputs: ModelInputs | None = None  # what the model was given (set when model_ran); recordings keep its scalars
     outputs: ModelOutputs | None = None
     selection: Selection | None = None
     plan: np.ndarray | None = None  # (T, 3) the selected plan in the CURRENT EGO_REAR_AXLE frame
@@ -172,7 +173,7 @@ class DrivingPolicy:
             else:
                 info.warnings.append("model returned a non-finite plan: previous plan kept")
             self._last_model_t = t
-            info.model_ran, info.outputs, info.selection = True, outputs, selection
+            info.model_ran, info.inputs, info.outputs, info.selection = True, inputs, outputs, selection
 
         plan = self._current_plan(t, ego)
         info.plan = plan

@@ -27,6 +27,10 @@ COMMANDS: dict[str, Command] = {
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
     "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes on N CARLA servers; resumable"),
     "bench": Command("bench2drive.bench_cli", "benchmarks of the evaluation harness (bench schedule)"),
+    "carla-replay": Command(
+        "carla_tools.carla_replay", "replay a CARLA recorder log in a running server, film the hero"
+    ),
+    "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -1,0 +1,128 @@
+"""Find a route's recordings, CARLA recorder logs and evaluator infractions in an evaluation folder, and place the
+infractions on the recording's timeline.
+
+Evaluation folder layout (written by `drive-jepa eval`, docs/evaluation.md):
+
+    records/<key>.json                         the route's record store entry; `record` = leaderboard record
+    agent/<save_name>/replay*.djr              the agent's recordings (record=true), save_name from the record
+    agent/carla_recorder/<key>/attempt<N>/*.log  CARLA recorder logs (eval record=true)
+
+`key` = `RouteScenario_<route>_rep<k>`. `route_artifacts` is the one function that knows this layout.
+
+Infraction messages of the leaderboard carry the ego's CARLA location ("… at (x=…, y=…, z=…)"); their time is
+that of the recorded step whose ego box centre is nearest (WORLD = CARLA with y flipped).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.recording import SUFFIX, Replay
+from drive_jepa import frames as F
+
+log = logging.getLogger(__name__)
+
+_LOCATION = re.compile(r"at \(x=(-?[\d.]+), y=(-?[\d.]+), z=(-?[\d.]+)\)")
+MATCH_MAX_M = 10.0  # an infraction farther than this from every recorded ego position is left untimed
+
+
+@dataclass
+class RouteArtifacts:
+    key: str
+    record: dict[str, Any] | None = None
+    recordings: list[Path] = field(default_factory=list)  # best first (the deciding attempt's, else newest)
+    carla_logs: list[Path] = field(default_factory=list)
+
+
+def route_key(route_id: str) -> str:
+    """'7', 'RouteScenario_7' or 'RouteScenario_7_rep0' → 'RouteScenario_7_rep0'."""
+    rid = str(route_id).strip()
+    if re.fullmatch(r"RouteScenario_\w+_rep\d+", rid):
+        return rid
+    rid = rid.removeprefix("RouteScenario_")
+    return f"RouteScenario_{rid}_rep0"
+
+
+def route_artifacts(eval_dir: Path, route_id: str) -> RouteArtifacts:
+    """Everything stored for one route of an evaluation folder (see the module docstring for the layout)."""
+    key = route_key(route_id)
+    out = RouteArtifacts(key)
+    store = eval_dir / "records" / f"{key}.json"
+    if store.is_file():
+        try:
+            doc = json.loads(store.read_text())
+        except (OSError, json.JSONDecodeError) as exc:  # the recording is still worth showing
+            log.warning("%s: unreadable route record (%s); infractions will not be placed", store, exc)
+            doc = None
+        out.record = doc.get("record") if isinstance(doc, dict) else None
+    agent_dir = eval_dir / "agent"
+    found = sorted(
+        {*agent_dir.glob(f"{key}_*/*{SUFFIX}"), *agent_dir.glob(f"{key}_*{SUFFIX}")},
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    save_name = (out.record or {}).get("save_name")
+    if save_name:
+        found.sort(key=lambda p: save_name not in (p.parent.name, p.stem))  # the deciding attempt's first
+    out.recordings = found
+    out.carla_logs = sorted((agent_dir / "carla_recorder" / key).glob("attempt*/*.log"))
+    return out
+
+
+def list_routes(eval_dir: Path) -> list[RouteArtifacts]:
+    keys = {p.stem for p in (eval_dir / "records").glob("RouteScenario_*.json")}
+    for p in (eval_dir / "agent").glob("RouteScenario_*"):
+        m = re.match(r"(RouteScenario_\w+?_rep\d+)", p.name)
+        if m:
+            keys.add(m.group(1))
+    return [route_artifacts(eval_dir, k) for k in sorted(keys, key=_natural)]
+
+
+def _natural(key: str) -> tuple[int, str]:
+    m = re.match(r"RouteScenario_(\d+)", key)
+    return (int(m.group(1)) if m else -1, key)
+
+
+def infraction_events(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The leaderboard record's infraction messages as events (kind = the infraction list's name)."""
+    events = []
+    for kind, messages in ((record or {}).get("infractions") or {}).items():
+        for msg in messages or []:
+            ev: dict[str, Any] = {"kind": str(kind), "message": str(msg), "source": "evaluator"}
+            m = _LOCATION.search(str(msg))
+            if m:
+                ev["location_carla"] = [float(v) for v in m.groups()]
+            events.append(ev)
+    return events
+
+
+def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Add the record's located infractions to `replay.events` with the time of the nearest recorded ego position.
+
+    Returns the events added (sorted by time); unlocated or unmatched ones are returned without `t`.
+    """
+    centers = np.array(
+        [s.header["ego"]["center"][:2] if s.header.get("ego") else [np.nan, np.nan] for s in replay.steps]
+    )
+    added: list[dict[str, Any]] = []
+    for ev in infraction_events(record):
+        loc = ev.get("location_carla")
+        if loc is not None and len(centers):
+            world = F.carla_points_to_world(np.array([loc[:2]]))[0, :2]
+            d = np.hypot(centers[:, 0] - world[0], centers[:, 1] - world[1])
+            if np.isfinite(d).any() and np.nanmin(d) <= MATCH_MAX_M:
+                i = int(np.nanargmin(d))
+                ev["t"] = replay.steps[i].t
+                ev["match_m"] = float(d[i])
+                if not any(e.get("message") == ev["message"] for e in replay.events):
+                    replay.events.append(ev)
+        added.append(ev)
+    replay.events.sort(key=lambda e: float(e.get("t", 0.0)))
+    return sorted(added, key=lambda e: float(e.get("t", np.inf)))
