@@ -52,6 +52,7 @@ _FRAME_RE = re.compile(r"^(\d+)\.json\.gz$")
 _TOWN_RE = re.compile(r"(Town\d+(?:HD)?)", re.IGNORECASE)
 # carla.TrafficLightState values as they land in JSON (Boost.Python enums are ints): Red 0, Yellow 1, Green 2,
 # Off 3, Unknown 4.
+_POSE_CACHE_SIZE = 20_000  # ego poses kept per reader (~1 MB)
 _LIGHT_STATE = {0: "red", 1: "yellow", 2: "green", 3: "off", 4: "unknown"}
 
 
@@ -134,9 +135,9 @@ class Bench2DriveReader:
     geometry: F.VehicleGeometry = F.LINCOLN_MKZ_2020
     trigger_rotation_relative: bool = True  # docs/anno.md: trigger-volume rotation is relative to the parent
     clip_list: list[_Clip] = field(default_factory=list, init=False, repr=False)
-    index: list[tuple[int, int]] = field(
-        default_factory=list, init=False, repr=False
-    )  # (clip index, current frame number)
+    # (clip index, current frame number) per sample
+    index: list[tuple[int, int]] = field(default_factory=list, init=False, repr=False)
+    _pose_cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -228,8 +229,16 @@ class Bench2DriveReader:
         )
 
     def _pose(self, clip: _Clip, frame: int) -> np.ndarray:
-        path = self._anno_path(clip, frame)
-        return ego_carla_pose(read_anno(path), path)
+        """Ego CARLA pose of one frame; memoized (with stride 5 every frame is another sample's future 8 times)."""
+        key = (clip.name, frame)
+        pose = self._pose_cache.get(key)
+        if pose is None:
+            path = self._anno_path(clip, frame)
+            pose = ego_carla_pose(read_anno(path), path)
+            if len(self._pose_cache) >= _POSE_CACHE_SIZE:
+                self._pose_cache.pop(next(iter(self._pose_cache)))
+            self._pose_cache[key] = pose
+        return pose
 
     # ----------------------------------------------------------------------------------------------------------
     # world snapshot
