@@ -332,10 +332,6 @@ def _identity(x: Any) -> Any:
     return x
 
 
-def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)  # one OpenCV thread per worker process: the workers are the parallelism
-
-
 def cache_dataset(cfg: DataConfig, workers: int = 2, limit: int = 0, progress: bool = True) -> CacheReport:
     """Write every missing cache entry of `cfg` (resumable; existing entries are skipped)."""
     if not cfg.cache_dir:
@@ -351,11 +347,7 @@ def cache_dataset(cfg: DataConfig, workers: int = 2, limit: int = 0, progress: b
     n = len(ds) if limit <= 0 else min(limit, len(ds))
     todo = [i for i in range(n) if not ds.entry_path(i).is_file()]  # type: ignore[union-attr]
     loader = torch.utils.data.DataLoader(
-        _CacheJobs(ds, todo),
-        batch_size=None,
-        num_workers=max(0, workers),
-        collate_fn=_identity,
-        worker_init_fn=_worker_init if workers > 0 else None,
+        _CacheJobs(ds, todo), batch_size=None, num_workers=max(0, workers), collate_fn=_identity
     )
     failed: list[tuple[str, str]] = []
     it: Any = loader
