@@ -63,6 +63,7 @@ def test_navsim_features_at_full_resolution(tmp_path: Path) -> None:
     np.testing.assert_allclose(s.trajectory[:, 0].numpy(), 2.5 * np.arange(1, 9), atol=1e-5)
     assert s.command.tolist() == [0, 1, 0, 0] and float(s.speed) == pytest.approx(5.0)
     assert s.num_teachers == 0 and (s.teacher_indices == -1).all() and s.teacher_indices.shape == (256,)
+    np.testing.assert_allclose(s.status.numpy(), [0, 1, 0, 0, 5.0, 0.0, 0.25, -0.1], atol=1e-6)
 
 
 def test_teacher_index_json_and_npz(tmp_path: Path) -> None:

@@ -169,6 +169,7 @@ class TrainingSample:
     video (3, T, H, W) float32 ImageNet-normalized, T frames oldest first; command (4,); speed (); velocity (2,);
     acceleration (2,); target_point (2,) EGO_REAR_AXLE; target_valid (); trajectory (P, 3) EGO_REAR_AXLE at
     0.5 s; teacher_indices (K,) int64 padded with −1; num_teachers (); token: the sample's id.
+    status (8,) = command, velocity, acceleration (the planner's ego-status input, NAVSIM's EgoStatus order).
     """
 
     video: torch.Tensor
@@ -181,6 +182,7 @@ class TrainingSample:
     trajectory: torch.Tensor
     teacher_indices: torch.Tensor
     num_teachers: torch.Tensor
+    status: torch.Tensor
     token: str | list[str]
 
 
@@ -279,6 +281,7 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
             trajectory=t(a["trajectory"]),
             teacher_indices=torch.from_numpy(teach),
             num_teachers=torch.tensor(len(found), dtype=torch.int64),
+            status=t(np.concatenate([a["command"], a["velocity"], a["acceleration"]])),
             token=token,
         )
 
