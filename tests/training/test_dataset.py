@@ -109,7 +109,9 @@ def test_cache_is_resumable_parallel_and_matches_on_the_fly(tmp_path: Path) -> N
         a, b = cached[i], fresh[i]
         assert a.token == b.token
         assert torch.equal(a.video, b.video) and torch.equal(a.trajectory, b.trajectory)
-    # a different image config is a different cache folder
+    # another scene filter shares the cache (entries depend on the token only); another image config does not
+    cfg.scene_filter = ""
+    assert cache_dataset(cfg, workers=0, progress=False).folder == report.folder
     cfg.image = ImageInputConfig(**{**SMALL.__dict__, "out_width": 16, "out_height": 8})
     assert cache_dataset(cfg, workers=0, progress=False).folder != report.folder
 
@@ -141,6 +143,9 @@ def test_cache_data_command_on_bench2drive(tmp_path: Path, capsys: pytest.Captur
     snaps = sorted(folder.glob("*.world.json.gz"))
     assert len(snaps) == 3 and load_snapshot(snaps[0]).town == "Town12"
     assert cli_main(args) == 0 and "3 already cached, 0 written" in capsys.readouterr().out
+    snaps[1].unlink()  # a lost snapshot alone is redone
+    assert cli_main(args) == 0 and "2 already cached, 1 written" in capsys.readouterr().out
+    assert snaps[1].is_file()
     cfg = config_lib.compose("cache_data", CacheDataConfig, args[1:]).data
     assert isinstance(cfg, Bench2DriveDataConfig)
     s = DrivingDataset(cfg)[0]

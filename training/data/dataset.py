@@ -217,9 +217,10 @@ def load_teacher_index(path: Path) -> dict[str, np.ndarray]:
 
 
 def _cache_key(cfg: DataConfig) -> str:
-    """Folder name of a config's cache: everything that changes the cached arrays, hashed."""
+    """Folder name of a config's cache: everything that changes a token's cached arrays, hashed. Which tokens are
+    selected (scene filter, clips, stride) does not change an entry, so differently filtered runs share a cache."""
     d = asdict(cfg)
-    for k in ("cache_dir", "teacher_index", "max_teachers", "snapshots"):
+    for k in ("cache_dir", "teacher_index", "max_teachers", "snapshots", "scene_filter", "clips", "stride"):
         d.pop(k, None)
     d["root"] = str(Path(cfg.root).resolve())
     d["version"] = CACHE_VERSION
@@ -248,6 +249,17 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
 
     def entry_path(self, i: int) -> Path | None:
         return None if self.cache is None else self.cache / f"{_entry_name(self.tokens[i])}.npz"
+
+    def snapshot_path(self, i: int) -> Path | None:
+        """Where sample i's world snapshot is cached (Bench2Drive with `snapshots`; None otherwise)."""
+        cfg = self.cfg
+        if self.cache is None or not (isinstance(cfg, Bench2DriveDataConfig) and cfg.snapshots):
+            return None
+        return self.cache / f"{_entry_name(self.tokens[i])}.world.json.gz"
+
+    def is_cached(self, i: int) -> bool:
+        paths = [self.entry_path(i), self.snapshot_path(i)]
+        return self.cache is not None and all(p.is_file() for p in paths if p is not None)
 
     def arrays(self, i: int) -> dict[str, np.ndarray]:
         """The sample's cached arrays, or computed from the raw data when not cached."""
@@ -313,10 +325,11 @@ class _CacheJobs(torch.utils.data.Dataset[tuple[str, str]]):
         path = ds.entry_path(i)
         assert path is not None
         try:
-            _write_npz_atomic(path, sample_arrays(ds.reader[i], ds.cfg.image))
-            cfg = ds.cfg
-            if isinstance(cfg, Bench2DriveDataConfig) and cfg.snapshots and isinstance(ds.reader, Bench2DriveReader):
-                save_snapshot(ds.reader.snapshot(i), path.with_name(f"{_entry_name(token)}.world.json.gz"))
+            if not path.is_file():
+                _write_npz_atomic(path, sample_arrays(ds.reader[i], ds.cfg.image))
+            snap = ds.snapshot_path(i)
+            if snap is not None and not snap.is_file() and isinstance(ds.reader, Bench2DriveReader):
+                save_snapshot(ds.reader.snapshot(i), snap)
         except (DataLayoutError, ValueError, OSError) as exc:
             return token, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return token, ""
@@ -348,7 +361,7 @@ def cache_dataset(cfg: DataConfig, workers: int = 2, limit: int = 0, progress: b
         tmp.write_text(json.dumps({"cache_version": CACHE_VERSION, "data": asdict(cfg)}, indent=2, default=str))
         tmp.replace(manifest)
     n = len(ds) if limit <= 0 else min(limit, len(ds))
-    todo = [i for i in range(n) if not ds.entry_path(i).is_file()]  # type: ignore[union-attr]
+    todo = [i for i in range(n) if not ds.is_cached(i)]
     loader = torch.utils.data.DataLoader(
         _CacheJobs(ds, todo), batch_size=None, num_workers=max(0, workers), collate_fn=_identity
     )
