@@ -131,3 +131,17 @@ def test_missing_images_drop_samples_and_missing_camera_folder_errors(tmp_path: 
     (tmp_path / SCENARIO / CLIP / "camera" / "rgb_front").rmdir()
     with pytest.raises(DataLayoutError, match=r"camera/rgb_front: folder not found"):
         Bench2DriveReader(tmp_path)
+
+
+def test_clip_discovery_flat_nested_self_and_exclude(tmp_path: Path) -> None:
+    poses = north_carla(50)
+    write_b2d_clip(tmp_path, "", "Accident_Town05_Route218_Weather10", poses)  # flat release naming
+    write_b2d_clip(tmp_path, "ParkingExit", "Town12_Route922_Weather12", poses)  # nested (docs/anno.md)
+    reader = Bench2DriveReader(tmp_path)
+    assert [c.name for c in reader.clip_list] == ["Accident_Town05_Route218_Weather10",
+                                                  "ParkingExit/Town12_Route922_Weather12"]  # fmt: skip
+    only = Bench2DriveReader(tmp_path, exclude=["Town12_Route922_Weather12"])
+    assert [c.name for c in only.clip_list] == ["Accident_Town05_Route218_Weather10"]
+    itself = Bench2DriveReader(tmp_path / "ParkingExit" / "Town12_Route922_Weather12")
+    assert [c.name for c in itself.clip_list] == ["Town12_Route922_Weather12"] and len(itself) == len(only)
+    assert itself.snapshot(0).town == "Town12"

@@ -120,12 +120,14 @@ class Bench2DriveReader:
     """Samples from Bench2Drive clip folders under `root`.
 
     clips: clip folders relative to root (None: every folder with an `anno/` up to two levels down).
+    exclude: clips to leave out, by folder name or path relative to root (e.g. a validation list).
     stride: take every `stride`-th frame as a current frame (5 → 2 Hz like NAVSIM; 1 → every 10 Hz frame).
     history_offsets: camera frames relative to now (s), oldest first; num_poses at `dt` seconds.
     """
 
     root: Path
     clips: Sequence[str] | None = None
+    exclude: Sequence[str] = ()
     stride: int = 5
     history_offsets: Sequence[float] = (-0.5, 0.0)
     num_poses: int = 8
@@ -146,6 +148,8 @@ class Bench2DriveReader:
         self._step = self._frames_for(self.dt)
         self._hist = [self._frames_for(-o) for o in self.history_offsets]
         names = list(self.clips) if self.clips is not None else self._discover()
+        drop = set(self.exclude)
+        names = [n for n in names if n not in drop and Path(n).name not in drop]
         if not names:
             raise DataLayoutError(f"{self.root}: no clip folders with anno/*.json.gz (Bench2Drive layout)")
         for name in names:

@@ -82,13 +82,15 @@ class NavsimDataConfig(DataConfig):
 
 @dataclass
 class Bench2DriveDataConfig(DataConfig):
-    """`data=bench2drive`: clip folders under root (clips: explicit list relative to root, null = discover all).
+    """`data=bench2drive`: clip folders under root (clips: explicit list relative to root, null = discover all;
+    exclude: clip names or relative paths to leave out, e.g. Bench2DriveZoo's 50 validation clips).
 
     stride: current frames every `stride` 10 Hz frames (5 = 2 Hz). trigger_rotation_relative: add the parent's yaw
     to trigger-volume rotations (Bench2Drive docs/anno.md). snapshots: cache the world snapshot per sample.
     """
 
     clips: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
     stride: int = 5
     fps: float = 10.0
     trigger_rotation_relative: bool = True
@@ -116,6 +118,7 @@ def make_reader(cfg: DataConfig) -> Reader:
         return Bench2DriveReader(
             Path(cfg.root),
             cfg.clips,
+            exclude=cfg.exclude,
             stride=cfg.stride,
             history_offsets=offsets,
             num_poses=cfg.num_poses,
@@ -220,7 +223,7 @@ def _cache_key(cfg: DataConfig) -> str:
     """Folder name of a config's cache: everything that changes a token's cached arrays, hashed. Which tokens are
     selected (scene filter, clips, stride) does not change an entry, so differently filtered runs share a cache."""
     d = asdict(cfg)
-    for k in ("cache_dir", "teacher_index", "max_teachers", "snapshots", "scene_filter", "clips", "stride"):
+    for k in ("cache_dir", "teacher_index", "max_teachers", "snapshots", "scene_filter", "clips", "exclude", "stride"):
         d.pop(k, None)
     d["root"] = str(Path(cfg.root).resolve())
     d["version"] = CACHE_VERSION
