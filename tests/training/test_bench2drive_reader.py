@@ -117,6 +117,10 @@ def test_bad_layout_errors(tmp_path: Path, b2d_root: Path) -> None:
     reader = Bench2DriveReader(b2d_root)
     with pytest.raises(DataLayoutError, match=r"00015.json.gz: no finite ego pose"):
         reader[0]  # frame 5 needs frame 15 in its future
+    with gzip.open(bad, "wt") as f:
+        f.write('{"bounding_boxes": [{"class": "ego_vehicle", "location": 3}]}')
+    with pytest.raises(DataLayoutError, match=r"00015.json.gz: malformed ego pose fields"):
+        Bench2DriveReader(b2d_root)[0]
 
 
 def test_missing_images_drop_samples_and_missing_camera_folder_errors(tmp_path: Path) -> None:

@@ -111,6 +111,9 @@ def test_bad_layouts_are_one_line_errors(tmp_path: Path, navsim_root: Path) -> N
     (empty / "navsim_logs" / SPLIT / "x.pkl").write_bytes(pickle.dumps([{"token": "a"}]))
     with pytest.raises(DataLayoutError, match=r"x.pkl: frame 0 has no `timestamp`"):
         NavsimReader(empty, SPLIT)
+    (empty / "navsim_logs" / SPLIT / "x.pkl").write_bytes(pickle.dumps([{"token": "a", "timestamp": "soon"}]))
+    with pytest.raises(DataLayoutError, match=r"x.pkl: frame 0 `timestamp` is not numeric"):
+        NavsimReader(empty, SPLIT)
     # a missing camera image names the file
     img = next((navsim_root / "sensor_blobs" / SPLIT / LOG / "CAM_F0").glob("*tok0003.jpg"))
     img.unlink()

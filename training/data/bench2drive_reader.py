@@ -86,6 +86,15 @@ def _ego_box(anno: dict[str, Any]) -> dict[str, Any] | None:
 
 def ego_carla_pose(anno: dict[str, Any], path: Path) -> np.ndarray:
     """CARLA_WORLD (x, y, yaw°) of the ego's box centre (actor location) in one annotation."""
+    try:
+        return _ego_carla_pose(anno, path)
+    except (TypeError, ValueError, IndexError, KeyError, np.linalg.LinAlgError) as exc:
+        if isinstance(exc, DataLayoutError):
+            raise
+        raise DataLayoutError(f"{path}: malformed ego pose fields ({type(exc).__name__}: {exc})") from None
+
+
+def _ego_carla_pose(anno: dict[str, Any], path: Path) -> np.ndarray:
     box = _ego_box(anno)
     if box is not None and "location" in box:
         x, y = _num(box["location"][0]), _num(box["location"][1])

@@ -159,7 +159,11 @@ def _frame_field(path: Path, i: int, frame: dict[str, Any], key: str) -> Any:
 
 
 def _array(path: Path, i: int, frame: dict[str, Any], key: str, size: int) -> np.ndarray:
-    value = np.asarray(_frame_field(path, i, frame, key), dtype=np.float64).reshape(-1)
+    raw = _frame_field(path, i, frame, key)
+    try:
+        value = np.asarray(raw, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataLayoutError(f"{path}: frame {i} `{key}` is not numeric") from None
     if value.shape[0] < size:
         raise DataLayoutError(f"{path}: frame {i} `{key}` has {value.shape[0]} values, expected {size}")
     return value[:size]
@@ -175,7 +179,7 @@ def _parse_log(path: Path, frames: list[dict[str, Any]], camera: str) -> _Log:
     tokens, cams, route = [], [], np.zeros(n, dtype=bool)
     for i, fr in enumerate(frames):
         tokens.append(str(_frame_field(path, i, fr, "token")))
-        ts[i] = int(_frame_field(path, i, fr, "timestamp"))
+        ts[i] = _array(path, i, fr, "timestamp", 1)[0]
         trans[i] = _array(path, i, fr, "ego2global_translation", 3)
         quats[i] = _array(path, i, fr, "ego2global_rotation", 4)
         dyn[i] = _array(path, i, fr, "ego_dynamic_state", 4)
