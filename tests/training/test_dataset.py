@@ -153,3 +153,14 @@ def test_cache_data_command_on_bench2drive(tmp_path: Path, capsys: pytest.Captur
     np.testing.assert_allclose(s.trajectory[:, 0].numpy(), 2.5 * np.arange(1, 9), atol=1e-4)
     assert cli_main(["cache-data", "data=bench2drive", f"data.root={tmp_path / 'nowhere'}", "data.cache_dir=x"]) == 2
     assert "Bench2Drive root folder not found" in capsys.readouterr().err
+
+
+def test_training_dataloader_with_workers(tmp_path: Path) -> None:
+    cfg = _navsim(tmp_path, n=18)
+    cfg.scene_filter = _one_per_frame_filter(tmp_path)
+    ds = DrivingDataset(cfg)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate)
+    batches = list(loader)
+    assert [b.video.shape[0] for b in batches] == [2, 2, 1]
+    assert batches[0].status.shape == (2, 8) and batches[0].trajectory.shape == (2, 8, 3)
+    assert [t for b in batches for t in b.token] == ds.tokens
