@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
         "carla_tools.carla_replay", "replay a CARLA recorder log in a running server, film the hero"
     ),
     "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
+    "cache-data": Command("training.data.cli_cache", "cache training features of data=navsim|bench2drive (resumable)"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -322,6 +322,33 @@ class GeoReference:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# yaw from 3D rotations (dataset poses)
+
+
+def quaternion_yaw(q_wxyz: Array) -> Array:
+    """Yaw (rad) of unit quaternions (..., 4) given as (w, x, y, z), as pyquaternion's `yaw_pitch_roll[0]`.
+
+    Intrinsic z-y'-x'' Tait-Bryan yaw: atan2(2(wz − xy), 1 − 2(y² + z²)) after normalisation. NAVSIM / nuPlan
+    store `ego2global_rotation` in this order and read the ego heading this way (`Quaternion(*rot).yaw_pitch_roll[0]`).
+    """
+    q = _asarray(q_wxyz)
+    xp = _xp(q)
+    norm = xp.sqrt((q * q).sum(-1, keepdims=True) if not _is_torch(q) else (q * q).sum(-1, keepdim=True))
+    q = q / norm
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return _atan2(2.0 * (w * z - x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def carla_pose_from_inverse_matrix(world_to_actor: Array) -> Array:
+    """CARLA_WORLD pose (..., 3) = (x, y, yaw°) of an actor from its 4×4 world→actor matrix (CARLA's
+    `Transform.get_inverse_matrix()`, as Bench2Drive stores `world2ego` / `world2vehicle`)."""
+    m = _asarray(world_to_actor)
+    inv = _xp(m).linalg.inv(m)
+    yaw = _rad2deg(_atan2(inv[..., 1, 0], inv[..., 0, 0]))
+    return _stack([inv[..., 0, 3], inv[..., 1, 3], yaw])
+
+
+# --------------------------------------------------------------------------------------------------------------
 # SE(3): CARLA rotations and the camera
 
 

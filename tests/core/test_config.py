@@ -32,7 +32,7 @@ class _Optim:
 
 @dataclass
 class _Train:
-    defaults: list = field(default_factory=lambda: ["_self_", {"data": "navsim"}])
+    defaults: list = field(default_factory=lambda: ["_self_", {"data": "test_navsim"}])
     data: _Data = MISSING
     optim: _Optim = field(default_factory=_Optim)
     epochs: int = 1
@@ -40,7 +40,7 @@ class _Train:
 
 
 config.register("test_train", _Train)
-config.register("navsim", _Navsim, group="data")
+config.register("test_navsim", _Navsim, group="data")
 
 
 def test_compose_defaults_and_overrides():
@@ -87,16 +87,16 @@ class _B2D(_Data):
     towns: list[str] = field(default_factory=lambda: ["Town01"])
 
 
-config.register("bench2drive", _B2D, group="data")
+config.register("test_bench2drive", _B2D, group="data")
 
 
 def test_saved_config_remembers_group_options(tmp_path: Path):
-    cfg = config.compose("test_train", _Train, ["data=bench2drive", "data.towns=[Town02,Town05]"])
+    cfg = config.compose("test_train", _Train, ["data=test_bench2drive", "data.towns=[Town02,Town05]"])
     assert isinstance(cfg.data, _B2D) and cfg.data.towns == ["Town02", "Town05"]
     saved = config.save(cfg, tmp_path / "config.yaml")
-    assert saved.read_text().startswith("# drive-jepa config groups: data=bench2drive")
+    assert saved.read_text().startswith("# drive-jepa config groups: data=test_bench2drive")
     again = config.compose("test_train", _Train, [], config_file=saved)
     assert again == cfg
     # switching the group on the command line still works on top of a saved file
-    other = config.compose("test_train", _Train, ["data=navsim"], config_file=saved)
+    other = config.compose("test_train", _Train, ["data=test_navsim"], config_file=saved)
     assert isinstance(other.data, _Navsim)

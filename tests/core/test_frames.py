@@ -241,3 +241,26 @@ def test_ego_pose_from_carla():
     # CARLA actor at (10, 20) with yaw 90° (facing south): world pose (10, −20, −π/2); rear axle 1 m north
     p = F.ego_pose_from_carla(np.array([10.0, 20.0]), np.array(90.0), F.VehicleGeometry(4, 2, 1.0, 2.8))
     assert np.allclose(p, [10.0, -19.0, -math.pi / 2])
+
+
+def test_quaternion_yaw_matches_pyquaternion_formula():
+    # pure yaw rotations: q = (cos h/2, 0, 0, sin h/2), also unnormalised and batched
+    h = np.linspace(-3.1, 3.1, 7)
+    q = np.stack([np.cos(h / 2), 0 * h, 0 * h, np.sin(h / 2)], -1)
+    np.testing.assert_allclose(F.quaternion_yaw(q), h, atol=1e-12)
+    np.testing.assert_allclose(F.quaternion_yaw(3.0 * q), h, atol=1e-12)
+    # a real nuPlan-like pose: yaw 0.7 rad with small pitch/roll stays close to 0.7
+    yaw, pitch, roll = 0.7, 0.02, -0.03
+    cy, sy, cp, sp = np.cos(yaw / 2), np.sin(yaw / 2), np.cos(pitch / 2), np.sin(pitch / 2)
+    cr, sr = np.cos(roll / 2), np.sin(roll / 2)
+    q2 = np.array([cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
+                   cr * cp * sy - sr * sp * cy])  # fmt: skip
+    assert F.quaternion_yaw(q2) == pytest.approx(0.7, abs=2e-3)
+    t = F.quaternion_yaw(torch.tensor(q))
+    assert isinstance(t, torch.Tensor) and np.allclose(t.numpy(), h)
+
+
+def test_carla_pose_from_inverse_matrix():
+    m = F.carla_transform_matrix(np.array([10.0, -4.0, 0.5]), np.array([0.0, 30.0, 0.0]))
+    pose = F.carla_pose_from_inverse_matrix(np.linalg.inv(m))
+    np.testing.assert_allclose(pose, [10.0, -4.0, 30.0], atol=1e-9)

@@ -1,0 +1,380 @@
+"""Drive-JEPA training features and targets over either reader, with a resumable, parallel feature cache.
+
+Features (front-only Drive-JEPA): the front camera at t − 0.5 s and t, each through `agent.preprocess` (the one
+image pipeline shared with the agent: optional JPEG round trip, crop, resize), normalized with ImageNet mean/std
+into `video` (3, 2, H, W) float32; `command` (4,), `speed`, `velocity` (2,), `acceleration` (2,) in the ego frame,
+`target_point` (2,) EGO_REAR_AXLE (+ `target_valid`). Targets: `trajectory` (8, 3) EGO_REAR_AXLE at 0.5 s steps;
+optional `teacher_indices` (vocabulary indices from a teacher index file, padded with −1 to `max_teachers`).
+
+Cache: one `.npz` per sample under `<cache_dir>/<source>-<config hash>/`, holding the prepared uint8 frames (the
+expensive part: JPEG decode + crop + resize) and the numeric arrays; normalization happens at load time. Entries
+are written atomically (temp file + rename), existing entries are skipped, so an interrupted `drive-jepa
+cache-data` resumes where it stopped; work is spread over DataLoader worker processes. Bench2Drive entries also
+get the world snapshot (`<token>.world.json.gz`, see `training.data.world_snapshot`).
+
+Teacher index file (written by `drive-jepa teachers`): JSON `{token: [vocab index, ...]}` or NPZ with `tokens`
+(N,) str and `indices` (N, K) int, rows padded with −1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from omegaconf import MISSING
+
+from agent.preprocess import ImageInputConfig, normalize_video, prepare_frame
+from drive_jepa import config as config_lib
+from training.data.bench2drive_reader import Bench2DriveReader
+from training.data.navsim_reader import NavsimReader, SceneFilter, load_scene_filter
+from training.data.sample import DataLayoutError, DrivingSample
+from training.data.world_snapshot import save_snapshot
+
+CACHE_VERSION = 1
+
+
+def navsim_image_config() -> ImageInputConfig:
+    """NAVSIM CAM_F0 1920×1080 → rows 28:−28 → 512×256 (Drive-JEPA); frames are already JPEG, no round trip."""
+    return ImageInputConfig(
+        source_width=1920, source_height=1080, crop_top=28, crop_bottom=1052, crop_right=1920, jpeg_quality=None
+    )
+
+
+def bench2drive_image_config() -> ImageInputConfig:
+    """Bench2Drive rgb_front 1600×900 → the agent's crop rows 50:850 → 512×256; stored as JPEG q20 already."""
+    return ImageInputConfig(jpeg_quality=None)
+
+
+@dataclass
+class DataConfig:
+    """Common data settings. root: dataset root; cache_dir: '' for no cache; teacher_index: '' for none."""
+
+    root: str = MISSING
+    history_offsets: list[float] = field(default_factory=lambda: [-0.5, 0.0])
+    num_poses: int = 8
+    cache_dir: str = ""
+    teacher_index: str = ""
+    max_teachers: int = 256
+    image: ImageInputConfig = field(default_factory=ImageInputConfig)
+
+
+@dataclass
+class NavsimDataConfig(DataConfig):
+    """`data=navsim`: <root>/navsim_logs/<split> + <root>/sensor_blobs/<split>.
+
+    scene_filter: a navsim scene-filter YAML or train/test-split YAML ('' = every scene, navsim defaults: 4 history
+    and 10 future frames, non-overlapping); a split YAML's `data_split` overrides `split`.
+    """
+
+    split: str = "trainval"
+    scene_filter: str = ""
+    image: ImageInputConfig = field(default_factory=navsim_image_config)
+
+
+@dataclass
+class Bench2DriveDataConfig(DataConfig):
+    """`data=bench2drive`: clip folders under root (clips: explicit list relative to root, null = discover all;
+    exclude: clip names or relative paths to leave out, e.g. Bench2DriveZoo's 50 validation clips).
+
+    stride: current frames every `stride` 10 Hz frames (5 = 2 Hz). trigger_rotation_relative: add the parent's yaw
+    to trigger-volume rotations (Bench2Drive docs/anno.md). snapshots: cache the world snapshot per sample.
+    """
+
+    clips: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    stride: int = 5
+    fps: float = 10.0
+    trigger_rotation_relative: bool = True
+    snapshots: bool = True
+    image: ImageInputConfig = field(default_factory=bench2drive_image_config)
+
+
+config_lib.register("navsim", NavsimDataConfig, group="data")
+config_lib.register("bench2drive", Bench2DriveDataConfig, group="data")
+
+Reader = NavsimReader | Bench2DriveReader
+
+
+def make_reader(cfg: DataConfig) -> Reader:
+    """The reader a data config describes."""
+    offsets = tuple(cfg.history_offsets)
+    if isinstance(cfg, NavsimDataConfig):
+        split = cfg.split
+        scene_filter = SceneFilter()
+        if cfg.scene_filter:
+            scene_filter, data_split = load_scene_filter(Path(cfg.scene_filter))
+            split = data_split or split
+        return NavsimReader(Path(cfg.root), split, scene_filter, offsets, cfg.num_poses)
+    if isinstance(cfg, Bench2DriveDataConfig):
+        return Bench2DriveReader(
+            Path(cfg.root),
+            cfg.clips,
+            exclude=cfg.exclude,
+            stride=cfg.stride,
+            history_offsets=offsets,
+            num_poses=cfg.num_poses,
+            fps=cfg.fps,
+            trigger_rotation_relative=cfg.trigger_rotation_relative,
+        )
+    raise TypeError(f"unknown data config {type(cfg).__name__}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# features
+
+
+def load_rgb(path: str) -> np.ndarray:
+    """A dataset JPEG as uint8 RGB (H, W, 3); DataLayoutError naming the file when unreadable."""
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DataLayoutError(f"{path}: cannot read image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def sample_arrays(sample: DrivingSample, image: ImageInputConfig) -> dict[str, np.ndarray]:
+    """The cacheable features of one sample: prepared uint8 frames (T, H, W, 3) and numeric arrays."""
+    frames = []
+    for p in sample.image_paths:
+        rgb = load_rgb(p)
+        if rgb.shape[:2] != (image.source_height, image.source_width):
+            raise DataLayoutError(
+                f"{p}: image is {rgb.shape[1]}×{rgb.shape[0]}, the data config expects "
+                f"{image.source_width}×{image.source_height} (data.image.source_width/height)"
+            )
+        frames.append(prepare_frame(rgb, image, bgra=False))
+    return {
+        "frames": np.stack(frames, 0),
+        "command": sample.command.astype(np.float32),
+        "speed": np.asarray(sample.speed, np.float32),
+        "velocity": sample.velocity.astype(np.float32),
+        "acceleration": sample.acceleration.astype(np.float32),
+        "target_point": sample.target_point.astype(np.float32),
+        "target_valid": np.asarray(sample.target_valid, np.bool_),
+        "trajectory": sample.trajectory.astype(np.float32),
+        "ego_pose_world": sample.ego_pose_world.astype(np.float64),
+        "token": np.asarray(sample.token),
+    }
+
+
+@dataclass
+class TrainingSample:
+    """One model input/target pair (a batch when the tensors carry a leading batch dimension).
+
+    video (3, T, H, W) float32 ImageNet-normalized, T frames oldest first; command (4,); speed (); velocity (2,);
+    acceleration (2,); target_point (2,) EGO_REAR_AXLE; target_valid (); trajectory (P, 3) EGO_REAR_AXLE at
+    0.5 s; teacher_indices (K,) int64 padded with −1; num_teachers (); token: the sample's id.
+    status (8,) = command, velocity, acceleration (the planner's ego-status input, NAVSIM's EgoStatus order).
+    """
+
+    video: torch.Tensor
+    command: torch.Tensor
+    speed: torch.Tensor
+    velocity: torch.Tensor
+    acceleration: torch.Tensor
+    target_point: torch.Tensor
+    target_valid: torch.Tensor
+    trajectory: torch.Tensor
+    teacher_indices: torch.Tensor
+    num_teachers: torch.Tensor
+    status: torch.Tensor
+    token: str | list[str]
+
+
+def collate(samples: Sequence[TrainingSample]) -> TrainingSample:
+    """Stack samples into a batch (tokens become a list)."""
+    tensors = {
+        name: torch.stack([getattr(s, name) for s in samples])
+        for name in TrainingSample.__dataclass_fields__
+        if name != "token"
+    }
+    return TrainingSample(**tensors, token=[str(s.token) for s in samples])
+
+
+def load_teacher_index(path: Path) -> dict[str, np.ndarray]:
+    """{token: int64 vocabulary indices} from a teacher index JSON or NPZ (see module docstring)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                tokens, idx = z["tokens"], z["indices"]
+            if idx.ndim != 2 or len(tokens) != len(idx):
+                raise DataLayoutError(f"{path}: `indices` must be (N, K) for N `tokens`, got {idx.shape}")
+            return {str(t): row[row >= 0].astype(np.int64) for t, row in zip(tokens, idx, strict=True)}
+        raw = json.loads(path.read_text())
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DataLayoutError):
+            raise
+        raise DataLayoutError(f"{path}: cannot read teacher index ({exc})") from None
+    if not isinstance(raw, dict):
+        raise DataLayoutError(f"{path}: teacher index JSON must map token -> list of vocabulary indices")
+    return {str(k): np.asarray(v, np.int64).reshape(-1) for k, v in raw.items()}
+
+
+def _cache_key(cfg: DataConfig) -> str:
+    """Folder name of a config's cache: everything that changes a token's cached arrays, hashed. Which tokens are
+    selected (scene filter, clips, stride) does not change an entry, so differently filtered runs share a cache."""
+    d = asdict(cfg)
+    for k in ("cache_dir", "teacher_index", "max_teachers", "snapshots", "scene_filter", "clips", "exclude", "stride"):
+        d.pop(k, None)
+    d["root"] = str(Path(cfg.root).resolve())
+    d["version"] = CACHE_VERSION
+    source = "navsim" if isinstance(cfg, NavsimDataConfig) else "bench2drive"
+    digest = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{source}-{digest}"
+
+
+def _entry_name(token: str) -> str:
+    return token.replace("/", "__")
+
+
+class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
+    """Training samples for a data config (NAVSIM or Bench2Drive), read from the cache when an entry exists."""
+
+    def __init__(self, cfg: DataConfig, reader: Reader | None = None) -> None:
+        cfg.image.validate()
+        self.cfg = cfg
+        self.reader = reader if reader is not None else make_reader(cfg)
+        self.tokens = self.reader.tokens()
+        self.cache = Path(cfg.cache_dir) / _cache_key(cfg) if cfg.cache_dir else None
+        self.teachers = load_teacher_index(Path(cfg.teacher_index)) if cfg.teacher_index else None
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def entry_path(self, i: int) -> Path | None:
+        return None if self.cache is None else self.cache / f"{_entry_name(self.tokens[i])}.npz"
+
+    def snapshot_path(self, i: int) -> Path | None:
+        """Where sample i's world snapshot is cached (Bench2Drive with `snapshots`; None otherwise)."""
+        cfg = self.cfg
+        if self.cache is None or not (isinstance(cfg, Bench2DriveDataConfig) and cfg.snapshots):
+            return None
+        return self.cache / f"{_entry_name(self.tokens[i])}.world.json.gz"
+
+    def is_cached(self, i: int) -> bool:
+        paths = [self.entry_path(i), self.snapshot_path(i)]
+        return self.cache is not None and all(p.is_file() for p in paths if p is not None)
+
+    def arrays(self, i: int) -> dict[str, np.ndarray]:
+        """The sample's cached arrays, or computed from the raw data when not cached."""
+        path = self.entry_path(i)
+        if path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        return sample_arrays(self.reader[i], self.cfg.image)
+
+    def __getitem__(self, i: int) -> TrainingSample:
+        a = self.arrays(i)
+        token = str(a["token"])
+        frames = [f for f in a["frames"]]
+        video = normalize_video(frames, self.cfg.image)
+        k = self.cfg.max_teachers
+        teach = np.full(k, -1, np.int64)
+        found = self.teachers.get(token, np.zeros(0, np.int64))[:k] if self.teachers is not None else np.zeros(0)
+        teach[: len(found)] = found
+
+        def t(x: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+        return TrainingSample(
+            video=torch.from_numpy(video),
+            command=t(a["command"]),
+            speed=t(a["speed"]),
+            velocity=t(a["velocity"]),
+            acceleration=t(a["acceleration"]),
+            target_point=t(a["target_point"]),
+            target_valid=t(a["target_valid"], torch.bool),
+            trajectory=t(a["trajectory"]),
+            teacher_indices=torch.from_numpy(teach),
+            num_teachers=torch.tensor(len(found), dtype=torch.int64),
+            status=t(np.concatenate([a["command"], a["velocity"], a["acceleration"]])),
+            token=token,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# caching
+
+
+def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
+class _CacheJobs(torch.utils.data.Dataset[tuple[str, str]]):
+    """Each item computes and writes one missing cache entry; returns (token, '' or the error line)."""
+
+    def __init__(self, ds: DrivingDataset, todo: list[int]) -> None:
+        self.ds, self.todo = ds, todo
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    def __getitem__(self, j: int) -> tuple[str, str]:
+        i = self.todo[j]
+        ds = self.ds
+        token = ds.tokens[i]
+        path = ds.entry_path(i)
+        assert path is not None
+        try:
+            if not path.is_file():
+                _write_npz_atomic(path, sample_arrays(ds.reader[i], ds.cfg.image))
+            snap = ds.snapshot_path(i)
+            if snap is not None and not snap.is_file() and isinstance(ds.reader, Bench2DriveReader):
+                save_snapshot(ds.reader.snapshot(i), snap)
+        except (DataLayoutError, ValueError, OSError) as exc:
+            return token, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return token, ""
+
+
+@dataclass
+class CacheReport:
+    folder: str
+    total: int
+    skipped: int
+    written: int
+    failed: list[tuple[str, str]]
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def cache_dataset(cfg: DataConfig, workers: int = 2, limit: int = 0, progress: bool = True) -> CacheReport:
+    """Write every missing cache entry of `cfg` (resumable; existing entries are skipped)."""
+    if not cfg.cache_dir:
+        raise ValueError("data.cache_dir is empty: set data.cache_dir=PATH to cache features")
+    ds = DrivingDataset(cfg)
+    assert ds.cache is not None
+    ds.cache.mkdir(parents=True, exist_ok=True)
+    manifest = ds.cache / "config.json"
+    if not manifest.is_file():
+        tmp = manifest.with_name(f".config.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"cache_version": CACHE_VERSION, "data": asdict(cfg)}, indent=2, default=str))
+        tmp.replace(manifest)
+    n = len(ds) if limit <= 0 else min(limit, len(ds))
+    todo = [i for i in range(n) if not ds.is_cached(i)]
+    loader = torch.utils.data.DataLoader(
+        _CacheJobs(ds, todo), batch_size=None, num_workers=max(0, workers), collate_fn=_identity
+    )
+    failed: list[tuple[str, str]] = []
+    it: Any = loader
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(loader, total=len(todo), desc=f"caching {ds.cache.name}", unit="sample")
+    for token, err in it:
+        if err:
+            failed.append((token, err))
+    return CacheReport(str(ds.cache), n, n - len(todo), len(todo) - len(failed), failed)
