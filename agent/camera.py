@@ -181,11 +181,11 @@ def project_points(points: Array, projection: Array) -> tuple[Array, Array]:
         zc = torch.where(z.abs() < 1e-6, torch.full_like(z, 1e-6), z)
         return cam[..., :2] / zc[..., None], z
     pts = np.asarray(points, dtype=np.float64)
-    p = np.asarray(projection, dtype=np.float64)
-    cam = (p[..., :3, :3] @ pts[..., :, None])[..., 0] + p[..., :3, 3]
-    z = cam[..., 2]
-    zc = np.where(np.abs(z) < 1e-6, 1e-6, z)
-    return cam[..., :2] / zc[..., None], z
+    pn = np.asarray(projection, dtype=np.float64)
+    cam_np = (pn[..., :3, :3] @ pts[..., :, None])[..., 0] + pn[..., :3, 3]
+    z_np = cam_np[..., 2]
+    zc_np = np.where(np.abs(z_np) < 1e-6, 1e-6, z_np)
+    return cam_np[..., :2] / zc_np[..., None], z_np
 
 
 def normalized_grid(
