@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import torch
-from tests.planner.conftest import tiny_model_config
 
 from agent.camera import navsim_cam_f0
 from agent.planner.layers import AnchoredCrossAttention, box_anchor_offsets, ego_box_points, project_anchors
 from agent.planner.model import DrivePlanner
 from agent.planner.proposal import ProposalPlanner
 from agent.planner.tokens import PatchEncoder, TokenEncoder
+from tests.planner.conftest import tiny_model_config
 
 
 def test_proposal_planner_shapes_and_weight_tied_iterations(tiny_cfg):
