@@ -1,0 +1,72 @@
+"""`drive-jepa train` end to end on CPU: both planners, checkpoints, resume, agent loading, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from agent.planner.checkpoint import load_planner_checkpoint, resolve_checkpoint
+from drive_jepa import config as dj_config
+from drive_jepa.cli import main as cli_main
+from tests.conftest import fixtures_dir
+from training.planner.train import TrainConfig, tiny_overrides, train
+
+
+def _cfg(tmp: Path, *extra: str) -> TrainConfig:
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    return dj_config.compose("train", TrainConfig, [*tiny_overrides(), f"out={tmp}", f"vocabulary={vocab}", *extra])
+
+
+@pytest.mark.parametrize("kind", ["proposal", "baseline"])
+def test_both_planners_train_and_the_agent_loads_the_checkpoint(tmp_path: Path, kind: str):
+    cfg = _cfg(tmp_path, f"model.kind={kind}", "steps=12", "log_every=1", "optim.lr=3e-3")
+    train(cfg)
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 13))
+    assert min(r["imitation"] for r in records[-3:]) < records[0]["imitation"]
+    loaded = load_planner_checkpoint(tmp_path)
+    assert loaded.config.kind == kind and loaded.metadata["step"] == 12
+    assert loaded.metadata["vocabulary"]["sha256"].startswith("cc44a31e")
+    assert loaded.metadata["frames"]["trajectory_frame"] == "ego_rear_axle"
+    assert loaded.camera.intrinsics.width == 64 and loaded.camera.intrinsics.height == 32
+    with torch.no_grad():
+        out = loaded.model(torch.zeros(1, 3, 2, 32, 64), torch.zeros(1, 8))
+    assert out.trajectories.shape[-2:] == (8, 3)
+
+
+def test_resume_continues_without_double_counting(tmp_path: Path):
+    train(_cfg(tmp_path, "steps=6", "log_every=2", "checkpoint_every=4"))
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step_00000006"
+    # a longer run in the same folder resumes from step 6
+    train(_cfg(tmp_path, "steps=10", "log_every=2", "checkpoint_every=4"))
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8, 10]
+    assert resolve_checkpoint(tmp_path).name == "step_00000010"
+    assert not list((tmp_path / "checkpoints").glob("*.tmp-*"))
+    saved = dj_config.compose("train", TrainConfig, [], config_file=tmp_path / "config.yaml")
+    assert saved.steps == 10 and saved.data.kind == "synthetic"
+
+
+def test_agent_rejects_mismatched_weights(tmp_path: Path):
+    train(_cfg(tmp_path, "steps=1"))
+    step_dir = resolve_checkpoint(tmp_path)
+    text = (step_dir / "model.yaml").read_text().replace("num_proposals: 6", "num_proposals: 7")
+    (step_dir / "model.yaml").write_text(text)
+    with pytest.raises(ValueError, match="do not match"):
+        load_planner_checkpoint(step_dir)
+    with pytest.raises(FileNotFoundError, match="no planner checkpoint"):
+        load_planner_checkpoint(tmp_path / "nothing")
+
+
+def test_cli_train_help_cfg_and_bad_override(capsys, tmp_path: Path):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    assert "data=synthetic|fork" in capsys.readouterr().out
+    assert cli_main(["train", "--tiny", "--cfg", "data=fork"]) == 0
+    assert "kind: fork" in capsys.readouterr().out
+    assert cli_main(["train", "model.nope=1"]) == 2
+    assert cli_main(["train", "--tiny", f"out={tmp_path}", "vocabulary=/nonexistent.npy"]) == 2
+    assert "vocabulary" in capsys.readouterr().err
