@@ -241,3 +241,20 @@ def test_ego_pose_from_carla():
     # CARLA actor at (10, 20) with yaw 90° (facing south): world pose (10, −20, −π/2); rear axle 1 m north
     p = F.ego_pose_from_carla(np.array([10.0, 20.0]), np.array(90.0), F.VehicleGeometry(4, 2, 1.0, 2.8))
     assert np.allclose(p, [10.0, -19.0, -math.pi / 2])
+
+
+def test_arc_poses_by_hand_numpy_and_torch():
+    import math
+
+    import torch
+
+    from drive_jepa.frames import arc_poses
+
+    t = np.array([1.0, 2.0])
+    straight = arc_poses(np.array(10.0), np.array(0.0), np.array(-2.0), t)
+    assert np.allclose(straight, [[9.0, 0.0, 0.0], [16.0, 0.0, 0.0]])
+    stop = arc_poses(np.array(2.0), np.array(0.0), np.array(-2.0), np.array([1.0, 2.0, 3.0]))
+    assert np.allclose(stop[:, 0], [1.0, 1.0, 1.0])  # stops at s = 1 m and stays
+    # a quarter circle of radius 10 m: s = 5π at t = 1 with v = 5π
+    quarter = arc_poses(torch.tensor([5 * math.pi]), torch.tensor([0.1]), torch.tensor([0.0]), torch.tensor([1.0]))
+    assert torch.allclose(quarter[0, 0], torch.tensor([10.0, 10.0, math.pi / 2]), atol=1e-5)
