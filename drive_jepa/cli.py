@@ -23,6 +23,9 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
+    "bench-planner": Command(
+        "training.planner.bench", "synthetic benches of MTD (two-mode fork) and momentum selection"
+    ),
     "train": Command("training.planner.train", "train a planner (baseline / proposal-centric) with Hydra configs"),
 }
 

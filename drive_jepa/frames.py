@@ -420,6 +420,8 @@ def arc_poses(speed: Array, curvature: Array, accel: Array, times: Array) -> Arr
     """
     speed, curvature, accel = _asarray(speed), _asarray(curvature), _asarray(accel)
     xp = _xp(speed)
+    t: Any
+    s: Any
     if _is_torch(speed):
         import torch
 

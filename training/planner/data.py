@@ -249,8 +249,9 @@ def synthetic_scores(proposals: Tensor, batch: PlannerBatch, names: list[str]) -
 
 
 class ForkDataset(Dataset[PlannerSample]):
-    """Two-mode scenes: a fork whose left and right branches are both safe and both painted; the human takes one
-    at random. Branches are the vocabulary rows nearest to a left and a right arc; teachers are the `teachers`
+    """Two-mode scenes: a fork whose left and right branches are both safe and both painted; the human takes the
+    left one with probability `human_left` (default 1: the logs only ever show one of two safe choices).
+    Branches are the vocabulary rows nearest to a left and a right arc; teachers are the `teachers`
     rows nearest to each branch (both modes), so MTD shows the planner both, while the human shows one."""
 
     def __init__(
@@ -266,8 +267,9 @@ class ForkDataset(Dataset[PlannerSample]):
         curvature: float = 0.015,
         dt: float = 0.5,
         poses: int = 8,
+        human_left: float = 1.0,
     ) -> None:
-        self.size, self.seed = size, seed
+        self.size, self.seed, self.human_left = size, seed, human_left
         times = dt * torch.arange(1, poses + 1)
         arcs = arc_trajectory(
             torch.tensor([speed, speed]), torch.tensor([curvature, -curvature]), torch.zeros(2), times
@@ -289,7 +291,7 @@ class ForkDataset(Dataset[PlannerSample]):
 
     def __getitem__(self, index: int) -> PlannerSample:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        mode = int(torch.randint(0, 2, (1,), generator=g))
+        mode = 0 if float(torch.rand(1, generator=g)) < self.human_left else 1
         video = make_video(self.image, 0.05 * torch.randn(3, 2, self.height, self.width, generator=g))
         return PlannerSample(
             video,

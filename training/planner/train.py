@@ -52,6 +52,7 @@ class ForkDataConfig(DataConfig):
     teachers: int = 4
     speed: float = 8.0
     curvature: float = 0.015
+    human_left: float = 1.0  # probability that the human takes the left branch
 
 
 @dataclass
@@ -135,6 +136,7 @@ def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
             d.curvature,
             m.dt,
             m.num_poses,
+            d.human_left,
         )
     raise ValueError(f"data.kind={d.kind!r}: no dataset for it in this build (synthetic, fork)")
 
