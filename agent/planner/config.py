@@ -50,6 +50,11 @@ class ProposalConfig:
     heads: int = 8
     ffn: int = 1024
     dropout: float = 0.0
+    # initial proposals: "fan" = fixed anchors (arcs at `anchor_speed` with curvatures evenly spread over
+    # ±`anchor_max_curvature`) plus a learned offset (zero at init); "learned" = from the queries alone
+    anchors: str = "fan"
+    anchor_speed: float = 8.0
+    anchor_max_curvature: float = 0.05
     # box points projected at each waypoint: the 4 ego box corners at these heights above ground (m), + box centre
     corner_heights: list[float] = field(default_factory=lambda: [0.0, 0.9, 1.8])
     score_names: list[str] = field(default_factory=lambda: list(EPDMS_SUBSCORES))

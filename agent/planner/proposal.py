@@ -26,6 +26,7 @@ from agent.planner.layers import (
     project_anchors,
 )
 from agent.planner.output import PlannerOutput
+from drive_jepa.frames import arc_poses
 
 
 class _Anchors(nn.Module):
@@ -73,6 +74,8 @@ class ScorerHead(nn.Module):
 
 
 class ProposalPlanner(nn.Module):
+    anchor_poses: Tensor
+
     def __init__(self, cfg: PlannerModelConfig, token_dim: int) -> None:
         super().__init__()
         p = cfg.proposal
@@ -84,6 +87,18 @@ class ProposalPlanner(nn.Module):
         self.proposal_embed = nn.Parameter(torch.randn(p.num_proposals, d))
         self.time_embed = nn.Parameter(torch.randn(cfg.num_poses, d) * 0.02)
         self.init_head = mlp(d, p.ffn, 3)
+        if p.anchors not in ("fan", "learned"):
+            raise ValueError(f"proposal.anchors={p.anchors!r}: expected 'fan' or 'learned'")
+        n_anchor = p.num_proposals if p.anchors == "fan" else 0
+        times = cfg.dt * torch.arange(1, cfg.num_poses + 1, dtype=torch.float64)
+        curv = torch.linspace(-p.anchor_max_curvature, p.anchor_max_curvature, n_anchor, dtype=torch.float64)
+        anchors = arc_poses(torch.full_like(curv, p.anchor_speed), curv, torch.zeros_like(curv), times)
+        self.register_buffer("anchor_poses", anchors.float() if n_anchor else torch.zeros(1, 1, 3), persistent=False)
+        if n_anchor:  # start exactly at the anchors
+            last_init = self.init_head[-1]
+            assert isinstance(last_init, nn.Linear)
+            nn.init.zeros_(last_init.weight)
+            nn.init.zeros_(last_init.bias)
         self.anchors = _Anchors(cfg)
         self.pose = PoseEmbedding(d, cfg.pose_scale)
         # the refiner: one set of weights applied `iterations` times
@@ -112,7 +127,7 @@ class ProposalPlanner(nn.Module):
         memory = torch.cat([memory.flatten(2).transpose(1, 2), s[:, None]], 1)  # (B, L, d)
 
         q = (self.proposal_embed[:, None] + self.time_embed[None] + s[:, None, None]).reshape(b, n * t, -1)
-        traj = (self.init_head(q) * self.pose_scale).view(b, n, t, 3)
+        traj = (self.init_head(q) * self.pose_scale).view(b, n, t, 3) + self.anchor_poses
         iterations = [traj]
         for _ in range(self.iterations):
             x = q + self.pose(traj).flatten(1, 2)

@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from agent.camera import CameraModel, Crop, camera_by_name
+from drive_jepa.frames import arc_poses
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -133,20 +134,6 @@ def load_vocabulary(path: str, poses: int = 8, dt: float = 0.5) -> tuple[Tensor,
 # synthetic scenes: the future path is painted on the ground and rendered through the camera model
 
 
-def arc_trajectory(speed: Tensor, curvature: Tensor, accel: Tensor, times: Tensor) -> Tensor:
-    """Constant-curvature, constant-acceleration paths (B,) → (B, T, 3) EGO_REAR_AXLE (stops instead of reversing)."""
-    t = times[None]
-    s = (speed[:, None] * t + 0.5 * accel[:, None] * t**2).clamp(min=0.0)
-    s = torch.cummax(s, dim=1).values
-    k = curvature[:, None]
-    small = k.abs() < 1e-6
-    ks = torch.where(small, torch.ones_like(k), k)
-    h = k * s
-    x = torch.where(small, s, torch.sin(h) / ks)
-    y = torch.where(small, 0.5 * k * s**2, (1 - torch.cos(h)) / ks)
-    return torch.stack([x, y, h], -1)
-
-
 def render_paths(paths: Tensor, camera: CameraModel, height: int, width: int, sigma_px: float = 1.5) -> Tensor:
     """Paint ground paths (P, T, 3) as Gaussian blobs seen by `camera` → (height, width) image in [0, 1]."""
     dense_t = torch.linspace(0.0, 1.0, 24)
@@ -217,7 +204,7 @@ class SyntheticPlannerDataset(Dataset[PlannerSample]):
         speed = torch.rand(1, generator=g) * 7 + 5
         curvature = (torch.rand(1, generator=g) - 0.5) * 0.06
         accel = (torch.rand(1, generator=g) - 0.5) * 2
-        traj = arc_trajectory(speed, curvature, accel, self.times)[0]
+        traj = arc_poses(speed, curvature, accel, self.times)[0]
         img = render_paths(traj[None], self.camera, self.height, self.width)
         video = make_video(img, 0.05 * torch.randn(3, 2, self.height, self.width, generator=g))
         cmd = 0 if curvature.item() > 0.015 else 2 if curvature.item() < -0.015 else 1
@@ -271,9 +258,7 @@ class ForkDataset(Dataset[PlannerSample]):
     ) -> None:
         self.size, self.seed, self.human_left = size, seed, human_left
         times = dt * torch.arange(1, poses + 1)
-        arcs = arc_trajectory(
-            torch.tensor([speed, speed]), torch.tensor([curvature, -curvature]), torch.zeros(2), times
-        )
+        arcs = arc_poses(torch.tensor([speed, speed]), torch.tensor([curvature, -curvature]), torch.zeros(2), times)
         rows = torch.stack([nearest_vocabulary_rows(vocabulary, a, 1)[0] for a in arcs])
         self.branch_rows = rows
         self.branches = vocabulary[rows]  # (2, T, 3): left, right
