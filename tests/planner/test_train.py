@@ -70,3 +70,35 @@ def test_cli_train_help_cfg_and_bad_override(capsys, tmp_path: Path):
     assert cli_main(["train", "model.nope=1"]) == 2
     assert cli_main(["train", "--tiny", f"out={tmp_path}", "vocabulary=/nonexistent.npy"]) == 2
     assert "vocabulary" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_cpu(tmp_path: Path):
+    """Two Gloo ranks on CPU through torchrun; only rank 0 writes, the checkpoint loads in the agent."""
+    import os
+    import subprocess
+    import sys
+
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "drive_jepa",
+        "train",
+        "--tiny",
+        f"out={tmp_path}",
+        f"vocabulary={vocab}",
+        "steps=4",
+        "log_every=2",
+        "loss.score_weight=0",
+        "loss.final_score_weight=0",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4]
+    assert load_planner_checkpoint(tmp_path).metadata["step"] == 4

@@ -209,7 +209,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     net: torch.nn.Module = model
     if dist_info.world > 1:
-        net = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device_kind == "cuda" else None)
+        # find_unused_parameters: e.g. the scorer head gets no gradient when its loss weights are 0
+        net = DistributedDataParallel(
+            model,
+            device_ids=[dist_info.local_rank] if device_kind == "cuda" else None,
+            find_unused_parameters=True,
+        )
     sampler: DistributedSampler[Any] | None = (
         DistributedSampler(dataset, dist_info.world, dist_info.rank, seed=cfg.seed) if dist_info.world > 1 else None
     )
@@ -318,7 +323,8 @@ def main(argv: list[str]) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"drive-jepa train: {exc}", file=sys.stderr)
             return 2
-        print(json.dumps(metrics))
+        if metrics:  # rank 0 only
+            print(json.dumps(metrics))
         return 0
 
     return dj_config.run_with_config("train", TrainConfig, ns, run)
