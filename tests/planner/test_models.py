@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from agent.camera import navsim_cam_f0
@@ -105,3 +106,16 @@ def test_tiny_planner_fits_a_trajectory_on_cpu(tiny_cfg):
         loss.backward()
         opt.step()
     assert float(loss) < 0.3 * first
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(tiny_cfg):
+    torch.manual_seed(0)
+    model = DrivePlanner(tiny_cfg).eval()
+    video, status = torch.randn(2, 3, 2, 32, 64), torch.randn(2, 8)
+    with torch.no_grad():
+        cpu = model(video, status)
+        gpu = model.cuda()(video.cuda(), status.cuda())
+    assert torch.allclose(cpu.trajectories, gpu.trajectories.cpu(), atol=1e-3)
+    assert cpu.final_score is not None and gpu.final_score is not None
+    assert torch.allclose(cpu.final_score, gpu.final_score.cpu(), atol=1e-3)
