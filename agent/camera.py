@@ -310,3 +310,12 @@ def camera_by_name(name: str, geometry: VehicleGeometry | None = None) -> Camera
     if name == "carla_front":
         return carla_front_camera(geometry or LINCOLN_MKZ_2020)
     raise ValueError(f"unknown camera {name!r}; expected 'navsim_cam_f0' or 'carla_front'")
+
+
+def raw_crop_by_name(name: str) -> tuple[tuple[int, int], Crop]:
+    """The raw image size (W, H) of a named rig and the crop applied before resizing to the model input."""
+    if name == "navsim_cam_f0":
+        return NAVSIM_CAM_F0_SIZE, NAVSIM_CROP
+    if name == "carla_front":
+        return CARLA_FRONT_SIZE, CARLA_CROP
+    raise ValueError(f"unknown camera {name!r}; expected 'navsim_cam_f0' or 'carla_front'")

@@ -102,3 +102,20 @@ def test_torchrun_ddp_on_cpu(tmp_path: Path):
     steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4]
     assert load_planner_checkpoint(tmp_path).metadata["step"] == 4
+
+
+def test_agent_runner_plans_from_raw_frames_with_momentum(tmp_path: Path):
+    import numpy as np
+
+    from agent.planner.runner import PlannerRunner
+
+    train(_cfg(tmp_path, "steps=2"))
+    runner = PlannerRunner(load_planner_checkpoint(tmp_path))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8) for _ in range(2)]
+    status = np.array([0, 1, 0, 0, 8.0, 0, 0, 0])
+    first = runner.step(frames, status, np.array([0.0, 0.0, 0.0]), 0.0, route_start=True)
+    assert first.trajectory.shape == (8, 3) and first.comfort is None
+    second = runner.step(frames, status, np.array([4.0, 0.0, 0.0]), 0.5)
+    assert second.comfort is not None and second.scores.shape == (6,)
+    assert runner.video(frames).shape == (1, 3, 2, 32, 64)
