@@ -119,3 +119,16 @@ def test_agent_runner_plans_from_raw_frames_with_momentum(tmp_path: Path):
     second = runner.step(frames, status, np.array([4.0, 0.0, 0.0]), 0.5)
     assert second.comfort is not None and second.scores.shape == (6,)
     assert runner.video(frames).shape == (1, 3, 2, 32, 64)
+
+
+def test_online_score_fn_is_called_with_the_proposals(tmp_path: Path):
+    calls: list[tuple[int, ...]] = []
+
+    def score_fn(proposals: torch.Tensor, batch: object) -> torch.Tensor:
+        calls.append(tuple(proposals.shape))
+        assert not proposals.requires_grad
+        return torch.ones(*proposals.shape[:2], 9)  # every sub-score passes
+
+    metrics = train(_cfg(tmp_path, "steps=3", "log_every=3"), score_fn=score_fn)
+    assert calls == [(4, 6, 8, 3)] * 3
+    assert metrics["scores"] > 0

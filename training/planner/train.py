@@ -22,7 +22,7 @@ from omegaconf import MISSING
 
 from agent.planner.config import PlannerModelConfig
 from drive_jepa import config as dj_config
-from training.planner.losses import LossConfig
+from training.planner.losses import LossConfig, ScoreFn
 
 
 @dataclass
@@ -162,8 +162,12 @@ def _init_distributed(device_kind: str) -> _Dist:
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run (or resume) training; returns the final metrics of rank 0."""
+def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
+    """Run (or resume) training; returns the final metrics of rank 0.
+
+    `score_fn(proposals (B, N, T, 3), batch) -> (B, N, K)` supplies online sub-score targets of the proposals
+    (e.g. the fast simulator scorer); without it, synthetic data uses its analytic stand-in (`synthetic_scores`)
+    when `data.online_scores` is set, and other data trains the scorer from offline labels only."""
     import torch
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, DistributedSampler
@@ -228,7 +232,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         drop_last=len(dataset) >= cfg.batch_size,
         generator=torch.Generator().manual_seed(cfg.seed + step),
     )
-    online = isinstance(cfg.data, SyntheticDataConfig) and cfg.data.online_scores and cfg.model.kind == "proposal"
+    if score_fn is None and isinstance(cfg.data, SyntheticDataConfig) and cfg.data.online_scores:
+
+        def score_fn(proposals: Any, batch: Any) -> Any:
+            return synthetic_scores(proposals, batch, score_names)
+
+    online = score_fn is not None and cfg.model.kind == "proposal"
     camera = model.camera
     metadata = {
         "vocabulary": {"path": cfg.vocabulary, "sha256": vocab_sha},
@@ -266,7 +275,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             if b.score_candidates is not None:
                 candidates = vocabulary.to(device)[b.score_candidates]
             result = net(b.video, b.status, b.projection, candidates)
-            targets = synthetic_scores(result.trajectories.detach(), b, score_names) if online else None
+            targets = score_fn(result.trajectories.detach(), b) if online and score_fn is not None else None
             terms = loss_fn(
                 result, b.trajectory, b.teacher_indices, score_targets=targets, candidate_targets=b.score_labels
             )
