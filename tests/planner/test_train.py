@@ -132,3 +132,12 @@ def test_online_score_fn_is_called_with_the_proposals(tmp_path: Path):
     metrics = train(_cfg(tmp_path, "steps=3", "log_every=3"), score_fn=score_fn)
     assert calls == [(4, 6, 8, 3)] * 3
     assert metrics["scores"] > 0
+
+
+def test_metrics_truncation_survives_a_cut_line(tmp_path: Path):
+    from training.planner.train import _truncate_metrics
+
+    f = tmp_path / "metrics.jsonl"
+    f.write_text('{"step": 2}\n{"step": 4}\n{"step": 6}\n{"ste')
+    _truncate_metrics(f, 4)
+    assert f.read_text() == '{"step": 2}\n{"step": 4}\n'

@@ -307,7 +307,13 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Keep only metric records up to `step` (a resumed run re-logs later steps; never double-count)."""
     if not path.is_file():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            if int(json.loads(ln).get("step", 0)) <= step:
+                keep.append(ln)
+        except (ValueError, AttributeError):  # a line cut by a crash mid-write: dropped
+            continue
     tmp = path.with_suffix(".jsonl.tmp")
     tmp.write_text("".join(k + "\n" for k in keep))
     tmp.replace(path)
