@@ -14,10 +14,11 @@ import torch
 
 from agent.camera import CameraModel, Crop, preprocess_image, raw_crop_by_name
 from agent.planner.checkpoint import LoadedPlanner
+from agent.planner.tokens import IMAGENET_MEAN, IMAGENET_STD
 from agent.selection import MomentumConfig, MomentumSelector, Selection
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 
 class PlannerRunner:
@@ -43,7 +44,7 @@ class PlannerRunner:
             raise ValueError(f"expected {self.cfg.encoder.frames} frames, got {len(frames)}")
         h, w = self.cfg.image_height, self.cfg.image_width
         imgs = [preprocess_image(f, self.crop, w, h).astype(np.float32) / 255.0 for f in frames]
-        arr = (np.stack(imgs) - IMAGENET_MEAN) / IMAGENET_STD  # (T, H, W, 3)
+        arr = (np.stack(imgs) - _MEAN) / _STD  # (T, H, W, 3)
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(3, 0, 1, 2)))[None].to(self.device)
 
     @torch.no_grad()

@@ -25,11 +25,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from agent.camera import CameraModel, Crop, camera_by_name
+from agent.planner.tokens import IMAGENET_MEAN, IMAGENET_STD
 from drive_jepa.frames import arc_poses
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
