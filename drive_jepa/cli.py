@@ -32,6 +32,10 @@ COMMANDS: dict[str, Command] = {
     ),
     "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
     "cache-data": Command("training.data.cli_cache", "cache training features of data=navsim|bench2drive (resumable)"),
+    "bench-planner": Command(
+        "training.planner.bench", "synthetic benches of MTD (two-mode fork) and momentum selection"
+    ),
+    "train": Command("training.planner.train", "train a planner (baseline / proposal-centric) with Hydra configs"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -438,6 +438,35 @@ def transform_points(m: Array, pts: Array) -> Array:
 # trajectories
 
 
+def arc_poses(speed: Array, curvature: Array, accel: Array, times: Array) -> Array:
+    """Poses (…, T, 3) of constant-curvature, constant-acceleration motion from the ego origin (any ego frame).
+
+    speed (m/s), curvature (1/m, positive = left), accel (m/s²) broadcast over leading dims; times (T,) seconds.
+    Arc length s(t) = v·t + a·t²/2, held once the vehicle stops (no reversing); heading = κ·s;
+    x = sin(κs)/κ, y = (1 − cos(κs))/κ (the straight-line limit for |κ| < 1e-6).
+    """
+    speed, curvature, accel = _asarray(speed), _asarray(curvature), _asarray(accel)
+    xp = _xp(speed)
+    t: Any
+    s: Any
+    if _is_torch(speed):
+        import torch
+
+        t = torch.as_tensor(times, dtype=speed.dtype, device=speed.device)
+        s = (speed[..., None] * t + 0.5 * accel[..., None] * t**2).clamp(min=0.0)
+        s = torch.cummax(s, dim=-1).values
+    else:
+        t = np.asarray(times, dtype=np.float64)
+        s = np.maximum.accumulate(np.maximum(speed[..., None] * t + 0.5 * accel[..., None] * t**2, 0.0), axis=-1)
+    k = curvature[..., None] + 0.0 * s
+    small = xp.abs(k) < 1e-6
+    ks = xp.where(small, xp.ones_like(k), k)
+    h = k * s
+    x = xp.where(small, s, xp.sin(h) / ks)
+    y = xp.where(small, 0.5 * k * s**2, (1 - xp.cos(h)) / ks)
+    return _stack([x, y, h])
+
+
 def interp_poses(t_src: Array, poses: Array, t_dst: Array) -> Array:
     """Linear interpolation of poses (..., T, 3) sampled at increasing times t_src (T,) onto t_dst (M,).
 

@@ -264,3 +264,20 @@ def test_carla_pose_from_inverse_matrix():
     m = F.carla_transform_matrix(np.array([10.0, -4.0, 0.5]), np.array([0.0, 30.0, 0.0]))
     pose = F.carla_pose_from_inverse_matrix(np.linalg.inv(m))
     np.testing.assert_allclose(pose, [10.0, -4.0, 30.0], atol=1e-9)
+
+
+def test_arc_poses_by_hand_numpy_and_torch():
+    import math
+
+    import torch
+
+    from drive_jepa.frames import arc_poses
+
+    t = np.array([1.0, 2.0])
+    straight = arc_poses(np.array(10.0), np.array(0.0), np.array(-2.0), t)
+    assert np.allclose(straight, [[9.0, 0.0, 0.0], [16.0, 0.0, 0.0]])
+    stop = arc_poses(np.array(2.0), np.array(0.0), np.array(-2.0), np.array([1.0, 2.0, 3.0]))
+    assert np.allclose(stop[:, 0], [1.0, 1.0, 1.0])  # stops at s = 1 m and stays
+    # a quarter circle of radius 10 m: s = 5π at t = 1 with v = 5π
+    quarter = arc_poses(torch.tensor([5 * math.pi]), torch.tensor([0.1]), torch.tensor([0.0]), torch.tensor([1.0]))
+    assert torch.allclose(quarter[0, 0], torch.tensor([10.0, 10.0, math.pi / 2]), atol=1e-5)

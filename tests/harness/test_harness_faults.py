@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
-from harness_helpers import fast_config
+from tests.harness.harness_helpers import fast_config
 
 from bench2drive.harness.run import evaluate
 from bench2drive.harness.store import DONE, FAILED
@@ -220,7 +220,7 @@ def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, 
     import sys
     import time
 
-    from harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
+    from tests.harness.harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
 
     route = _ids()[0]
     (tmp_path / "a.py").write_text("")
@@ -286,7 +286,7 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path, b2d_roo
     import sys
     import time
 
-    from harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
+    from tests.harness.harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
 
     route = _ids()[0]
     (tmp_path / "a.py").write_text("")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness_helpers import FAKE_EVALUATOR
+from tests.harness.harness_helpers import FAKE_EVALUATOR
 
 from bench2drive.harness.checkpoint import read_checkpoint
 from bench2drive.harness.evaluator import (

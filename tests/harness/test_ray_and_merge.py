@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness_helpers import fast_config
+from tests.harness.harness_helpers import fast_config
 
 from bench2drive.harness.run import evaluate, finish
 from tests.conftest import fixtures_dir

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness_helpers import FAKE_SERVER, fast_config
+from tests.harness.harness_helpers import FAKE_SERVER, fast_config
 
 from bench2drive.harness.run import evaluate
 from carla_tools import probe

@@ -1,0 +1,81 @@
+"""Typed configs of the planner models (plain dataclasses; Hydra composes them inside the training config).
+
+Frames and units: every trajectory a planner reads or writes is `Frame.EGO_REAR_AXLE`, (x, y, heading) in metres
+and radians, at `dt` spacing starting at `dt` (NAVSIM: 8 poses at 0.5 s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# NAVSIM v2 EPDMS sub-scores a scorer head predicts by default (fixtures/navsim_scorer/README.md §5).
+EPDMS_SUBSCORES: tuple[str, ...] = ("nc", "dac", "ddc", "tlc", "ep", "ttc", "lk", "hc", "ec")
+STATUS_DIM = 8  # driving command one-hot (4: left, straight, right, unknown), velocity (vx, vy), accel (ax, ay)
+
+
+@dataclass
+class EncoderConfig:
+    """The video encoder producing the token grid.
+
+    kind: "patch" = `PatchEncoder` (a small trainable tubelet-conv encoder for tests and tiny configs); the real
+    V-JEPA encoder is wired in by name once `agent/encoder/` provides it.
+    """
+
+    kind: str = "patch"
+    dim: int = 64  # token dimension D
+    patch: int = 16  # spatial patch size (pixels)
+    frames: int = 2  # tubelet depth = number of input frames
+    freeze: bool = False
+
+
+@dataclass
+class BaselineConfig:
+    """Perception-free baseline: pooled tokens + status token → transformer decoder → `num_poses` poses."""
+
+    d_model: int = 256
+    heads: int = 8
+    layers: int = 3
+    ffn: int = 1024
+    pool: int = 2  # average-pool the token grid by this factor before attention
+    dropout: float = 0.0
+
+
+@dataclass
+class ProposalConfig:
+    """Proposal-centric planner: N proposals × T waypoint queries, K weight-tied refinement iterations."""
+
+    num_proposals: int = 32
+    iterations: int = 4
+    d_model: int = 256
+    heads: int = 8
+    ffn: int = 1024
+    dropout: float = 0.0
+    # initial proposals: "fan" = fixed anchors (arcs at `anchor_speed` with curvatures evenly spread over
+    # ±`anchor_max_curvature`) plus a learned offset (zero at init); "learned" = from the queries alone
+    anchors: str = "fan"
+    anchor_speed: float = 8.0
+    anchor_max_curvature: float = 0.05
+    # box points projected at each waypoint: the 4 ego box corners at these heights above ground (m), + box centre
+    corner_heights: list[float] = field(default_factory=lambda: [0.0, 0.9, 1.8])
+    score_names: list[str] = field(default_factory=lambda: list(EPDMS_SUBSCORES))
+
+
+@dataclass
+class PlannerModelConfig:
+    """Everything needed to rebuild a planner model (saved as `model.yaml` in every checkpoint)."""
+
+    kind: str = "proposal"  # "proposal" | "baseline"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    proposal: ProposalConfig = field(default_factory=ProposalConfig)
+    num_poses: int = 8
+    dt: float = 0.5
+    image_height: int = 256
+    image_width: int = 512
+    camera: str = "navsim_cam_f0"  # agent.camera.camera_by_name; per-sample projections override it
+    # ego geometry for the box corners (metres; rear-axle frame). Default: NAVSIM's Pacifica.
+    ego_front_length: float = 4.049
+    ego_rear_length: float = 1.127
+    ego_width: float = 2.297
+    # output scaling of the pose heads (x, y, heading): heads predict pose / scale
+    pose_scale: list[float] = field(default_factory=lambda: [10.0, 4.0, 0.5])

@@ -1,0 +1,143 @@
+"""`drive-jepa train` end to end on CPU: both planners, checkpoints, resume, agent loading, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from agent.planner.checkpoint import load_planner_checkpoint, resolve_checkpoint
+from drive_jepa import config as dj_config
+from drive_jepa.cli import main as cli_main
+from tests.conftest import fixtures_dir
+from training.planner.train import TrainConfig, tiny_overrides, train
+
+
+def _cfg(tmp: Path, *extra: str) -> TrainConfig:
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    return dj_config.compose("train", TrainConfig, [*tiny_overrides(), f"out={tmp}", f"vocabulary={vocab}", *extra])
+
+
+@pytest.mark.parametrize("kind", ["proposal", "baseline"])
+def test_both_planners_train_and_the_agent_loads_the_checkpoint(tmp_path: Path, kind: str):
+    cfg = _cfg(tmp_path, f"model.kind={kind}", "steps=12", "log_every=1", "optim.lr=3e-3")
+    train(cfg)
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 13))
+    assert min(r["imitation"] for r in records[-3:]) < records[0]["imitation"]
+    loaded = load_planner_checkpoint(tmp_path)
+    assert loaded.config.kind == kind and loaded.metadata["step"] == 12
+    assert loaded.metadata["vocabulary"]["sha256"].startswith("cc44a31e")
+    assert loaded.metadata["frames"]["trajectory_frame"] == "ego_rear_axle"
+    assert loaded.camera.intrinsics.width == 64 and loaded.camera.intrinsics.height == 32
+    with torch.no_grad():
+        out = loaded.model(torch.zeros(1, 3, 2, 32, 64), torch.zeros(1, 8))
+    assert out.trajectories.shape[-2:] == (8, 3)
+
+
+def test_resume_continues_without_double_counting(tmp_path: Path):
+    train(_cfg(tmp_path, "steps=6", "log_every=2", "checkpoint_every=4"))
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step_00000006"
+    # a longer run in the same folder resumes from step 6
+    train(_cfg(tmp_path, "steps=10", "log_every=2", "checkpoint_every=4"))
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8, 10]
+    assert resolve_checkpoint(tmp_path).name == "step_00000010"
+    assert not list((tmp_path / "checkpoints").glob("*.tmp-*"))
+    saved = dj_config.compose("train", TrainConfig, [], config_file=tmp_path / "config.yaml")
+    assert saved.steps == 10 and saved.data.kind == "synthetic"
+
+
+def test_agent_rejects_mismatched_weights(tmp_path: Path):
+    train(_cfg(tmp_path, "steps=1"))
+    step_dir = resolve_checkpoint(tmp_path)
+    text = (step_dir / "model.yaml").read_text().replace("num_proposals: 6", "num_proposals: 7")
+    (step_dir / "model.yaml").write_text(text)
+    with pytest.raises(ValueError, match="do not match"):
+        load_planner_checkpoint(step_dir)
+    with pytest.raises(FileNotFoundError, match="no planner checkpoint"):
+        load_planner_checkpoint(tmp_path / "nothing")
+
+
+def test_cli_train_help_cfg_and_bad_override(capsys, tmp_path: Path):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    assert "data=synthetic|fork" in capsys.readouterr().out
+    assert cli_main(["train", "--tiny", "--cfg", "data=fork"]) == 0
+    assert "kind: fork" in capsys.readouterr().out
+    assert cli_main(["train", "model.nope=1"]) == 2
+    assert cli_main(["train", "--tiny", f"out={tmp_path}", "vocabulary=/nonexistent.npy"]) == 2
+    assert "vocabulary" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_cpu(tmp_path: Path):
+    """Two Gloo ranks on CPU through torchrun; only rank 0 writes, the checkpoint loads in the agent."""
+    import os
+    import subprocess
+    import sys
+
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "drive_jepa",
+        "train",
+        "--tiny",
+        f"out={tmp_path}",
+        f"vocabulary={vocab}",
+        "steps=4",
+        "log_every=2",
+        "loss.score_weight=0",
+        "loss.final_score_weight=0",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4]
+    assert load_planner_checkpoint(tmp_path).metadata["step"] == 4
+
+
+def test_agent_runner_plans_from_raw_frames_with_momentum(tmp_path: Path):
+    import numpy as np
+
+    from agent.planner.runner import PlannerRunner
+
+    train(_cfg(tmp_path, "steps=2"))
+    runner = PlannerRunner(load_planner_checkpoint(tmp_path))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8) for _ in range(2)]
+    status = np.array([0, 1, 0, 0, 8.0, 0, 0, 0])
+    first = runner.step(frames, status, np.array([0.0, 0.0, 0.0]), 0.0, route_start=True)
+    assert first.trajectory.shape == (8, 3) and first.comfort is None
+    second = runner.step(frames, status, np.array([4.0, 0.0, 0.0]), 0.5)
+    assert second.comfort is not None and second.scores.shape == (6,)
+    assert runner.video(frames).shape == (1, 3, 2, 32, 64)
+
+
+def test_online_score_fn_is_called_with_the_proposals(tmp_path: Path):
+    calls: list[tuple[int, ...]] = []
+
+    def score_fn(proposals: torch.Tensor, batch: object) -> torch.Tensor:
+        calls.append(tuple(proposals.shape))
+        assert not proposals.requires_grad
+        return torch.ones(*proposals.shape[:2], 9)  # every sub-score passes
+
+    metrics = train(_cfg(tmp_path, "steps=3", "log_every=3"), score_fn=score_fn)
+    assert calls == [(4, 6, 8, 3)] * 3
+    assert metrics["scores"] > 0
+
+
+def test_metrics_truncation_survives_a_cut_line(tmp_path: Path):
+    from training.planner.train import _truncate_metrics
+
+    f = tmp_path / "metrics.jsonl"
+    f.write_text('{"step": 2}\n{"step": 4}\n{"step": 6}\n{"ste')
+    _truncate_metrics(f, 4)
+    assert f.read_text() == '{"step": 2}\n{"step": 4}\n'

@@ -1,0 +1,286 @@
+"""The planner batch format and synthetic datasets.
+
+`PlannerSample` is the contract every planner dataset produces (the NAVSIM and Bench2Drive datasets plug in by
+producing it):
+
+* video (3, T=2, H, W) float32, ImageNet-normalised RGB, frames oldest → newest (t − 0.5 s, t);
+* status (8,): driving command one-hot (left, straight, right, unknown), velocity (vx, vy) m/s and acceleration
+  (ax, ay) m/s² of the rear axle in EGO_REAR_AXLE;
+* trajectory (8, 3): the human future at 0.5 … 4.0 s, EGO_REAR_AXLE (x, y, heading);
+* teacher_indices (M,) int64: rows of the vocabulary usable as teachers (simulator score ≥ 0.95), −1 = padding;
+* projection (3, 4) or None: EGO_REAR_AXLE (z = 0 on the ground) → model-input pixels, from `agent.camera`
+  (per-sample calibration); None = the model's default camera;
+* score_candidates (C,) int64 / score_labels (C, K): optional offline sub-score labels of vocabulary rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from agent.camera import CameraModel, Crop, camera_by_name
+from agent.planner.tokens import IMAGENET_MEAN, IMAGENET_STD
+from drive_jepa.frames import arc_poses
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PlannerSample:
+    video: Tensor
+    status: Tensor
+    trajectory: Tensor
+    teacher_indices: Tensor
+    projection: Tensor | None = None
+    score_candidates: Tensor | None = None
+    score_labels: Tensor | None = None
+    token: str = ""
+
+
+@dataclass
+class PlannerBatch:
+    """Stacked `PlannerSample`s: video (B, 3, 2, H, W), status (B, 8), trajectory (B, 8, 3), teacher_indices (B, M)
+    padded with −1, projection (B, 3, 4) or None, score_candidates (B, C) / score_labels (B, C, K) or None."""
+
+    video: Tensor
+    status: Tensor
+    trajectory: Tensor
+    teacher_indices: Tensor
+    projection: Tensor | None
+    score_candidates: Tensor | None
+    score_labels: Tensor | None
+    tokens: list[str]
+
+    def to(self, device: torch.device | str) -> PlannerBatch:
+        def mv(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return PlannerBatch(
+            self.video.to(device, non_blocking=True),
+            self.status.to(device),
+            self.trajectory.to(device),
+            self.teacher_indices.to(device),
+            mv(self.projection),
+            mv(self.score_candidates),
+            mv(self.score_labels),
+            self.tokens,
+        )
+
+
+def collate(samples: list[PlannerSample]) -> PlannerBatch:
+    if not samples:
+        raise ValueError("collate: empty batch")
+    m = max(int(s.teacher_indices.numel()) for s in samples)
+    teachers = torch.full((len(samples), m), -1, dtype=torch.long)
+    for i, s in enumerate(samples):
+        teachers[i, : s.teacher_indices.numel()] = s.teacher_indices
+    with_proj = [s.projection is not None for s in samples]
+    if any(with_proj) and not all(with_proj):
+        raise ValueError("collate: some samples carry a camera projection and some do not")
+    projection = torch.stack([s.projection for s in samples if s.projection is not None]) if all(with_proj) else None
+    cands = labels = None
+    if all(s.score_candidates is not None and s.score_labels is not None for s in samples):
+        shapes = {tuple(s.score_labels.shape) for s in samples if s.score_labels is not None}
+        if len(shapes) != 1:
+            raise ValueError(f"collate: score_labels must have one shape (C, K) per batch, got {sorted(shapes)}")
+        cands = torch.stack([s.score_candidates for s in samples if s.score_candidates is not None])
+        labels = torch.stack([s.score_labels for s in samples if s.score_labels is not None])
+    return PlannerBatch(
+        torch.stack([s.video for s in samples]),
+        torch.stack([s.status for s in samples]),
+        torch.stack([s.trajectory for s in samples]),
+        teachers,
+        projection,
+        cands,
+        labels,
+        [s.token for s in samples],
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# vocabulary
+
+
+def resolve_path(path: str) -> Path:
+    """Absolute paths as given; relative ones against the project root (so runs work from any directory)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def load_vocabulary(path: str, poses: int = 8, dt: float = 0.5) -> tuple[Tensor, str]:
+    """The (V, 40, 3) vocabulary at 0.1 s → (V, poses, 3) at `dt` (rows 4, 9, … for 0.5 s) and its file's SHA-256."""
+    file = resolve_path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"vocabulary {file}: not found (set `vocabulary=` to the 8192-row .npy)")
+    raw = file.read_bytes()
+    arr = np.load(file)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"vocabulary {file}: expected (V, T, 3) poses, got shape {arr.shape}")
+    step = round(dt / 0.1)
+    sub = arr[:, step - 1 :: step][:, :poses]
+    if sub.shape[1] != poses:
+        raise ValueError(f"vocabulary {file}: {arr.shape[1]} poses at 0.1 s do not give {poses} at {dt} s")
+    return torch.from_numpy(np.ascontiguousarray(sub, dtype=np.float32)), hashlib.sha256(raw).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# synthetic scenes: the future path is painted on the ground and rendered through the camera model
+
+
+def render_paths(paths: Tensor, camera: CameraModel, height: int, width: int, sigma_px: float = 1.5) -> Tensor:
+    """Paint ground paths (P, T, 3) as Gaussian blobs seen by `camera` → (height, width) image in [0, 1]."""
+    dense_t = torch.linspace(0.0, 1.0, 24)
+    # densify along each path (linear between poses, from the ego origin)
+    pts = torch.cat([torch.zeros(paths.shape[0], 1, 3), paths], 1)[..., :2]  # (P, T+1, 2)
+    seg = pts[:, 1:] - pts[:, :-1]
+    dense = (pts[:, :-1, None] + seg[:, :, None] * dense_t[None, None, :, None]).reshape(-1, 2)
+    xyz = torch.cat([dense, torch.zeros(dense.shape[0], 1)], -1).double()
+    uv, z = camera.project(xyz)
+    keep = z > 0.5
+    uv = uv[keep].float()
+    ys, xs = torch.meshgrid(torch.arange(height) + 0.5, torch.arange(width) + 0.5, indexing="ij")
+    img = torch.zeros(height, width)
+    for chunk in uv.split(256):
+        d2 = (xs[None] - chunk[:, 0, None, None]) ** 2 + (ys[None] - chunk[:, 1, None, None]) ** 2
+        img = torch.maximum(img, torch.exp(-d2 / (2 * sigma_px**2)).amax(0))
+    return img
+
+
+def make_video(image: Tensor, noise: Tensor) -> Tensor:
+    """(H, W) intensity + (3, 2, H, W) noise → ImageNet-normalised (3, 2, H, W) clip (both frames show the scene)."""
+    rgb = image[None, None].expand(3, 2, *image.shape) * 0.8 + 0.1 + noise
+    mean = torch.tensor(IMAGENET_MEAN)[:, None, None, None]
+    std = torch.tensor(IMAGENET_STD)[:, None, None, None]
+    return (rgb - mean) / std
+
+
+def nearest_vocabulary_rows(vocabulary: Tensor, trajectory: Tensor, k: int) -> Tensor:
+    """Indices (k,) of the vocabulary rows closest (mean L1 over x, y) to `trajectory` (T, 3)."""
+    d = (vocabulary[..., :2] - trajectory[None, :, :2]).abs().mean((-1, -2))
+    return torch.topk(d, k, largest=False).indices
+
+
+def model_camera(name: str, height: int, width: int) -> CameraModel:
+    return camera_by_name(name).for_model_input(Crop(), width, height)
+
+
+class SyntheticPlannerDataset(Dataset[PlannerSample]):
+    """Arcs with random speed, curvature and acceleration; the path is painted on the ground in the image.
+
+    Teachers are the `teachers` vocabulary rows nearest to the human path; `score_fn` is an analytic stand-in for
+    the simulator scorer (see `synthetic_scores`). Deterministic per (seed, index).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        height: int,
+        width: int,
+        vocabulary: Tensor,
+        camera: str = "navsim_cam_f0",
+        teachers: int = 8,
+        seed: int = 0,
+        dt: float = 0.5,
+        poses: int = 8,
+    ) -> None:
+        self.size, self.height, self.width, self.seed = size, height, width, seed
+        self.vocabulary = vocabulary
+        self.teachers = teachers
+        self.camera = model_camera(camera, height, width)
+        self.times = dt * torch.arange(1, poses + 1)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> PlannerSample:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        speed = torch.rand(1, generator=g) * 7 + 5
+        curvature = (torch.rand(1, generator=g) - 0.5) * 0.06
+        accel = (torch.rand(1, generator=g) - 0.5) * 2
+        traj = arc_poses(speed, curvature, accel, self.times)[0]
+        img = render_paths(traj[None], self.camera, self.height, self.width)
+        video = make_video(img, 0.05 * torch.randn(3, 2, self.height, self.width, generator=g))
+        cmd = 0 if curvature.item() > 0.015 else 2 if curvature.item() < -0.015 else 1
+        status = torch.zeros(8)
+        status[cmd] = 1.0
+        status[4], status[6] = speed.item(), accel.item()
+        teachers = (
+            nearest_vocabulary_rows(self.vocabulary, traj, self.teachers)
+            if self.teachers
+            else torch.zeros(0, dtype=torch.long)
+        )
+        return PlannerSample(video, status, traj, teachers, token=f"synthetic-{self.seed}-{index}")
+
+
+def synthetic_scores(proposals: Tensor, batch: PlannerBatch, names: list[str]) -> Tensor:
+    """Analytic stand-in sub-scores (B, N, K) of proposals against the batch's human path (not a simulator):
+    "ep" = progress ratio (final x / human final x, clipped to [0, 1]); every other name = 1 if the proposal's
+    mean distance to the human path is < 1 m (≈ stays on the painted route) else 0."""
+    human = batch.trajectory[:, None]
+    close = ((proposals[..., :2] - human[..., :2]).norm(dim=-1).mean(-1) < 1.0).to(proposals.dtype)
+    cols = []
+    for n in names:
+        if n == "ep":
+            ratio = proposals[..., -1, 0] / human[..., -1, 0].clamp(min=1e-3)
+            cols.append(ratio.clamp(0.0, 1.0))
+        else:
+            cols.append(close)
+    return torch.stack(cols, -1)
+
+
+class ForkDataset(Dataset[PlannerSample]):
+    """Two-mode scenes: a fork whose left and right branches are both safe and both painted; the human takes the
+    left one with probability `human_left` (default 1: the logs only ever show one of two safe choices).
+    Branches are the vocabulary rows nearest to a left and a right arc; teachers are the `teachers`
+    rows nearest to each branch (both modes), so MTD shows the planner both, while the human shows one."""
+
+    def __init__(
+        self,
+        size: int,
+        height: int,
+        width: int,
+        vocabulary: Tensor,
+        camera: str = "navsim_cam_f0",
+        teachers: int = 4,
+        seed: int = 0,
+        speed: float = 8.0,
+        curvature: float = 0.015,
+        dt: float = 0.5,
+        poses: int = 8,
+        human_left: float = 1.0,
+    ) -> None:
+        self.size, self.seed, self.human_left = size, seed, human_left
+        times = dt * torch.arange(1, poses + 1)
+        arcs = arc_poses(torch.tensor([speed, speed]), torch.tensor([curvature, -curvature]), torch.zeros(2), times)
+        rows = torch.stack([nearest_vocabulary_rows(vocabulary, a, 1)[0] for a in arcs])
+        self.branch_rows = rows
+        self.branches = vocabulary[rows]  # (2, T, 3): left, right
+        near = [nearest_vocabulary_rows(vocabulary, b, teachers) for b in self.branches] if teachers else []
+        self.teacher_rows = torch.cat(near) if near else torch.zeros(0, dtype=torch.long)
+        cam = model_camera(camera, height, width)
+        self.image = render_paths(self.branches, cam, height, width)
+        self.height, self.width = height, width
+        self.status = torch.zeros(8)
+        self.status[3] = 1.0  # command "unknown": nothing tells the modes apart
+        self.status[4] = speed
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> PlannerSample:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        mode = 0 if float(torch.rand(1, generator=g)) < self.human_left else 1
+        video = make_video(self.image, 0.05 * torch.randn(3, 2, self.height, self.width, generator=g))
+        return PlannerSample(
+            video,
+            self.status.clone(),
+            self.branches[mode].clone(),
+            self.teacher_rows.clone(),
+            token=f"fork-{self.seed}-{index}-{'LR'[mode]}",
+        )

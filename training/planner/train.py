@@ -1,0 +1,345 @@
+"""`drive-jepa train`: train a planner (baseline or proposal-centric) with a plain PyTorch loop.
+
+Single process by default; under `torchrun --nproc_per_node=N -m drive_jepa train …` (WORLD_SIZE > 1) it runs
+DistributedDataParallel (NCCL on CUDA, Gloo on CPU) with a DistributedSampler; only rank 0 writes. Checkpoints go
+to `<out>/checkpoints/step_*/` (see `agent.planner.checkpoint`) every `checkpoint_every` steps and at the end;
+with `resume=true` (default) a run picks up from `<out>/checkpoints/latest`. Metrics: `<out>/metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING
+
+from agent.planner.config import PlannerModelConfig
+from drive_jepa import config as dj_config
+from training.planner.losses import LossConfig, ScoreFn
+
+
+@dataclass
+class DataConfig:
+    """Base of the `data=` group. size: samples per epoch; teachers: vocabulary teachers per sample."""
+
+    kind: str = MISSING
+    size: int = 256
+    teachers: int = 8
+    seed: int = 0
+    camera: str = "navsim_cam_f0"
+
+
+@dataclass
+class SyntheticDataConfig(DataConfig):
+    """Painted arcs (random speed/curvature/acceleration) with an analytic stand-in scorer for online scores."""
+
+    kind: str = "synthetic"
+    online_scores: bool = True
+
+
+@dataclass
+class ForkDataConfig(DataConfig):
+    """Two safe branches, the human takes one at random (bench (a))."""
+
+    kind: str = "fork"
+    teachers: int = 4
+    speed: float = 8.0
+    curvature: float = 0.015
+    human_left: float = 1.0  # probability that the human takes the left branch
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    warmup_steps: int = 0
+
+
+@dataclass
+class TrainConfig:
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"data": "synthetic"}])
+    data: DataConfig = MISSING
+    model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    vocabulary: str = "../shared/fixtures/vocab/navsim_8192.npy"  # relative paths: against the project root
+    out: str = "runs/planner"
+    steps: int = 1000
+    batch_size: int = 16
+    num_workers: int = 0
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    resume: bool = True
+
+
+dj_config.register("train", TrainConfig)
+dj_config.register("synthetic", SyntheticDataConfig, group="data")
+dj_config.register("fork", ForkDataConfig, group="data")
+
+
+def tiny_overrides() -> list[str]:
+    """Overrides that make a CPU run take seconds (used by tests and docs)."""
+    return [
+        "model.image_height=32",
+        "model.image_width=64",
+        "model.encoder.dim=16",
+        "model.encoder.patch=8",
+        "model.proposal.num_proposals=6",
+        "model.proposal.iterations=2",
+        "model.proposal.d_model=32",
+        "model.proposal.heads=4",
+        "model.proposal.ffn=64",
+        "model.baseline.d_model=32",
+        "model.baseline.heads=4",
+        "model.baseline.layers=1",
+        "model.baseline.ffn=64",
+        "batch_size=4",
+        "data.size=32",
+        "threads=1",
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
+    from training.planner.data import ForkDataset, SyntheticPlannerDataset
+
+    m = cfg.model
+    d = cfg.data
+    if isinstance(d, SyntheticDataConfig):
+        return SyntheticPlannerDataset(
+            d.size, m.image_height, m.image_width, vocabulary, d.camera, d.teachers, d.seed, m.dt, m.num_poses
+        )
+    if isinstance(d, ForkDataConfig):
+        return ForkDataset(
+            d.size,
+            m.image_height,
+            m.image_width,
+            vocabulary,
+            d.camera,
+            d.teachers,
+            d.seed,
+            d.speed,
+            d.curvature,
+            m.dt,
+            m.num_poses,
+            d.human_left,
+        )
+    raise ValueError(f"data.kind={d.kind!r}: no dataset for it in this build (synthetic, fork)")
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_kind: str) -> _Dist:
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
+    if world <= 1:
+        return _Dist()
+    dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
+    """Run (or resume) training; returns the final metrics of rank 0.
+
+    `score_fn(proposals (B, N, T, 3), batch) -> (B, N, K)` supplies online sub-score targets of the proposals
+    (e.g. the fast simulator scorer); without it, synthetic data uses its analytic stand-in (`synthetic_scores`)
+    when `data.online_scores` is set, and other data trains the scorer from offline labels only."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from agent.planner.checkpoint import resolve_checkpoint, write_checkpoint
+    from agent.planner.model import DrivePlanner
+    from training.planner.data import collate, load_vocabulary, synthetic_scores
+    from training.planner.losses import PlannerLoss
+
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    device_kind = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    dist_info = _init_distributed(device_kind)
+    device = torch.device(f"cuda:{dist_info.local_rank}" if device_kind == "cuda" else "cpu")
+    seed = cfg.seed + dist_info.rank
+    random.seed(seed)
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+
+    vocabulary, vocab_sha = load_vocabulary(cfg.vocabulary, cfg.model.num_poses, cfg.model.dt)
+    dataset = build_dataset(cfg, vocabulary)
+    model = DrivePlanner(cfg.model).to(device)
+    score_names = list(cfg.model.proposal.score_names)
+    loss_fn = PlannerLoss(cfg.loss, score_names, vocabulary).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+
+    out = Path(cfg.out)
+    ckpt_root = out / "checkpoints"
+    step = 0
+    if cfg.resume and (ckpt_root / "latest").is_file():
+        from safetensors.torch import load_file
+
+        step_dir = resolve_checkpoint(ckpt_root)
+        model.load_state_dict(load_file(str(step_dir / "model.safetensors"), device=str(device)), strict=True)
+        state = torch.load(step_dir / "trainer.pt", map_location=device, weights_only=True)
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+    if dist_info.main:
+        out.mkdir(parents=True, exist_ok=True)
+        dj_config.save(cfg, out / "config.yaml")
+        _truncate_metrics(out / "metrics.jsonl", step)
+
+    net: torch.nn.Module = model
+    if dist_info.world > 1:
+        # find_unused_parameters: e.g. the scorer head gets no gradient when its loss weights are 0
+        net = DistributedDataParallel(
+            model,
+            device_ids=[dist_info.local_rank] if device_kind == "cuda" else None,
+            find_unused_parameters=True,
+        )
+    sampler: DistributedSampler[Any] | None = (
+        DistributedSampler(dataset, dist_info.world, dist_info.rank, seed=cfg.seed) if dist_info.world > 1 else None
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        collate_fn=collate,
+        drop_last=len(dataset) >= cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed + step),
+    )
+    if score_fn is None and isinstance(cfg.data, SyntheticDataConfig) and cfg.data.online_scores:
+
+        def score_fn(proposals: Any, batch: Any) -> Any:
+            return synthetic_scores(proposals, batch, score_names)
+
+    online = score_fn is not None and cfg.model.kind == "proposal"
+    camera = model.camera
+    metadata = {
+        "vocabulary": {"path": cfg.vocabulary, "sha256": vocab_sha},
+        "data": cfg.data.kind,
+        "model_kind": cfg.model.kind,
+    }
+
+    def save(at: int) -> None:
+        if not dist_info.main:
+            return
+        write_checkpoint(
+            ckpt_root,
+            at,
+            model,
+            cfg.model,
+            camera,
+            metadata,
+            extra_files={"config.yaml": dj_config.to_yaml(cfg).encode()},
+            trainer_state={"optimizer": opt.state_dict(), "step": at, "torch_rng": torch.get_rng_state()},
+            keep=cfg.keep_checkpoints,
+        )
+
+    model.train()
+    last: dict[str, Any] = {}
+    t0 = time.time()
+    epoch = 0
+    while step < cfg.steps:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for batch in loader:
+            if step >= cfg.steps:
+                break
+            b = batch.to(device)
+            candidates = None
+            if b.score_candidates is not None:
+                candidates = vocabulary.to(device)[b.score_candidates]
+            result = net(b.video, b.status, b.projection, candidates)
+            targets = score_fn(result.trajectories.detach(), b) if online and score_fn is not None else None
+            terms = loss_fn(
+                result, b.trajectory, b.teacher_indices, score_targets=targets, candidate_targets=b.score_labels
+            )
+            opt.zero_grad(set_to_none=True)
+            terms.total.backward()
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            if cfg.optim.warmup_steps > 0:
+                for g in opt.param_groups:
+                    g["lr"] = cfg.optim.lr * min(1.0, (step + 1) / cfg.optim.warmup_steps)
+            opt.step()
+            step += 1
+            if dist_info.main and (step % cfg.log_every == 0 or step == cfg.steps):
+                last = {"step": step, **terms.as_floats(), "elapsed_s": round(time.time() - t0, 3)}
+                with (out / "metrics.jsonl").open("a") as f:
+                    f.write(json.dumps(last) + "\n")
+            if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                save(step)
+        epoch += 1
+    save(step)
+    if dist_info.world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return last
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep only metric records up to `step` (a resumed run re-logs later steps; never double-count)."""
+    if not path.is_file():
+        return
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            if int(json.loads(ln).get("step", 0)) <= step:
+                keep.append(ln)
+        except (ValueError, AttributeError):  # a line cut by a crash mid-write: dropped
+            continue
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(k + "\n" for k in keep))
+    tmp.replace(path)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="drive-jepa train",
+        description="Train a Drive-JEPA planner. Pick the dataset with `data=synthetic|fork`, the planner with "
+        "`model.kind=proposal|baseline`, override any field with key=value (see --cfg). Multi-GPU: "
+        "`torchrun --nproc_per_node=N -m drive_jepa train ...`.",
+    )
+    dj_config.add_config_arguments(parser)
+    parser.add_argument("--tiny", action="store_true", help="prepend the tiny CPU overrides (seconds per run)")
+    ns = parser.parse_args(argv)
+    if ns.tiny:
+        ns.overrides = tiny_overrides() + list(ns.overrides)
+
+    def run(cfg: TrainConfig) -> int:
+        try:
+            metrics = train(cfg)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"drive-jepa train: {exc}", file=sys.stderr)
+            return 2
+        if metrics:  # rank 0 only
+            print(json.dumps(metrics))
+        return 0
+
+    return dj_config.run_with_config("train", TrainConfig, ns, run)
