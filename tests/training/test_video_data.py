@@ -1,4 +1,4 @@
-"""Driving-video clips from tiny on-the-fly datasets of each kind (NAVSIM logs, Bench2Drive folders, videos)."""
+"""Driving-video clips from tiny on-the-fly datasets of each kind (NAVSIM logs, Bench2Drive, videos)."""
 
 from __future__ import annotations
 
@@ -140,5 +140,5 @@ def test_video_files(tmp_path: Path) -> None:
 def test_no_data_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(VideoDataError, match="no bench2drive sequence"):
         build_sequences(_cfg("bench2drive", tmp_path))
-    with pytest.raises(VideoDataError, match="data.kind 'kitti'"):
+    with pytest.raises(VideoDataError, match=r"data\.kind 'kitti'"):
         build_sequences(_cfg("kitti", tmp_path))
