@@ -1,4 +1,4 @@
-"""The pretraining loop end to end on CPU: `drive-jepa pretrain` with the tiny model, resume, schedules, DDP."""
+"""The pretraining loop end to end on CPU: `drive-jepa pretrain` (tiny model), resume, schedules, DDP."""
 
 from __future__ import annotations
 
@@ -138,8 +138,9 @@ def _free_port() -> int:
 def test_ddp_two_processes_with_torchrun(b2d_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     extra = {"run.batch_size": 2, "run.tensorboard": False, "data.height": 32, "data.width": 64}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "drive_jepa", "pretrain", *_overrides(b2d_root, out, 3, **extra)]  # fmt: skip
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    rendezvous = ["--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
+    cmd = [*launcher, *rendezvous, "-m", "drive_jepa", "pretrain", *_overrides(b2d_root, out, 3, **extra)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
