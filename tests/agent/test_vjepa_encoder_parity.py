@@ -129,3 +129,30 @@ def test_bad_video_shape_is_one_clear_error(shape: tuple[int, ...]) -> None:
     enc = VJEPAEncoder(encoder_config("tiny"))
     with pytest.raises(ValueError, match="video"):
         enc(torch.zeros(shape))
+
+
+@pytest.mark.gpu
+def test_parity_on_gpu_without_tf32(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+    """README: on a GPU, disable TF32 to meet the float32 rule."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        enc = VJEPAEncoder(target.cfg).cuda().eval()
+        enc.load_state_dict(target.state_dict())
+        with torch.no_grad():
+            out = enc(torch.from_numpy(io["clip"]).cuda()).cpu()
+            ctx = enc(torch.from_numpy(io["clip"]).cuda(), torch.from_numpy(io["masks_enc_0"]).cuda()).cpu()
+        assert_close(out, io["tgt_full"], "tgt_full (cuda)")
+        assert_close(ctx, io["tgt_ctx_0"], "tgt_ctx_0 (cuda)")
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+@pytest.mark.gpu
+def test_bf16_autocast_close_to_fp32(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+    """bf16 autocast (the training precision) stays within bf16 rounding of the float32 output."""
+    enc = VJEPAEncoder(target.cfg).cuda().eval()
+    enc.load_state_dict(target.state_dict())
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        out = enc(torch.from_numpy(io["clip"]).cuda()).float().cpu().numpy()
+    assert np.abs(out - io["tgt_full"]).max() < 0.05 * np.abs(io["tgt_full"]).max()

@@ -16,6 +16,7 @@ from training.data.video import (
     DrivingClips,
     VideoDataConfig,
     VideoDataError,
+    build_dataset,
     build_sequences,
     preprocess,
 )
@@ -142,3 +143,12 @@ def test_no_data_is_one_clear_error(tmp_path: Path) -> None:
         build_sequences(_cfg("bench2drive", tmp_path))
     with pytest.raises(VideoDataError, match=r"data\.kind 'kitti'"):
         build_sequences(_cfg("kitti", tmp_path))
+
+
+def test_synthetic_clips_are_deterministic_and_move(tmp_path: Path) -> None:
+    cfg = _cfg("synthetic", tmp_path, num_frames=4)
+    ds = build_dataset(cfg, seed=0, length=4)
+    clip = ds[1]
+    assert clip.shape == (3, 4, 16, 32) and torch.equal(clip, build_dataset(cfg, seed=0, length=4)[1])
+    assert not torch.equal(clip[:, 0], clip[:, 1])  # the texture pans
+    assert not torch.equal(clip, ds[2])

@@ -9,6 +9,8 @@
   number is the file stem and the time is `frame / fps` (the dataset is recorded at 10 Hz).
 * `video`: any folder of video files (mp4, mkv, avi, mov, webm), decoded with PyAV (`pip install
   drive-jepa[video]`); times are the presentation timestamps of the video stream.
+* `synthetic`: no files; smooth random textures panning sideways, generated from (seed, index). For
+  throughput benchmarks (no data-loading cost) and smoke runs, not for real pretraining.
 
 A clip is `num_frames` frames spaced `frame_interval_s` apart (Drive-JEPA front-only: 2 frames, t - 0.5 s
 and t), each the recorded frame nearest to its target time (within half an interval). Each frame is cropped
@@ -36,7 +38,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm")
-KINDS = ("navsim", "bench2drive", "video")
+KINDS = ("navsim", "bench2drive", "video", "synthetic")
 
 
 class VideoDataError(ValueError):
@@ -47,7 +49,7 @@ class VideoDataError(ValueError):
 class VideoDataConfig:
     """Where the clips come from and how they are cut."""
 
-    kind: str = "bench2drive"  # navsim | bench2drive | video
+    kind: str = "bench2drive"  # navsim | bench2drive | video | synthetic (no files: benchmarks, smoke runs)
     root: str = ""  # navsim: sensor_blobs/<split>; bench2drive: dataset root; video: folder of videos
     navsim_logs: str = ""  # navsim only: navsim_logs/<split>
     fps: float = 10.0  # bench2drive only: frame rate of the numbered frames
@@ -177,6 +179,8 @@ def build_sequences(cfg: VideoDataConfig) -> list[FrameSequence]:
         raise VideoDataError(f"data.kind {cfg.kind!r}: expected one of {', '.join(KINDS)}")
     if not root.is_dir():
         raise VideoDataError(f"data.root {root}: folder not found")
+    if cfg.kind == "synthetic":
+        raise VideoDataError("data.kind 'synthetic' has no sequences (use build_dataset)")
     if cfg.kind == "navsim":
         seqs = navsim_sequences(root, Path(cfg.navsim_logs).expanduser())
     elif cfg.kind == "bench2drive":
@@ -289,3 +293,33 @@ class DrivingClips(torch.utils.data.Dataset[torch.Tensor]):
         else:
             images = [_read_image(seq.images[i]) for i in frames]
         return preprocess(images, self.cfg)
+
+
+class SyntheticClips(torch.utils.data.Dataset[torch.Tensor]):
+    """Deterministic synthetic clips (3, T, H, W): a smooth random texture panning by a random speed."""
+
+    def __init__(self, cfg: VideoDataConfig, seed: int, length: int) -> None:
+        self.cfg = cfg
+        self.seed = seed
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        c = self.cfg
+        g = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0])
+        )
+        coarse = torch.randn(1, 3, max(2, c.height // 16), max(2, c.width // 8), generator=g)
+        wide = torch.nn.functional.interpolate(coarse, size=(c.height, 2 * c.width), mode="bicubic")[0]
+        speed = int(torch.randint(1, max(2, c.width // 16), (1,), generator=g))
+        frames = [wide[:, :, t * speed : t * speed + c.width] for t in range(c.num_frames)]
+        return torch.stack(frames, dim=1).contiguous()
+
+
+def build_dataset(cfg: VideoDataConfig, seed: int, length: int) -> torch.utils.data.Dataset[torch.Tensor]:
+    """The clip dataset named by `cfg` (`DrivingClips` over its sequences, or `SyntheticClips`)."""
+    if cfg.kind == "synthetic":
+        return SyntheticClips(cfg, seed, length)
+    return DrivingClips(build_sequences(cfg), cfg, seed, length)

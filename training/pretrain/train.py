@@ -29,7 +29,7 @@ from torch import nn
 
 from agent.encoder import VJEPAEncoder, encoder_config, load_strict, read_checkpoint, select_state_dict
 from drive_jepa.config import save, to_yaml
-from training.data.video import DrivingClips, build_sequences
+from training.data.video import build_dataset
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import DistInfo, all_reduce_mean, init_distributed, shutdown
 from training.pretrain.jepa import JEPA, ema_update, target_features
@@ -193,9 +193,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         jepa = nn.parallel.DistributedDataParallel(jepa, device_ids=ids, static_graph=True)
 
     d = cfg.data
-    dataset = DrivingClips(
-        build_sequences(d), d, seed=run.seed, length=run.steps * run.batch_size * dist.world_size
-    )
+    dataset = build_dataset(d, seed=run.seed, length=run.steps * run.batch_size * dist.world_size)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_sampler=StepBatchSampler(start, run.steps, run.batch_size, dist.rank, dist.world_size),
@@ -267,7 +265,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         stopping = run.stop_after_steps > 0 and k - start >= run.stop_after_steps
         if (k % run.ckpt_every == 0 or k == run.steps or stopping) and dist.is_main:
             extra = {
-                "epoch": 1 + step * run.batch_size * dist.world_size // max(1, len(dataset)),
+                "epoch": 1,  # clips are drawn from one index space of run.steps batches
                 "loss": float(loss.detach()),
                 "batch_size": run.batch_size,
                 "world_size": dist.world_size,
