@@ -27,7 +27,7 @@ class OptimConfig:
 
     V-JEPA 2 ViT-L (`configs/train/vitl16/pretrain-256px-16f.yaml`): start_lr 1e-4, lr 5.25e-4, warmup 12000
     steps, final_lr = lr (constant, then a separate cooldown run), wd 0.04, ema 0.99925. Our default
-    decays the LR cosine to 1e-6 within the run, since driving pretraining is a short continuation of a V-JEPA 2 model.
+    decays the LR cosine to 1e-6 within the run: driving pretraining is a short continuation of V-JEPA 2.
     """
 
     start_lr: float = 1e-4
