@@ -156,3 +156,19 @@ def test_bf16_autocast_close_to_fp32(io: dict[str, np.ndarray], target: VJEPAEnc
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
         out = enc(torch.from_numpy(io["clip"]).cuda()).float().cpu().numpy()
     assert np.abs(out - io["tgt_full"]).max() < 0.05 * np.abs(io["tgt_full"]).max()
+
+
+def test_activation_checkpointing_changes_no_numbers(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+    """README quirk 14: activation checkpointing changes neither keys nor outputs nor gradients."""
+    plain = VJEPAEncoder(target.cfg).train()
+    ckpt = VJEPAEncoder(encoder_config("tiny", activation_checkpointing=True)).train()
+    plain.load_state_dict(target.state_dict())
+    ckpt.load_state_dict(target.state_dict())
+    clip, masks = torch.from_numpy(io["clip"]), torch.from_numpy(io["masks_enc_1"])
+    out_a, out_b = plain(clip, masks), ckpt(clip, masks)
+    assert torch.equal(out_a, out_b)
+    out_a.square().sum().backward()
+    out_b.square().sum().backward()
+    for (name, pa), pb in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
+        assert pa.grad is not None and pb.grad is not None
+        assert torch.allclose(pa.grad, pb.grad, rtol=1e-5, atol=1e-7), name

@@ -156,3 +156,13 @@ def test_bf16_step_on_gpu(b2d_root: Path, tmp_path: Path) -> None:
     summary = pretrain(compose("pretrain", PretrainConfig, ov))
     assert summary["precision"] == "bf16" and summary["device"].startswith("cuda")
     assert math.isfinite(summary["last"]["loss"])
+
+
+def test_help_and_bad_config(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["pretrain", "--help"])
+    assert exc.value.code == 0 and "torchrun" in capsys.readouterr().out
+    assert cli_main(["pretrain", "model=tiny", "run.stepz=3"]) == 2
+    assert "run.stepz" in capsys.readouterr().err
+    assert cli_main(["pretrain", "model=tiny", "data.kind=bench2drive", "data.root=/nonexistent/x"]) == 2
+    assert "data.root /nonexistent/x: folder not found" in capsys.readouterr().err

@@ -62,12 +62,15 @@ def param_groups(encoder: nn.Module, predictor: nn.Module) -> list[dict[str, obj
 
 
 def build_optimizer(encoder: nn.Module, predictor: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
+    """AdamW over the four groups; the fused CUDA kernel when the parameters live on a GPU."""
+    on_cuda = next(encoder.parameters()).is_cuda
     return torch.optim.AdamW(
         param_groups(encoder, predictor),
         lr=cfg.start_lr,
         betas=cfg.betas,
         eps=cfg.eps,
         weight_decay=cfg.weight_decay,
+        fused=True if on_cuda else None,
     )
 
 
