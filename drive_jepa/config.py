@@ -38,7 +38,7 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
     from hydra import initialize
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     bad = [o for o in overrides if "=" not in o]
@@ -53,6 +53,8 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
             if not config_file.is_file():
                 raise ConfigError(f"{config_file}: config file not found")
             saved = OmegaConf.load(config_file)
+            if isinstance(saved, DictConfig) and "defaults" in saved:  # a Hydra defaults list is not a value
+                saved = OmegaConf.create({k: v for k, v in saved.items() if k != "defaults"})
             cfg = OmegaConf.merge(cfg, saved)
             if overrides:  # command-line overrides still win over the saved file
                 cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
@@ -66,10 +68,17 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
 
 
 def to_yaml(cfg: Any) -> str:
-    """The YAML text of a config dataclass (what `--cfg` prints and what runs save)."""
+    """The YAML text of a config dataclass (what `--cfg` prints and what runs save).
+
+    A schema's Hydra `defaults` list (group selection, e.g. `model: tiny`) is composition input, not a value:
+    it is left out, so a saved file merges back over the composed defaults (`--config-file`).
+    """
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    data = OmegaConf.to_container(OmegaConf.structured(cfg))
+    if isinstance(data, dict):
+        data.pop("defaults", None)
+    return OmegaConf.to_yaml(data)
 
 
 def save(cfg: Any, path: Path) -> Path:
