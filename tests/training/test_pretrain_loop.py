@@ -73,7 +73,9 @@ def test_cfg_prints_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert "encoder: tiny" in text and "steps: 7" in text and "spatial_scale" in text
 
 
-def test_tiny_cpu_run_learns_without_collapse(b2d_root: Path, tmp_path: Path) -> None:
+def test_tiny_cpu_run_learns_without_collapse(
+    b2d_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     assert cli_main(["pretrain", *_overrides(b2d_root, out, 24)]) == 0
     rows = _metrics(out)
@@ -85,6 +87,9 @@ def test_tiny_cpu_run_learns_without_collapse(b2d_root: Path, tmp_path: Path) ->
     assert summary["steps_done"] == 24 and summary["clips_per_s_overall"] > 0
     assert list((out / "tb").glob("events.out.tfevents.*"))
     assert "encoder: tiny" in (out / "config.yaml").read_text()
+    capsys.readouterr()
+    assert cli_main(["pretrain", "--config-file", str(out / "config.yaml"), "--cfg"]) == 0  # reproducible
+    assert "encoder: tiny" in capsys.readouterr().out
     # the checkpoint has the official layout and loads strictly as an encoder
     ckpt = read_checkpoint(out / "latest.pt")
     assert all(k.startswith("module.backbone.") for k in ckpt["target_encoder"])
