@@ -77,7 +77,9 @@ def test_tiny_cpu_run_learns_without_collapse(
     b2d_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    assert cli_main(["pretrain", *_overrides(b2d_root, out, 24)]) == 0
+    assert (
+        cli_main(["pretrain", *_overrides(b2d_root, out, 24, **{"data.workers": 2})]) == 0
+    )  # worker processes
     rows = _metrics(out)
     assert [r["step"] for r in rows] == list(range(1, 25))
     losses = [float(r["loss"]) for r in rows]  # type: ignore[arg-type]

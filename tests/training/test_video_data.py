@@ -18,6 +18,7 @@ from training.data.video import (
     VideoDataError,
     build_dataset,
     build_sequences,
+    decode_reduction,
     preprocess,
 )
 
@@ -152,3 +153,29 @@ def test_synthetic_clips_are_deterministic_and_move(tmp_path: Path) -> None:
     assert clip.shape == (3, 4, 16, 32) and torch.equal(clip, build_dataset(cfg, seed=0, length=4)[1])
     assert not torch.equal(clip[:, 0], clip[:, 1])  # the texture pans
     assert not torch.equal(clip, ds[2])
+
+
+def test_fast_jpeg_decode_matches_full_decode(tmp_path: Path) -> None:
+    cfg = _cfg("bench2drive", tmp_path, height=64, width=128, crop_top=8, crop_bottom=8)
+    navsim = _cfg("navsim", tmp_path, height=256, width=512, crop_top=28, crop_bottom=28)
+    assert decode_reduction(Path("a.jpg"), 1080, 1920, navsim) == 2  # NAVSIM CAM_F0 -> 512 x 256
+    assert decode_reduction(Path("a.jpg"), 900, 1600, navsim) == 2  # Bench2Drive front camera
+    assert decode_reduction(Path("a.png"), 1080, 1920, navsim) == 1  # only JPEG has DCT scaling
+    rng = np.random.default_rng(1)
+    texture = cv2.resize(
+        rng.integers(0, 256, (20, 40, 3)).astype(np.uint8), (400, 200), interpolation=cv2.INTER_CUBIC
+    )
+    folder = tmp_path / "route" / "camera" / "rgb_front"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        cv2.imwrite(
+            str(folder / f"{i:05d}.jpg"), np.roll(texture, 5 * i, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 95]
+        )
+    seqs = build_sequences(cfg)
+    fast = DrivingClips(seqs, cfg, seed=0, length=4)
+    exact = DrivingClips(
+        seqs, VideoDataConfig(**{**cfg.__dict__, "fast_jpeg_decode": False}), seed=0, length=4
+    )
+    a, b = fast[0], exact[0]
+    assert fast._reduction == {0: 2} and exact._reduction == {0: 1}
+    assert a.shape == b.shape and float((a - b).abs().mean()) < 0.05

@@ -59,7 +59,10 @@ class VideoDataConfig:
     width: int = 512
     crop_top: int = 28  # source rows removed at the top before resizing
     crop_bottom: int = 28  # source rows removed at the bottom
-    workers: int = 2  # DataLoader worker processes
+    workers: int = 8  # DataLoader worker processes
+    fast_jpeg_decode: bool = (
+        True  # decode JPEGs at 1/2, 1/4 or 1/8 scale when that still covers height x width
+    )
 
 
 @dataclass
@@ -197,10 +200,37 @@ def build_sequences(cfg: VideoDataConfig) -> list[FrameSequence]:
 # --------------------------------------------------------------------------------------------------- frames
 
 
-def _read_image(path: Path) -> np.ndarray:
+JPEG_REDUCTIONS = (8, 4, 2)  # libjpeg can decode directly at 1/2, 1/4, 1/8 scale (DCT scaling): much faster
+
+
+def decode_reduction(path: Path, height: int, width: int, cfg: VideoDataConfig) -> int:
+    """The largest JPEG decode reduction that still leaves at least the model resolution after the crop."""
+    if not cfg.fast_jpeg_decode or path.suffix.lower() not in (".jpg", ".jpeg"):
+        return 1
+    for r in JPEG_REDUCTIONS:
+        if (height - cfg.crop_top - cfg.crop_bottom) // r >= cfg.height and width // r >= cfg.width:
+            return r
+    return 1
+
+
+def worker_init(_: int) -> None:
+    """DataLoader worker setup: one OpenCV / torch thread per worker (workers already run in parallel)."""
     import cv2
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _read_image(path: Path, reduce: int = 1) -> np.ndarray:
+    import cv2
+
+    flags = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }
+    bgr = cv2.imread(str(path), flags[reduce])
     if bgr is None:
         raise VideoDataError(f"{path}: unreadable image")
     return np.ascontiguousarray(bgr[:, :, ::-1])
@@ -228,18 +258,20 @@ def _read_video_frames(path: Path, pts: Sequence[int]) -> list[np.ndarray]:
     return [found[p] for p in pts]
 
 
-def preprocess(frames: Sequence[np.ndarray], cfg: VideoDataConfig) -> torch.Tensor:
-    """RGB uint8 frames (H, W, 3) -> normalized float32 (3, T, height, width)."""
+def preprocess(frames: Sequence[np.ndarray], cfg: VideoDataConfig, reduce: int = 1) -> torch.Tensor:
+    """RGB uint8 frames (H, W, 3) -> normalized float32 (3, T, height, width).
+
+    `reduce`: the frames were decoded at 1/reduce scale, so the crop (in source rows) is divided by it.
+    """
     import cv2
 
+    top, bottom = round(cfg.crop_top / reduce), round(cfg.crop_bottom / reduce)
     out = np.empty((len(frames), cfg.height, cfg.width, 3), dtype=np.float32)
     for i, img in enumerate(frames):
         h = img.shape[0]
-        if cfg.crop_top + cfg.crop_bottom >= h:
-            raise VideoDataError(
-                f"crop_top + crop_bottom = {cfg.crop_top + cfg.crop_bottom} >= image height {h}"
-            )
-        crop = img[cfg.crop_top : h - cfg.crop_bottom]
+        if top + bottom >= h:
+            raise VideoDataError(f"crop_top + crop_bottom = {cfg.crop_top + cfg.crop_bottom} >= image height")
+        crop = img[top : h - bottom]
         out[i] = cv2.resize(crop, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(out).div_(255.0)
     x = (x - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
@@ -259,6 +291,7 @@ class DrivingClips(torch.utils.data.Dataset[torch.Tensor]):
         self.length = length
         self.span = (cfg.num_frames - 1) * cfg.frame_interval_s
         usable = np.asarray([s.duration - self.span for s in sequences], dtype=np.float64) + 1e-3
+        self._reduction: dict[int, int] = {}  # sequence -> JPEG decode reduction (see decode_reduction)
         self.weights = usable / usable.sum()
 
     def __len__(self) -> int:
@@ -290,9 +323,14 @@ class DrivingClips(torch.utils.data.Dataset[torch.Tensor]):
         if seq.video is not None:
             assert seq.pts is not None
             images = _read_video_frames(seq.video, [int(seq.pts[i]) for i in frames])
-        else:
-            images = [_read_image(seq.images[i]) for i in frames]
-        return preprocess(images, self.cfg)
+            return preprocess(images, self.cfg)
+        reduce = self._reduction.get(s)
+        if reduce is None:  # once per sequence (all its frames have one size): full decode of one frame
+            first = _read_image(seq.images[frames[0]])
+            reduce = decode_reduction(seq.images[frames[0]], first.shape[0], first.shape[1], self.cfg)
+            self._reduction[s] = reduce
+        images = [_read_image(seq.images[i], reduce) for i in frames]
+        return preprocess(images, self.cfg, reduce)
 
 
 class SyntheticClips(torch.utils.data.Dataset[torch.Tensor]):

@@ -29,7 +29,7 @@ from torch import nn
 
 from agent.encoder import VJEPAEncoder, encoder_config, load_strict, read_checkpoint, select_state_dict
 from drive_jepa.config import save, to_yaml
-from training.data.video import build_dataset
+from training.data.video import build_dataset, worker_init
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import DistInfo, all_reduce_mean, init_distributed, shutdown
 from training.pretrain.jepa import JEPA, ema_update, target_features
@@ -206,6 +206,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         num_workers=d.workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
+        worker_init_fn=worker_init,
     )
     grid = models.encoder.grid_shape(d.num_frames, d.height, d.width)
     sampler = MaskSampler(cfg.masks, grid, run.seed, dist.rank)
