@@ -157,9 +157,11 @@ def test_ddp_two_processes_with_torchrun(b2d_root: Path, tmp_path: Path) -> None
 
 
 @pytest.mark.gpu
-def test_bf16_step_on_gpu(b2d_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bf16_step_on_gpu(b2d_root: Path, tmp_path: Path, compiled: bool) -> None:
     register_configs()
-    ov = _overrides(b2d_root, tmp_path / "gpu", 3, **{"run.device": "cuda", "run.tensorboard": False})
+    extra = {"run.device": "cuda", "run.tensorboard": False, "run.compile": compiled}
+    ov = _overrides(b2d_root, tmp_path / "gpu", 3, **extra)
     summary = pretrain(compose("pretrain", PretrainConfig, ov))
     assert summary["precision"] == "bf16" and summary["device"].startswith("cuda")
     assert math.isfinite(summary["last"]["loss"])

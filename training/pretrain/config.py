@@ -46,6 +46,7 @@ class RunConfig:
     t_max_scale: float = 1.25  # schedules run to t_max = steps * scale (V-JEPA `ipe_scale`)
     precision: str = "bf16"  # bf16 autocast on CUDA; always float32 on CPU
     device: str = "auto"  # auto | cpu | cuda
+    compile: bool = False  # torch.compile every transformer block (dynamic shapes): slow start, faster steps
     log_every: int = 50
     ckpt_every: int = 1000
     resume: bool = True  # continue from out_dir/latest.pt when it exists

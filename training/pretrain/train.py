@@ -183,6 +183,9 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
     models = build_models(cfg)
     for mod in (models.encoder, models.predictor, models.target):
         mod.to(device)
+    if run.compile:  # per block, in place: state-dict keys stay those of the official layout
+        for blk in [*models.encoder.blocks, *models.predictor.predictor_blocks, *models.target.blocks]:
+            blk.compile(dynamic=True)
     opt = build_optimizer(models.encoder, models.predictor, cfg.optim)
     start = 0
     if run.resume and ckpt_path.exists():
