@@ -175,12 +175,13 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
     out = Path(run.out_dir)
     ckpt_path = out / "latest.pt"
     metrics_path = out / "metrics.jsonl"
-    torch.manual_seed(run.seed + dist.rank)
+    torch.manual_seed(run.seed)  # the same initial weights on every rank (the target copy is not broadcast)
     if device.type == "cuda":  # parity needs full fp32 matmuls; training speed wants TF32 for fp32 ops
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
     models = build_models(cfg)
+    torch.manual_seed(run.seed + dist.rank)  # per-rank randomness from here on (stochastic depth)
     for mod in (models.encoder, models.predictor, models.target):
         mod.to(device)
     if run.compile:  # per block, in place: state-dict keys stay those of the official layout
