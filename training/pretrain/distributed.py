@@ -62,3 +62,17 @@ def all_reduce_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
         torch.distributed.all_reduce(x)
         x /= info.world_size
     return x
+
+
+@torch.no_grad()
+def check_same_across_ranks(module: torch.nn.Module, info: DistInfo, what: str) -> None:
+    """Raise when `module`'s parameters differ between ranks (compares a float64 checksum per rank)."""
+    if not info.distributed:
+        return
+    total = torch.stack([p.detach().double().abs().sum() for p in module.parameters()]).sum().reshape(1)
+    total = total.to(info.device)
+    gathered = [torch.zeros_like(total) for _ in range(info.world_size)]
+    torch.distributed.all_gather(gathered, total)
+    values = [float(g) for g in gathered]
+    if any(v != values[0] for v in values):
+        raise RuntimeError(f"{what} differs between ranks (checksums {values})")

@@ -31,7 +31,13 @@ from agent.encoder import VJEPAEncoder, encoder_config, load_strict, read_checkp
 from drive_jepa.config import save, to_yaml
 from training.data.video import build_dataset, worker_init
 from training.pretrain.config import PretrainConfig
-from training.pretrain.distributed import DistInfo, all_reduce_mean, init_distributed, shutdown
+from training.pretrain.distributed import (
+    DistInfo,
+    all_reduce_mean,
+    check_same_across_ranks,
+    init_distributed,
+    shutdown,
+)
 from training.pretrain.jepa import JEPA, ema_update, target_features
 from training.pretrain.masks import Masks, MaskSampler
 from training.pretrain.meters import Throughput, feature_std
@@ -291,6 +297,8 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
 
     if writer is not None:
         writer.close()
+    check_same_across_ranks(models.target, dist, "the EMA target encoder")
+    check_same_across_ranks(models.encoder, dist, "the context encoder")
     summary = {
         "steps_done": step + 1 if run.steps > start else start,  # finished steps, all sessions
         "resumed_from": start,
