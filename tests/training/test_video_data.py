@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from agent.encoder.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from training.data.video import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     DrivingClips,
     VideoDataConfig,
     VideoDataError,

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from agent.encoder.preprocess import frames_to_clip
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm")
 KINDS = ("navsim", "bench2drive", "video", "synthetic")
@@ -259,23 +259,11 @@ def _read_video_frames(path: Path, pts: Sequence[int]) -> list[np.ndarray]:
 
 
 def preprocess(frames: Sequence[np.ndarray], cfg: VideoDataConfig, reduce: int = 1) -> torch.Tensor:
-    """RGB uint8 frames (H, W, 3) -> normalized float32 (3, T, height, width).
-
-    `reduce`: the frames were decoded at 1/reduce scale, so the crop (in source rows) is divided by it.
-    """
-    import cv2
-
-    top, bottom = round(cfg.crop_top / reduce), round(cfg.crop_bottom / reduce)
-    out = np.empty((len(frames), cfg.height, cfg.width, 3), dtype=np.float32)
-    for i, img in enumerate(frames):
-        h = img.shape[0]
-        if top + bottom >= h:
-            raise VideoDataError(f"crop_top + crop_bottom = {cfg.crop_top + cfg.crop_bottom} >= image height")
-        crop = img[top : h - bottom]
-        out[i] = cv2.resize(crop, (cfg.width, cfg.height), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(out).div_(255.0)
-    x = (x - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
-    return x.permute(3, 0, 1, 2).contiguous()
+    """RGB uint8 frames -> normalized (3, T, height, width) with `cfg`'s crop (agent's `frames_to_clip`)."""
+    try:
+        return frames_to_clip(frames, cfg.height, cfg.width, cfg.crop_top, cfg.crop_bottom, reduce)
+    except ValueError as exc:
+        raise VideoDataError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------- dataset
