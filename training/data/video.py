@@ -214,11 +214,11 @@ def decode_reduction(path: Path, height: int, width: int, cfg: VideoDataConfig) 
 
 
 def worker_init(_: int) -> None:
-    """DataLoader worker setup: one OpenCV / torch thread per worker (workers already run in parallel)."""
+    """DataLoader worker setup: one OpenCV thread per worker (workers already run in parallel; the DataLoader
+    itself limits torch to one thread)."""
     import cv2
 
     cv2.setNumThreads(1)
-    torch.set_num_threads(1)
 
 
 def _read_image(path: Path, reduce: int = 1) -> np.ndarray:

@@ -217,6 +217,9 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         pin_memory=device.type == "cuda",
         persistent_workers=False,
         worker_init_fn=worker_init,
+        # workers start from a clean forkserver process, not a fork of this one: a forked copy of a process
+        # whose OpenMP / OpenCV thread pools are running can deadlock (seen in the test suite)
+        multiprocessing_context="forkserver" if d.workers > 0 else None,
     )
     grid = models.encoder.grid_shape(d.num_frames, d.height, d.width)
     sampler = MaskSampler(cfg.masks, grid, run.seed, dist.rank)
