@@ -77,9 +77,7 @@ def test_tiny_cpu_run_learns_without_collapse(
     b2d_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    assert (
-        cli_main(["pretrain", *_overrides(b2d_root, out, 24, **{"data.workers": 2})]) == 0
-    )  # worker processes
+    assert cli_main(["pretrain", *_overrides(b2d_root, out, 24)]) == 0
     rows = _metrics(out)
     assert [r["step"] for r in rows] == list(range(1, 25))
     losses = [float(r["loss"]) for r in rows]  # type: ignore[arg-type]
@@ -142,9 +140,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_with_torchrun(b2d_root: Path, tmp_path: Path) -> None:
+def test_ddp_two_processes_with_torchrun_and_loader_workers(b2d_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    extra = {"run.batch_size": 2, "run.tensorboard": False, "data.height": 32, "data.width": 64}
+    extra = {
+        "run.batch_size": 2,
+        "run.tensorboard": False,
+        "data.height": 32,
+        "data.width": 64,
+        "data.workers": 1,
+    }
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     rendezvous = ["--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
     cmd = [*launcher, *rendezvous, "-m", "drive_jepa", "pretrain", *_overrides(b2d_root, out, 3, **extra)]
