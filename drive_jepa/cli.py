@@ -36,6 +36,7 @@ COMMANDS: dict[str, Command] = {
         "training.planner.bench", "synthetic benches of MTD (two-mode fork) and momentum selection"
     ),
     "train": Command("training.planner.train", "train a planner (baseline / proposal-centric) with Hydra configs"),
+    "pretrain": Command("training.pretrain.command", "V-JEPA pretraining of the encoder on driving video"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

@@ -9,11 +9,11 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.harness.harness_helpers import fast_config
 
 from bench2drive.harness.run import evaluate
 from bench2drive.harness.store import DONE, FAILED
 from tests.conftest import fixtures_dir
+from tests.harness.harness_helpers import fast_config
 
 DEV10 = ("routes", "drivetransformer_bench2drive_dev10.xml")
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.harness.harness_helpers import FAKE_EVALUATOR
 
 from bench2drive.harness.checkpoint import read_checkpoint
 from bench2drive.harness.evaluator import (
@@ -24,6 +23,7 @@ from bench2drive.harness.evaluator import (
 )
 from bench2drive.harness.outcome import Outcome, classify
 from carla_tools.server import Endpoint
+from tests.harness.harness_helpers import FAKE_EVALUATOR
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.harness.harness_helpers import fast_config
 
 from bench2drive.harness.run import evaluate, finish
 from tests.conftest import fixtures_dir
+from tests.harness.harness_helpers import fast_config
 
 ROUTES = ("bench2drive", "routes", "drivetransformer_bench2drive_dev10.xml")
 

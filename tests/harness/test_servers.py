@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.harness.harness_helpers import FAKE_SERVER, fast_config
 
 from bench2drive.harness.run import evaluate
 from carla_tools import probe
@@ -18,6 +17,7 @@ from carla_tools.ports import pick_server_ports, port_is_free, release_ports
 from carla_tools.server import AttachedCarlaServer, LaunchedCarlaServer, ServerError, ServerSpec
 from carla_tools.worlds import make_server
 from tests.conftest import fixtures_dir
+from tests.harness.harness_helpers import FAKE_SERVER, fast_config
 
 pytestmark = pytest.mark.carla  # the readiness probe is the real CARLA client
 

@@ -1,0 +1,1 @@
+"""V-JEPA pretraining: predictor, multiblock masks, objective + EMA, schedules, train loop."""
