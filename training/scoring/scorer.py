@@ -1,0 +1,478 @@
+"""Batched EPDMS (NAVSIM v2.2) and PDMS (NAVSIM v1.1) scorer in torch.
+
+`PDMScorer(scene, config, device)` prepares a scene once (local frame, grid indexes, agent boxes), then
+`score(plans, plan_dt)` scores N candidate plans (ego rear-axle frame at t = 0; x forward, y left, heading CCW;
+poses at plan_dt, 2 plan_dt, ...) in one batch: interpolation to 41 states, LQR + bicycle simulation, sub-scores,
+EP normalisation against the PDM-Closed reference (pairwise, as NAVSIM's official per-candidate `pdm_score`),
+the human filter and the final EPDMS / PDMS. No Python loop runs over proposals; loops run over time steps or
+fixed small sets only. Behaviour and quirks: docs/scorer.md and ../shared/fixtures/navsim_scorer/README.md §6.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from training.scoring.comfort import comfortable, extended_comfort
+from training.scoring.config import ScorerConfig
+from training.scoring.geometry import (
+    PolygonGrid,
+    SegmentGrid,
+    box_corners,
+    convex_quads_intersect,
+    polyline_project,
+    segment_quad_intersect,
+    segments_cross_closed,
+)
+from training.scoring.scene import AREA_LAYERS, LANE_LAYERS, LAYER_CODE, Scene
+from training.scoring.simulation import interpolate_plan, simulate
+
+SUB_SCORES_V2 = (
+    "no_at_fault_collisions",
+    "drivable_area_compliance",
+    "driving_direction_compliance",
+    "traffic_light_compliance",
+    "ego_progress",
+    "time_to_collision_within_bound",
+    "lane_keeping",
+    "history_comfort",
+)
+FILTERED_V2 = (
+    "no_at_fault_collisions",
+    "drivable_area_compliance",
+    "driving_direction_compliance",
+    "traffic_light_compliance",
+    "time_to_collision_within_bound",
+    "lane_keeping",
+)
+
+
+@dataclass
+class _AgentsView:
+    corners: torch.Tensor  # (A, T, 4, 2)
+    centre: torch.Tensor  # (A, T, 2)
+    radius: torch.Tensor  # (A,)
+    present: torch.Tensor  # (A, T) bool
+    is_agent: torch.Tensor  # (A,) bool
+    stopped: torch.Tensor  # (A,) bool: static object or speed at first appearance <= 0.05 m/s
+
+
+class PDMScorer:
+    """Scores candidate plans of one scene; see module docstring. Device-agnostic (CPU or CUDA)."""
+
+    def __init__(self, scene: Scene, config: ScorerConfig | None = None, device: str | torch.device = "cpu"):
+        self.scene = scene
+        self.cfg = config or ScorerConfig()
+        self.device = torch.device(device)
+        dev = self.device
+        o = scene.origin.clone()
+        self.origin_xy = o[:2]
+        self.init = scene.history.initial_state.clone()
+        self.init[:2] -= self.origin_xy
+        self.init = self.init.to(dev)
+        self.hist = self._local_states(scene.history.comfort_states).to(dev)
+        prev = scene.previous
+        self.prev_sim = (
+            None if prev is None or prev.simulated_states is None else self._local_states(prev.simulated_states).to(dev)
+        )
+        eg = scene.ego
+        self.half_l, self.half_w, self.r2c = eg.half_length, eg.half_width, eg.rear_axle_to_center
+        self.wheel_base = eg.wheel_base
+        self.ego_radius = math.hypot(self.half_l, self.half_w)
+        # map
+        dm = scene.map.drivable
+        rings = [dm.ring(i) - self.origin_xy.numpy() for i in range(len(dm))]
+        self.grid = PolygonGrid.build(rings, self.cfg.grid_cell_m).to(dev)
+        layer = dm.layer
+        route = set(scene.route.lane_ids)
+        is_lane = (layer == LANE_LAYERS[0]) | (layer == LANE_LAYERS[1])
+        self.poly_is_lane = is_lane.to(dev)
+        self.poly_is_area = torch.isin(layer, torch.tensor(AREA_LAYERS)).to(dev)
+        self.poly_is_route_lane = (is_lane & torch.tensor([i in route for i in dm.ids], dtype=torch.bool)).to(dev)
+        self.poly_is_intersection = (layer == LAYER_CODE["INTERSECTION"]).to(dev)
+        self.lane_index = torch.cumsum(is_lane.long(), 0).to(dev) - 1  # polygon -> lane slot
+        self.num_lanes = int(is_lane.sum())
+        line = scene.route.centerline[:, :2] - self.origin_xy
+        self.centerline = line.to(dev)
+        self.lk_grid = SegmentGrid.build(line.numpy(), self.cfg.lane_keeping_deviation_limit).to(dev)
+        # red lights on the route: polygons + per-step red flags
+        tl = scene.traffic_lights
+        keep = [i for i, lid in enumerate(tl.lane_ids) if lid in route]
+        self.tl_polys = [torch.from_numpy(tl.polygons.ring(i) - self.origin_xy.numpy()).to(dev) for i in keep]
+        self.tl_red = tl.is_red[keep].to(dev) if keep else torch.zeros(0, 41, dtype=torch.bool, device=dev)
+        self.tl_drivable_idx = [dm.ids.index(tl.lane_ids[i]) if tl.lane_ids[i] in dm.ids else -1 for i in keep]
+        self.agents_v2 = self._agents(version=2)
+        self.agents_v1 = self._agents(version=1)
+
+    # --------------------------------------------------------------------------------------------------------
+    def _local_states(self, s: torch.Tensor) -> torch.Tensor:
+        s = s.clone()
+        s[..., :2] -= self.origin_xy
+        return s
+
+    def _agents(self, version: int) -> _AgentsView:
+        ag = self.scene.agents
+        dev = self.device
+        n_steps = 41 if version == 2 else 51
+        st = ag.states[:, :n_steps].clone()
+        st[..., :2] -= self.origin_xy
+        present = (ag.present_v2 if version == 2 else ag.present_v1)[:, :n_steps].clone()
+        if version == 2:
+            present &= ~ag.dropped_v2[:, None]
+        st = torch.nan_to_num(st, nan=0.0)
+        corners = box_corners(st[..., 0], st[..., 1], st[..., 2], ag.length[:, None] / 2, ag.width[:, None] / 2)
+        # NAVSIM uses each object as it first appears in the observation for type and stopped-track tests
+        first = torch.argmax(present.long(), 1)
+        v = st[torch.arange(len(ag)), first, 3:5]
+        speed = torch.hypot(v[:, 0], v[:, 1])
+        is_agent = ag.is_agent
+        stopped = (~is_agent) | (speed <= self.cfg.collision_stopped_speed_threshold)
+        radius = torch.hypot(ag.length, ag.width) / 2
+        return _AgentsView(
+            corners=corners.to(dev), centre=st[..., :2].to(dev), radius=radius.to(dev), present=present.to(dev),
+            is_agent=is_agent.to(dev), stopped=stopped.to(dev),
+        )
+
+    # --------------------------------------------------------------------------------------------------------
+    def simulate_plans(self, plans: torch.Tensor, plan_dt: float) -> torch.Tensor:
+        """Plans (N, K, 3) in the ego frame -> simulated local states (N, 41, 11)."""
+        ref = interpolate_plan(plans.to(self.device, torch.float64), plan_dt, self.init[:3], self.cfg.num_steps,
+                               self.cfg.dt)
+        return simulate(ref, self.init, self.wheel_base, self.cfg.dt)
+
+    def simulate_reference(self, reference_states: torch.Tensor) -> torch.Tensor:
+        ref = self._local_states(reference_states)[None, :, :3].to(self.device)
+        return simulate(ref, self.init, self.wheel_base, self.cfg.dt)
+
+    # --------------------------------------------------------------------------------------------------------
+    def _ego_areas(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(N, T, 11) -> per-step flags: multiple lanes, non-drivable, oncoming, centre/rear axle in intersection."""
+        n, t, _ = states.shape
+        x, y, h = states[..., 0], states[..., 1], states[..., 2]
+        cx, cy = x + self.r2c * torch.cos(h), y + self.r2c * torch.sin(h)
+        corners = box_corners(cx, cy, h, self.half_l, self.half_w)  # (N, T, 4, 2)
+        pts = torch.cat([corners, torch.stack([cx, cy], -1)[..., None, :], states[..., None, :2]], -2)  # 6 points
+        s_count = n * t
+        pi, pp = self.grid.query(pts.reshape(-1, 2))
+        sidx, which = pi // 6, pi % 6
+        dev = states.device
+        # lanes: corners inside each lane polygon
+        lane_m = self.poly_is_lane[pp] & (which < 4)
+        key = sidx[lane_m] * max(self.num_lanes, 1) + self.lane_index[pp[lane_m]]
+        cnt = torch.bincount(key, minlength=s_count * max(self.num_lanes, 1)).view(s_count, -1)
+        multiple = ((cnt > 0).sum(1) > 1) & ~(cnt == 4).any(1)
+        in_area = torch.zeros(s_count * 6, dtype=torch.bool, device=dev)
+        in_area[pi[self.poly_is_area[pp]]] = True
+        nondrivable = ~in_area.view(s_count, 6)[:, :4].all(1)
+        on_route = torch.zeros(s_count, dtype=torch.bool, device=dev)
+        on_route[sidx[self.poly_is_route_lane[pp] & (which == 4)]] = True
+        inter = torch.zeros(s_count * 6, dtype=torch.bool, device=dev)
+        inter[pi[self.poly_is_intersection[pp]]] = True
+        inter = inter.view(s_count, 6)
+        # corners inside the red-light lane connectors (for TLC)
+        tl_corner = []
+        for idx in self.tl_drivable_idx:
+            m = torch.zeros(s_count, dtype=torch.bool, device=dev)
+            if idx >= 0:
+                m[sidx[(pp == idx) & (which < 4)]] = True
+            tl_corner.append(m.view(n, t))
+        shape = (n, t)
+        return {
+            "corners": corners,
+            "centre": torch.stack([cx, cy], -1),
+            "multiple_lanes": multiple.view(shape),
+            "non_drivable": nondrivable.view(shape),
+            "oncoming": (~on_route).view(shape),
+            "centre_in_intersection": inter[:, 4].reshape(shape),
+            "rear_in_intersection": inter[:, 5].reshape(shape),
+            "tl_corner": tl_corner,  # type: ignore[dict-item]
+        }
+
+    def _pairs(self, centre: torch.Tensor, ag: _AgentsView, obj_steps: torch.Tensor,
+               extra: float = 0.0) -> torch.Tensor:
+        """Broad phase: (N, S, 2) ego centres vs agents at steps obj_steps (S,) -> (n, s, a) candidate triples."""
+        n = centre.shape[0]
+        out = []
+        chunk = max(1, 4_000_000 // max(1, centre.shape[1] * max(1, ag.centre.shape[0])))
+        oc = ag.centre[:, obj_steps]  # (A, S, 2)
+        pres = ag.present[:, obj_steps].T  # (S, A)
+        lim = (ag.radius + self.ego_radius + extra + 1e-6) ** 2  # (A,)
+        for i in range(0, n, chunk):
+            c = centre[i : i + chunk]  # (n', S, 2)
+            d2 = ((c[:, :, None, :] - oc.permute(1, 0, 2)[None]) ** 2).sum(-1)  # (n', S, A)
+            m = (d2 <= lim) & pres[None]
+            idx = torch.nonzero(m)
+            idx[:, 0] += i
+            out.append(idx)
+        return torch.cat(out, 0) if out else torch.zeros(0, 3, dtype=torch.int64, device=centre.device)
+
+    @staticmethod
+    def _rel_cos(rear: torch.Tensor, heading: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """cos of the angle between the ego heading and the vector rear axle -> target."""
+        v = target - rear
+        nv = torch.linalg.vector_norm(v, dim=-1)
+        return (torch.cos(heading) * v[..., 0] + torch.sin(heading) * v[..., 1]) / nv
+
+    def _first_fault(self, n: int, a_count: int, nidx: torch.Tensor, aidx: torch.Tensor, key: torch.Tensor,
+                     fault: torch.Tensor) -> torch.Tensor:
+        """Counted at-fault events: those before the first non-at-fault event with the same (proposal, token)."""
+        big = torch.iinfo(torch.int64).max
+        pair = nidx * a_count + aidx
+        first_ok = torch.full((n * a_count,), big, dtype=torch.int64, device=key.device)
+        first_ok.scatter_reduce_(0, pair[~fault], key[~fault], reduce="amin")
+        return fault & (key < first_ok[pair])
+
+    def _collisions(self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n, t, _ = states.shape
+        dev = states.device
+        score = torch.ones(n, dtype=states.dtype, device=dev)
+        first_t = torch.full((n,), float("inf"), dtype=states.dtype, device=dev)
+        if ag.centre.shape[0] == 0:
+            return score, first_t
+        steps = torch.arange(t, device=dev)
+        tri = self._pairs(areas["centre"], ag, steps)
+        ni, ti, ai = tri[:, 0], tri[:, 1], tri[:, 2]
+        ego_c = areas["corners"][ni, ti]
+        obj_c = ag.corners[ai, ti]
+        hit = convex_quads_intersect(ego_c, obj_c)
+        ni, ti, ai, ego_c, obj_c = ni[hit], ti[hit], ai[hit], ego_c[hit], obj_c[hit]
+        st = states[ni, ti]
+        speed = torch.hypot(st[:, 3], st[:, 4])
+        ego_stopped = speed <= self.cfg.collision_stopped_speed_threshold
+        track_stopped = ag.stopped[ai]
+        centroid = obj_c.mean(-2)
+        behind = self._rel_cos(st[:, :2], st[:, 2], centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
+        front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
+        lateral_fault = areas["multiple_lanes"][ni, ti] | areas["non_drivable"][ni, ti]
+        active = ~ego_stopped & ~track_stopped
+        fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
+        counted = self._first_fault(n, ag.centre.shape[0], ni, ai, ti, fault)
+        val = torch.where(ag.is_agent[ai], 0.0, 0.5).to(states.dtype)
+        score.scatter_reduce_(0, ni[counted], val[counted], reduce="amin")
+        first_t.scatter_reduce_(0, ni[counted], ti[counted].to(states.dtype), reduce="amin")
+        return score, first_t
+
+    def _ttc(self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView, t_eval: int
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        n = states.shape[0]
+        dev = states.device
+        score = torch.ones(n, dtype=states.dtype, device=dev)
+        first_t = torch.full((n,), float("inf"), dtype=states.dtype, device=dev)
+        if ag.centre.shape[0] == 0:
+            return score, first_t
+        horizon = int(round(self.cfg.future_collision_horizon_window_s / self.cfg.dt))
+        offsets = list(range(0, horizon, self.cfg.ttc_projection_step))  # 0, 3, 6, 9
+        speed = torch.hypot(states[..., 3], states[..., 4])
+        cos_h, sin_h = torch.cos(states[..., 2]), torch.sin(states[..., 2])
+        trip = []
+        for k, off in enumerate(offsets):
+            ts = torch.arange(t_eval, device=dev)
+            shift = torch.stack([cos_h[:, :t_eval], sin_h[:, :t_eval]], -1) * (speed[:, :t_eval, None] * off *
+                                                                                self.cfg.dt)
+            centre = areas["centre"][:, :t_eval] + shift
+            tri = self._pairs(centre, ag, ts + off)
+            if len(tri) == 0:
+                continue
+            ni, ti, ai = tri[:, 0], tri[:, 1], tri[:, 2]
+            ego_c = areas["corners"][ni, ti] + shift[ni, ti][:, None, :]
+            obj_c = ag.corners[ai, ti + off]
+            hit = convex_quads_intersect(ego_c, obj_c) & (speed[ni, ti] >= self.cfg.stopped_speed_threshold)
+            trip.append(torch.stack([ni[hit], ti[hit], ai[hit], torch.full_like(ni[hit], k)], 1))
+        if not trip:
+            return score, first_t
+        allt = torch.cat(trip, 0)
+        ni, ti, ai, ki = allt[:, 0], allt[:, 1], allt[:, 2], allt[:, 3]
+        off_t = torch.tensor(offsets, device=dev)[ki]
+        centroid = ag.centre[ai, ti + off_t]
+        st = states[ni, ti]
+        c = self._rel_cos(st[:, :2], st[:, 2], centroid)
+        ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
+        behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
+        risky = areas["multiple_lanes"][ni, ti] | areas["non_drivable"][ni, ti] | areas["rear_in_intersection"][ni, ti]
+        viol = ahead | (risky & ~behind)
+        key = ti * len(offsets) + ki
+        counted = self._first_fault(n, ag.centre.shape[0], ni, ai, key, viol)
+        score.scatter_reduce_(0, ni[counted], torch.zeros_like(ni[counted], dtype=states.dtype), reduce="amin")
+        first_t.scatter_reduce_(0, ni[counted], ti[counted].to(states.dtype), reduce="amin")
+        return score, first_t
+
+    def _tlc(self, areas: dict[str, torch.Tensor]) -> torch.Tensor:
+        corners = areas["corners"]
+        n, t = corners.shape[:2]
+        ok = torch.ones(n, dtype=torch.bool, device=corners.device)
+        for li, poly in enumerate(self.tl_polys):
+            red = self.tl_red[li, :t]
+            if not bool(red.any()):
+                continue
+            hit = areas["tl_corner"][li] & red[None]  # type: ignore[index]
+            lo, hi = poly.min(0).values, poly.max(0).values
+            c = areas["centre"]
+            near = (
+                (c[..., 0] >= lo[0] - self.ego_radius) & (c[..., 0] <= hi[0] + self.ego_radius)
+                & (c[..., 1] >= lo[1] - self.ego_radius) & (c[..., 1] <= hi[1] + self.ego_radius)
+                & red[None] & ~hit
+            )
+            idx = torch.nonzero(near)
+            if len(idx):
+                a0, a1 = poly, torch.roll(poly, -1, 0)  # (V, 2)
+                for s in range(0, len(idx), 4096):
+                    sl = idx[s : s + 4096]
+                    q = corners[sl[:, 0], sl[:, 1]]  # (B, 4, 2)
+                    b0, b1 = q, torch.roll(q, -1, 1)
+                    cr = segments_cross_closed(a0[None, :, None], a1[None, :, None], b0[:, None], b1[:, None])
+                    edge_hit = cr.flatten(1).any(1)
+                    hit[sl[edge_hit, 0], sl[edge_hit, 1]] = True
+            ok &= ~hit.any(1)
+        return ok
+
+    # --------------------------------------------------------------------------------------------------------
+    def sub_scores(self, states: torch.Tensor, version: int = 2) -> dict[str, torch.Tensor]:
+        """Raw (un-normalised, unfiltered) sub-scores of simulated local states (N, 41, 11)."""
+        cfg = self.cfg
+        dtype = states.dtype
+        areas = self._ego_areas(states)
+        ag = self.agents_v2 if version == 2 else self.agents_v1
+        out: dict[str, torch.Tensor] = {}
+        nc, nc_t = self._collisions(states, areas, ag)
+        out["no_at_fault_collisions"], out["collision_time_idx"] = nc, nc_t
+        out["drivable_area_compliance"] = (~areas["non_drivable"].any(1)).to(dtype)
+        # driving direction
+        c = areas["centre"]
+        step = torch.linalg.vector_norm(c[:, 1:] - c[:, :-1], dim=-1)
+        mask = areas["oncoming"][:, 1:]
+        if version == 2:
+            mask = mask & ~areas["centre_in_intersection"][:, 1:]
+        prog = torch.cat([torch.zeros_like(step[:, :1]), torch.where(mask, step, torch.zeros_like(step))], 1)
+        hz = int(cfg.driving_direction_horizon_s / cfg.dt)
+        cs = torch.cat([torch.zeros_like(prog[:, :1]), torch.cumsum(prog, 1)], 1)
+        idx = torch.arange(prog.shape[1], device=states.device)
+        win = cs[:, idx + 1] - cs[:, (idx - hz).clamp_min(0)]
+        mx = win.amax(1)
+        ddc = torch.where(
+            mx < cfg.driving_direction_compliance_threshold,
+            1.0,
+            torch.where(mx < cfg.driving_direction_violation_threshold, 0.5, 0.0),
+        )
+        out["driving_direction_compliance"] = ddc.to(dtype)
+        # progress along the route centreline (centre point), clipped at 0
+        s0, _ = polyline_project(c[:, 0], self.centerline)
+        s1, _ = polyline_project(c[:, -1], self.centerline)
+        out["progress_raw"] = (s1 - s0).clamp_min(0)
+        horizon_eval = (states.shape[1] - 1) - 9 if version == 2 else states.shape[1] - 1
+        ttc, ttc_t = self._ttc(states, areas, ag, horizon_eval + 1)
+        out["time_to_collision_within_bound"], out["ttc_time_idx"] = ttc, ttc_t
+        if version == 2:
+            out["traffic_light_compliance"] = self._tlc(areas).to(dtype)
+            # lane keeping
+            n, t = c.shape[:2]
+            exceed = self.lk_grid.farther_than(c.reshape(-1, 2)).view(n, t)
+            skip = areas["centre_in_intersection"]
+            need = int(math.ceil(cfg.lane_keeping_horizon_window_s / cfg.dt))
+            run = torch.zeros(n, dtype=torch.int64, device=states.device)
+            fail = torch.zeros(n, dtype=torch.bool, device=states.device)
+            for k in range(t):
+                run = torch.where(skip[:, k], run, torch.where(exceed[:, k], run + 1, torch.zeros_like(run)))
+                fail |= run >= need
+            out["lane_keeping"] = (~fail).to(dtype)
+            hist = self.hist[None].expand(states.shape[0], -1, -1)
+            out["history_comfort"] = comfortable(
+                torch.cat([hist, states], 1), cfg.dt, self.r2c, cfg.comfort, center_shift=True
+            ).to(dtype)
+            if self.prev_sim is not None:
+                k = int(round(0.5 / cfg.dt))
+                out["extended_comfort"] = extended_comfort(
+                    states[:, : states.shape[1] - k], self.prev_sim[k:], cfg.dt, cfg.comfort
+                ).to(dtype)
+            out["ego_areas"] = torch.stack(
+                [areas["multiple_lanes"], areas["non_drivable"], areas["oncoming"]], -1
+            )
+        else:
+            out["comfort"] = comfortable(states, cfg.dt, self.r2c, cfg.comfort, center_shift=False).to(dtype)
+        return out
+
+    # --------------------------------------------------------------------------------------------------------
+    def score(self, plans: torch.Tensor, plan_dt: float, version: int = 2) -> dict[str, torch.Tensor]:
+        """Score candidate plans (N, K, 3). Returns per-candidate tensors (N,) (see docs/scorer.md)."""
+        cfg = self.cfg
+        plans = plans.to(self.device, torch.float64)
+        n = plans.shape[0]
+        sims = [self.simulate_plans(plans, plan_dt)]
+        ref = self.scene.reference
+        ref_states = None
+        if ref is not None:
+            rs = ref.reference_states if version == 2 or ref.reference_states_v1 is None else ref.reference_states_v1
+            ref_states = rs
+            sims.insert(0, self.simulate_reference(rs))
+        use_filter = version == 2 and cfg.human_penalty_filter
+        if use_filter:
+            sims.append(self.simulate_plans(self.scene.human_poses_8[None], 0.5))
+        states = torch.cat(sims, 0)
+        raw = self.sub_scores(states, version)
+        off = 1 if ref_states is not None else 0
+        cand = {k: v[off : off + n] for k, v in raw.items()}
+        cand["simulated_states"] = states[off : off + n]
+        prog = cand["progress_raw"]
+        if version == 2:
+            mult = (cand["no_at_fault_collisions"] * cand["drivable_area_compliance"]
+                    * cand["driving_direction_compliance"] * cand["traffic_light_compliance"])
+            if off:
+                ref_mult = (raw["no_at_fault_collisions"][0] * raw["drivable_area_compliance"][0]
+                            * raw["driving_direction_compliance"][0] * raw["traffic_light_compliance"][0])
+                ref_val = raw["progress_raw"][0] * ref_mult
+            else:
+                ref_val = torch.zeros((), dtype=prog.dtype, device=prog.device)
+            norm = torch.maximum(prog * mult, ref_val)
+            ep = torch.where(norm > cfg.progress_distance_threshold, (prog / norm).clamp(0, 1), torch.ones_like(prog))
+            cand["ego_progress"] = torch.nan_to_num(ep, nan=1.0)
+            out: dict[str, torch.Tensor] = {}
+            for key in SUB_SCORES_V2:
+                out["raw_" + key] = cand[key]
+            filtered = dict(cand)
+            if use_filter:
+                for key in FILTERED_V2:
+                    human_zero = raw[key][-1] == 0
+                    filtered[key] = torch.where(human_zero, torch.ones_like(cand[key]), cand[key])
+            for key in SUB_SCORES_V2:
+                out[key] = filtered[key]
+            for prefix, src in (("", filtered), ("raw_", cand)):
+                m = (src["no_at_fault_collisions"] * src["drivable_area_compliance"]
+                     * src["driving_direction_compliance"] * src["traffic_light_compliance"])
+                base = (cfg.ep_weight * src["ego_progress"] + cfg.ttc_weight * src["time_to_collision_within_bound"]
+                        + cfg.lk_weight * src["lane_keeping"] + cfg.hc_weight * src["history_comfort"])
+                wsum = cfg.ep_weight + cfg.ttc_weight + cfg.lk_weight + cfg.hc_weight
+                out[prefix + "multiplicative_metrics_prod"] = m
+                out[prefix + "epdms_no_ec"] = m * base / wsum
+                if "extended_comfort" in cand:
+                    out[prefix + "epdms"] = m * (base + cfg.ec_weight * cand["extended_comfort"]) / (wsum + cfg.ec_weight)
+                else:
+                    out[prefix + "epdms"] = out[prefix + "epdms_no_ec"]
+            if "extended_comfort" in cand:
+                out["extended_comfort"] = cand["extended_comfort"]
+            for key in ("progress_raw", "simulated_states", "ego_areas", "collision_time_idx", "ttc_time_idx"):
+                out[key] = cand[key]
+            return out
+        # v1.1 PDMS
+        nd = cand["no_at_fault_collisions"] * cand["drivable_area_compliance"]
+        masked = prog * nd
+        if off:
+            ref_masked = raw["progress_raw"][0] * raw["no_at_fault_collisions"][0] * raw["drivable_area_compliance"][0]
+        else:
+            ref_masked = torch.zeros((), dtype=prog.dtype, device=prog.device)
+        mx = torch.maximum(masked, ref_masked)
+        ep = torch.where(mx > cfg.progress_distance_threshold, masked / mx, torch.ones_like(prog))
+        ep = torch.where(nd == 0, torch.zeros_like(ep), torch.nan_to_num(ep, nan=1.0))  # v1.1 masks failed rows
+        pdms = nd * (cfg.ep_weight * ep + cfg.ttc_weight * cand["time_to_collision_within_bound"]
+                     + cfg.v1_comfort_weight * cand["comfort"]) / (cfg.ep_weight + cfg.ttc_weight + cfg.v1_comfort_weight)
+        return {
+            "no_at_fault_collisions": cand["no_at_fault_collisions"],
+            "drivable_area_compliance": cand["drivable_area_compliance"],
+            "driving_direction_compliance": cand["driving_direction_compliance"],
+            "ego_progress": ep,
+            "time_to_collision_within_bound": cand["time_to_collision_within_bound"],
+            "comfort": cand["comfort"],
+            "pdms": pdms,
+            "progress_raw": prog,
+        }
