@@ -56,4 +56,4 @@ class ScorerConfig:
     num_steps: int = 41  # 0 ... 4.0 s
     comfort: ComfortBounds = field(default_factory=ComfortBounds)
     # Geometry acceleration (exactness does not depend on it, only speed and memory).
-    grid_cell_m: float = 0.5
+    grid_cell_m: float = 0.25

@@ -234,23 +234,141 @@ class PolygonGrid:
         return pt[keep], self.entry_poly[ent[keep]]
 
 
-def polyline_project(points: torch.Tensor, line: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Arc length of the closest point on polyline `line` (M, 2) for points (..., 2), and the distance.
+def popcount64(x: torch.Tensor) -> torch.Tensor:
+    """Number of set bits of non-negative int64 values (SWAR)."""
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return (x * 0x0101010101010101) >> 56 & 0x7F
 
-    Like shapely `project` / `distance`: the first closest segment wins ties.
+
+BITS_PER_WORD = 62
+
+
+@dataclass
+class PolygonBits:
+    """Bitmask form of a PolygonGrid: polygon p is bit p % 62 of word p // 62.
+
+    `interior` (cells, W): polygons that contain the whole cell; boundary entries in CSR form as in PolygonGrid.
+    """
+
+    grid: PolygonGrid
+    interior: torch.Tensor
+    b_start: torch.Tensor
+    b_poly: torch.Tensor
+    b_centre_inside: torch.Tensor
+    b_edges: torch.Tensor
+    words: int
+
+    @staticmethod
+    def from_grid(g: PolygonGrid) -> PolygonBits:
+        w = max(1, -(-g.num_polygons // BITS_PER_WORD))
+        ncell = g.nx * g.ny
+        cell_of_entry = torch.repeat_interleave(torch.arange(ncell, device=g.cell_start.device),
+                                                g.cell_start[1:] - g.cell_start[:-1])
+        inner = ~g.entry_boundary
+        interior = torch.zeros(ncell * w, dtype=torch.int64, device=g.cell_start.device)
+        p = g.entry_poly[inner]
+        interior.index_add_(0, cell_of_entry[inner] * w + p // BITS_PER_WORD,
+                            torch.ones_like(p) << (p % BITS_PER_WORD))
+        b = g.entry_boundary
+        counts = torch.bincount(cell_of_entry[b], minlength=ncell)
+        b_start = torch.cat([torch.zeros(1, dtype=torch.int64, device=counts.device), torch.cumsum(counts, 0)])
+        return PolygonBits(g, interior.view(ncell, w), b_start, g.entry_poly[b], g.entry_centre_inside[b],
+                           g.entry_edges[b], w)
+
+    def mask(self, polys: torch.Tensor) -> torch.Tensor:
+        """Bool polygon selector (P,) -> word masks (W,) int64."""
+        out = torch.zeros(self.words, dtype=torch.int64, device=polys.device)
+        idx = torch.nonzero(polys).squeeze(1)
+        out.index_add_(0, idx // BITS_PER_WORD, torch.ones_like(idx) << (idx % BITS_PER_WORD))
+        return out
+
+    def query(self, pts: torch.Tensor) -> torch.Tensor:
+        """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point."""
+        g = self.grid
+        dev = pts.device
+        ij = torch.floor((pts - g.origin) / g.cell).to(torch.int64)
+        valid = (ij[:, 0] >= 0) & (ij[:, 0] < g.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < g.ny)
+        cid = torch.where(valid, ij[:, 0] * g.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
+        bits = self.interior[cid] * valid[:, None]
+        start = self.b_start[cid]
+        count = torch.where(valid, self.b_start[cid + 1] - start, torch.zeros_like(start))
+        has = torch.nonzero(count).squeeze(1)
+        if len(has) == 0:
+            return bits
+        cnt = count[has]
+        total = int(cnt.sum())
+        pt = torch.repeat_interleave(has, cnt, output_size=total)
+        base = torch.repeat_interleave(start[has] - (torch.cumsum(cnt, 0) - cnt), cnt, output_size=total)
+        ent = base + torch.arange(total, device=dev)
+        p = pts[pt]
+        c = g.origin + (ij[pt].to(pts.dtype) + 0.5) * g.cell
+        ed = self.b_edges[ent]
+        ax, ay, bx, by = ed[..., 0], ed[..., 1], ed[..., 2], ed[..., 3]
+        px, py = p[:, None, 0], p[:, None, 1]
+        cx, cy = c[:, None, 0], c[:, None, 1]
+        sa = _orient(cx, cy, px, py, ax, ay) > 0
+        sb = _orient(cx, cy, px, py, bx, by) > 0
+        o1 = _orient(ax, ay, bx, by, cx, cy)
+        o2 = _orient(ax, ay, bx, by, px, py)
+        cross = (sa != sb) & (o1 * o2 < 0)
+        parity = (cross.sum(-1) % 2) == 1
+        inside = self.b_centre_inside[ent] ^ parity
+        keep = torch.nonzero(inside).squeeze(1)
+        poly = self.b_poly[ent[keep]]
+        flat = bits.view(-1)
+        flat.index_add_(0, pt[keep] * self.words + poly // BITS_PER_WORD,
+                        torch.ones_like(poly) << (poly % BITS_PER_WORD))
+        return flat.view(-1, self.words)
+
+
+def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Arc length of the closest point on polyline `line` (S+1, 2) for points (M, 2), and the distance.
+
+    Like shapely `project` / `distance` (the first closest segment wins ties). Segments are grouped in chunks
+    of `chunk`; a chunk is evaluated exactly only if its bounding-circle lower bound can beat the best upper
+    bound, which keeps the cost ~O(M (S / chunk + chunk)) instead of O(M S).
     """
     a = line[:-1]
     d = line[1:] - a
-    seg_len2 = (d * d).sum(-1)
-    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=line.device), torch.cumsum(seg_len2.sqrt(), 0)])
-    rel = points[..., None, :] - a  # (..., S, 2)
-    t = ((rel * d).sum(-1) / seg_len2.clamp_min(1e-300)).clamp(0, 1)
-    diff = rel - t[..., None] * d
+    seg_len = torch.linalg.vector_norm(d, dim=-1)
+    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=line.device), torch.cumsum(seg_len, 0)])
+    ns = a.shape[0]
+    nc = -(-ns // chunk)
+    pad = nc * chunk - ns
+    a_p = torch.cat([a, a[-1:].expand(pad, 2)], 0).view(nc, chunk, 2)
+    d_p = torch.cat([d, torch.zeros(pad, 2, dtype=d.dtype, device=d.device)], 0).view(nc, chunk, 2)
+    valid = (torch.arange(nc * chunk, device=line.device) < ns).view(nc, chunk)
+    ends = torch.cat([a_p, a_p + d_p], 1)  # (nc, 2 chunk, 2)
+    ctr = (ends.amax(1) + ends.amin(1)) / 2
+    rad = torch.linalg.vector_norm(ends - ctr[:, None], dim=-1).amax(1)
+    dc = torch.linalg.vector_norm(points[:, None] - ctr[None], dim=-1)  # (M, nc)
+    lower = (dc - rad).clamp_min(0)
+    upper = (dc + rad).amin(1, keepdim=True)
+    cand = lower <= upper + 1e-9  # (M, nc)
+    kmax = int(cand.sum(1).max())
+    # candidate chunk ids per point in increasing order (pad with the last candidate)
+    order = torch.sort(torch.where(cand, torch.arange(nc, device=line.device), nc), 1).values[:, :kmax]
+    first = order[:, :1]
+    order = torch.where(order == nc, first, order)
+    aa = a_p[order]  # (M, K, chunk, 2)
+    dd = d_p[order]
+    rel = points[:, None, None] - aa
+    len2 = (dd * dd).sum(-1)
+    t = ((rel * dd).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
+    diff = rel - t[..., None] * dd
     dist2 = (diff * diff).sum(-1)
-    best = dist2.argmin(-1)
-    tb = t.gather(-1, best[..., None]).squeeze(-1)
-    s = cum[best] + tb * seg_len2.sqrt()[best]
-    return s, dist2.gather(-1, best[..., None]).squeeze(-1).sqrt()
+    dist2 = torch.where(valid[order], dist2, torch.full_like(dist2, float("inf")))
+    seg = (order[..., None] * chunk + torch.arange(chunk, device=line.device)).flatten(1)
+    flat = dist2.flatten(1)
+    # first closest segment: minimum distance, ties broken by the lowest segment index
+    mn = flat.amin(1, keepdim=True)
+    seg_best = torch.where(flat == mn, seg, ns).amin(1)
+    pos = torch.argmax(((seg == seg_best[:, None]) & (flat == mn)).to(torch.uint8), 1)
+    tb = t.flatten(1).gather(1, pos[:, None]).squeeze(1)
+    s = cum[seg_best] + tb * seg_len[seg_best]
+    return s, mn.squeeze(1).sqrt()
 
 
 @dataclass
@@ -264,9 +382,11 @@ class SegmentGrid:
     cell_segs: torch.Tensor  # (nx*ny, Smax, 4) candidate segments (NaN padding)
     has_any: torch.Tensor  # (nx*ny,) bool
     radius: float
+    all_near: torch.Tensor | None = None  # (nx*ny,) bool: every point of the cell is within radius
+    cell_row: torch.Tensor | None = None  # (nx*ny,) row of cell_segs, -1 if none
 
     @staticmethod
-    def build(line: np.ndarray, radius: float, cell: float = 1.0) -> SegmentGrid:
+    def build(line: np.ndarray, radius: float, cell: float = 0.25) -> SegmentGrid:
         a, b = line[:-1], line[1:]
         reach = radius + cell * np.sqrt(0.5) + 1e-6
         lo = line.min(0) - reach - cell
@@ -276,7 +396,7 @@ class SegmentGrid:
         ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
         centres = lo + (np.stack([ii.ravel(), jj.ravel()], 1) + 0.5) * cell
         # candidate (cell, segment) pairs by segment bounding boxes, then exact distance to the cell centre
-        pairs_c, pairs_s = [], []
+        pairs_c, pairs_s, pairs_d = [], [], []
         for s_idx in range(len(a)):
             bmin = np.minimum(a[s_idx], b[s_idx]) - reach
             bmax = np.maximum(a[s_idx], b[s_idx]) + reach
@@ -291,24 +411,34 @@ class SegmentGrid:
             ok = dist <= reach
             pairs_c.append(cid[ok])
             pairs_s.append(np.full(ok.sum(), s_idx))
+            pairs_d.append(dist[ok])
         pc_all = np.concatenate(pairs_c)
         ps_all = np.concatenate(pairs_s)
         order = np.argsort(pc_all, kind="stable")
         pc_all, ps_all = pc_all[order], ps_all[order]
         counts = np.bincount(pc_all, minlength=nx * ny)
         smax = max(int(counts.max()), 1)
-        segs = np.full((nx * ny, smax, 4), np.nan)
+        used = np.nonzero(counts)[0]
+        cell_row = np.full(nx * ny, -1, dtype=np.int64)
+        cell_row[used] = np.arange(len(used))
+        segs = np.full((len(used), smax, 4), np.nan)
         start = np.cumsum(counts) - counts
         slot = np.arange(len(pc_all)) - start[pc_all]
-        segs[pc_all, slot] = np.concatenate([a[ps_all], b[ps_all]], 1)
+        segs[cell_row[pc_all], slot] = np.concatenate([a[ps_all], b[ps_all]], 1)
+        centre_dist = np.full(nx * ny, np.inf)
+        np.minimum.at(centre_dist, pc_all, np.concatenate(pairs_d)[order])
+        all_near = centre_dist + cell * np.sqrt(0.5) + 1e-9 < radius
         return SegmentGrid(
             origin=torch.from_numpy(lo.astype(np.float64)), cell=cell, nx=nx, ny=ny,
             cell_segs=torch.from_numpy(segs), has_any=torch.from_numpy(counts > 0), radius=radius,
+            all_near=torch.from_numpy(all_near), cell_row=torch.from_numpy(cell_row),
         )
 
     def to(self, device: torch.device | str) -> SegmentGrid:
         return SegmentGrid(self.origin.to(device), self.cell, self.nx, self.ny, self.cell_segs.to(device),
-                           self.has_any.to(device), self.radius)
+                           self.has_any.to(device), self.radius,
+                           None if self.all_near is None else self.all_near.to(device),
+                           None if self.cell_row is None else self.cell_row.to(device))
 
     def farther_than(self, pts: torch.Tensor) -> torch.Tensor:
         """(M, 2) -> bool (M,): distance to the polyline > radius."""
@@ -317,9 +447,14 @@ class SegmentGrid:
         cid = torch.where(valid, ij[:, 0] * self.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
         near = valid & self.has_any[cid]
         out = torch.ones(len(pts), dtype=torch.bool, device=pts.device)
+        if self.all_near is not None:
+            sure = valid & self.all_near[cid]
+            out[sure] = False
+            near &= ~sure
         idx = torch.nonzero(near).squeeze(1)
         if len(idx):
-            sg = self.cell_segs[cid[idx]]  # (K, Smax, 4)
+            rows = cid[idx] if self.cell_row is None else self.cell_row[cid[idx]]
+            sg = self.cell_segs[rows]  # (K, Smax, 4)
             p = pts[idx][:, None, :]
             a, b = sg[..., :2], sg[..., 2:]
             d = b - a

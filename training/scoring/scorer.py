@@ -18,7 +18,9 @@ import torch
 from training.scoring.comfort import comfortable, extended_comfort
 from training.scoring.config import ScorerConfig
 from training.scoring.geometry import (
+    PolygonBits,
     PolygonGrid,
+    popcount64,
     SegmentGrid,
     box_corners,
     convex_quads_intersect,
@@ -26,6 +28,7 @@ from training.scoring.geometry import (
     segment_quad_intersect,
     segments_cross_closed,
 )
+from training.scoring.geometry import BITS_PER_WORD
 from training.scoring.scene import AREA_LAYERS, LANE_LAYERS, LAYER_CODE, Scene
 from training.scoring.simulation import interpolate_plan, simulate
 
@@ -84,7 +87,7 @@ class PDMScorer:
         # map
         dm = scene.map.drivable
         rings = [dm.ring(i) - self.origin_xy.numpy() for i in range(len(dm))]
-        self.grid = PolygonGrid.build(rings, self.cfg.grid_cell_m).to(dev)
+        self.grid = PolygonBits.from_grid(PolygonGrid.build(rings, self.cfg.grid_cell_m).to(dev))
         layer = dm.layer
         route = set(scene.route.lane_ids)
         is_lane = (layer == LANE_LAYERS[0]) | (layer == LANE_LAYERS[1])
@@ -92,8 +95,11 @@ class PDMScorer:
         self.poly_is_area = torch.isin(layer, torch.tensor(AREA_LAYERS)).to(dev)
         self.poly_is_route_lane = (is_lane & torch.tensor([i in route for i in dm.ids], dtype=torch.bool)).to(dev)
         self.poly_is_intersection = (layer == LAYER_CODE["INTERSECTION"]).to(dev)
-        self.lane_index = torch.cumsum(is_lane.long(), 0).to(dev) - 1  # polygon -> lane slot
-        self.num_lanes = int(is_lane.sum())
+        self.lane_mask = self.grid.mask(self.poly_is_lane)
+        self.area_mask = self.grid.mask(self.poly_is_area)
+        self.route_mask = self.grid.mask(self.poly_is_route_lane)
+        self.inter_mask = self.grid.mask(self.poly_is_intersection)
+        self.has_intersections = bool(self.poly_is_intersection.any())
         line = scene.route.centerline[:, :2] - self.origin_xy
         self.centerline = line.to(dev)
         self.lk_grid = SegmentGrid.build(line.numpy(), self.cfg.lane_keeping_deviation_limit).to(dev)
@@ -154,59 +160,81 @@ class PDMScorer:
         cx, cy = x + self.r2c * torch.cos(h), y + self.r2c * torch.sin(h)
         corners = box_corners(cx, cy, h, self.half_l, self.half_w)  # (N, T, 4, 2)
         pts = torch.cat([corners, torch.stack([cx, cy], -1)[..., None, :], states[..., None, :2]], -2)  # 6 points
-        s_count = n * t
-        pi, pp = self.grid.query(pts.reshape(-1, 2))
-        sidx, which = pi // 6, pi % 6
-        dev = states.device
-        # lanes: corners inside each lane polygon
-        lane_m = self.poly_is_lane[pp] & (which < 4)
-        key = sidx[lane_m] * max(self.num_lanes, 1) + self.lane_index[pp[lane_m]]
-        cnt = torch.bincount(key, minlength=s_count * max(self.num_lanes, 1)).view(s_count, -1)
-        multiple = ((cnt > 0).sum(1) > 1) & ~(cnt == 4).any(1)
-        in_area = torch.zeros(s_count * 6, dtype=torch.bool, device=dev)
-        in_area[pi[self.poly_is_area[pp]]] = True
-        nondrivable = ~in_area.view(s_count, 6)[:, :4].all(1)
-        on_route = torch.zeros(s_count, dtype=torch.bool, device=dev)
-        on_route[sidx[self.poly_is_route_lane[pp] & (which == 4)]] = True
-        inter = torch.zeros(s_count * 6, dtype=torch.bool, device=dev)
-        inter[pi[self.poly_is_intersection[pp]]] = True
-        inter = inter.view(s_count, 6)
-        # corners inside the red-light lane connectors (for TLC)
+        npt = 6 if self.has_intersections else 5
+        bits = self.grid.query(pts[..., :npt, :].reshape(-1, 2)).view(n, t, npt, -1)  # (N, T, P, W)
+        cb = bits[:, :, :4]
+        lane_any = cb[:, :, 0] | cb[:, :, 1] | cb[:, :, 2] | cb[:, :, 3]
+        lane_all = cb[:, :, 0] & cb[:, :, 1] & cb[:, :, 2] & cb[:, :, 3]
+        multiple = (popcount64(lane_any & self.lane_mask).sum(-1) > 1) & ~((lane_all & self.lane_mask) != 0).any(-1)
+        nondrivable = ~((cb & self.area_mask) != 0).any(-1).all(-1)
+        on_route = ((bits[:, :, 4] & self.route_mask) != 0).any(-1)
+        inter = ((bits & self.inter_mask) != 0).any(-1)  # (N, T, P)
         tl_corner = []
         for idx in self.tl_drivable_idx:
-            m = torch.zeros(s_count, dtype=torch.bool, device=dev)
-            if idx >= 0:
-                m[sidx[(pp == idx) & (which < 4)]] = True
-            tl_corner.append(m.view(n, t))
+            if idx < 0:
+                tl_corner.append(torch.zeros(n, t, dtype=torch.bool, device=states.device))
+                continue
+            w, b = divmod(idx, BITS_PER_WORD)
+            tl_corner.append(((cb[..., w] >> b) & 1).bool().any(-1))
         shape = (n, t)
         return {
             "corners": corners,
             "centre": torch.stack([cx, cy], -1),
-            "multiple_lanes": multiple.view(shape),
-            "non_drivable": nondrivable.view(shape),
-            "oncoming": (~on_route).view(shape),
-            "centre_in_intersection": inter[:, 4].reshape(shape),
-            "rear_in_intersection": inter[:, 5].reshape(shape),
+            "multiple_lanes": multiple,
+            "non_drivable": nondrivable,
+            "oncoming": ~on_route,
+            "centre_in_intersection": inter[:, :, 4],
+            "rear_in_intersection": inter[:, :, 5] if npt == 6 else inter[:, :, 4],
             "tl_corner": tl_corner,  # type: ignore[dict-item]
         }
 
-    def _pairs(self, centre: torch.Tensor, ag: _AgentsView, obj_steps: torch.Tensor,
-               extra: float = 0.0) -> torch.Tensor:
-        """Broad phase: (N, S, 2) ego centres vs agents at steps obj_steps (S,) -> (n, s, a) candidate triples."""
-        n = centre.shape[0]
-        out = []
-        chunk = max(1, 4_000_000 // max(1, centre.shape[1] * max(1, ag.centre.shape[0])))
+    def _pairs(self, centre: torch.Tensor, ag: _AgentsView, obj_steps: torch.Tensor) -> torch.Tensor:
+        """Broad phase: ego centres (N, S, 2) vs agents at steps obj_steps (S,) -> (n, s, a) triples whose
+        bounding circles overlap. Agents are hashed into a uniform grid (cell >= reach) over their own and
+        neighbouring cells; each ego centre looks up its cell only."""
+        n, s_len, _ = centre.shape
+        dev = centre.device
+        a_cnt = ag.centre.shape[0]
         oc = ag.centre[:, obj_steps]  # (A, S, 2)
-        pres = ag.present[:, obj_steps].T  # (S, A)
-        lim = (ag.radius + self.ego_radius + extra + 1e-6) ** 2  # (A,)
-        for i in range(0, n, chunk):
-            c = centre[i : i + chunk]  # (n', S, 2)
-            d2 = ((c[:, :, None, :] - oc.permute(1, 0, 2)[None]) ** 2).sum(-1)  # (n', S, A)
-            m = (d2 <= lim) & pres[None]
-            idx = torch.nonzero(m)
-            idx[:, 0] += i
-            out.append(idx)
-        return torch.cat(out, 0) if out else torch.zeros(0, 3, dtype=torch.int64, device=centre.device)
+        pres = ag.present[:, obj_steps]
+        reach = ag.radius + self.ego_radius + 1e-6  # (A,)
+        cell = float(reach.max()) / 2
+        lo = torch.minimum(centre.reshape(-1, 2).amin(0), oc.reshape(-1, 2).amin(0)) - 4 * cell
+        hi = torch.maximum(centre.reshape(-1, 2).amax(0), oc.reshape(-1, 2).amax(0)) + 4 * cell
+        ny = int(((hi[1] - lo[1]) / cell).floor()) + 2
+        nxy = (int(((hi[0] - lo[0]) / cell).floor()) + 2) * ny
+        # every cell overlapping the agent's reach box [c - r, c + r] (at most 5 x 5 cells)
+        cmin = torch.floor((oc - reach[:, None, None] - lo) / cell).to(torch.int64)  # (A, S, 2)
+        cmax = torch.floor((oc + reach[:, None, None] - lo) / cell).to(torch.int64)
+        rng = torch.arange(5, device=dev)
+        gi = cmin[..., 0, None, None] + rng[:, None]  # (A, S, 5, 1)
+        gj = cmin[..., 1, None, None] + rng[None, :]  # (A, S, 1, 5)
+        inside = (gi <= cmax[..., 0, None, None]) & (gj <= cmax[..., 1, None, None])  # (A, S, 5, 5)
+        steps = torch.arange(s_len, device=dev)[None, :, None, None]
+        keys = steps * nxy + gi * ny + gj
+        agent_id = torch.arange(a_cnt, device=dev)[:, None, None, None].expand_as(keys)
+        keep = pres[:, :, None, None] & inside
+        keys, agent_id = keys[keep], agent_id[keep]
+        nkeys = s_len * nxy
+        counts_tab = torch.bincount(keys, minlength=nkeys)
+        start_tab = torch.cumsum(counts_tab, 0) - counts_tab
+        order = torch.argsort(keys)
+        agent_id = agent_id[order]
+        eij = torch.floor((centre - lo) / cell).to(torch.int64)
+        ekey = (torch.arange(s_len, device=dev)[None] * nxy + eij[..., 0] * ny + eij[..., 1]).reshape(-1)
+        cnt = counts_tab[ekey]
+        has = torch.nonzero(cnt).squeeze(1)
+        if len(has) == 0:
+            return torch.zeros(0, 3, dtype=torch.int64, device=dev)
+        c = cnt[has]
+        total = int(c.sum())
+        e = torch.repeat_interleave(has, c, output_size=total)
+        base = torch.repeat_interleave(start_tab[ekey[has]] - (torch.cumsum(c, 0) - c), c, output_size=total)
+        a = agent_id[base + torch.arange(total, device=dev)]
+        ni, si = e // s_len, e % s_len
+        d = centre[ni, si] - oc[a, si]
+        close = (d * d).sum(-1) <= reach[a] ** 2
+        return torch.stack([ni[close], si[close], a[close]], 1)
 
     @staticmethod
     def _rel_cos(rear: torch.Tensor, heading: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,8 @@ def interpolate_plan(
     gh = wrap_angle(origin[2] + rel_poses[..., 2])
     knots = torch.stack([gx, gy, gh], -1)
     knots = torch.cat([origin.expand(n, 1, 3), knots], 1)  # (N, K+1, 3)
+    if abs(plan_dt - dt) < 1e-12 and k + 1 == num_steps:
+        return knots  # knots are the samples: nothing to interpolate
     h = knots[..., 2]
     # np.unwrap: add multiples of 2 pi where successive differences exceed pi
     dh = h[:, 1:] - h[:, :-1]
