@@ -21,10 +21,22 @@ class Command:
 
 # name -> where it lives. Keep one line per subcommand; later issues add theirs here.
 COMMANDS: dict[str, Command] = {
-    "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
-    "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
+    "version": Command(
+        "drive_jepa.commands.version", "print the package version and key dependency versions"
+    ),
+    "doctor": Command(
+        "drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"
+    ),
     "demo": Command("drive_jepa.commands.demo", "tiny end-to-end smoke run on this machine (no data needed)"),
-    "bench-scorer": Command("training.scoring.bench", "time the torch EPDMS scorer on a vocabulary vs NAVSIM's"),
+    "teachers": Command(
+        "training.scoring.teachers", "score a vocabulary on every scene and write the teacher index"
+    ),
+    "vocab": Command(
+        "training.scoring.vocab", "build a trajectory vocabulary by k-means, or show the published one"
+    ),
+    "bench-scorer": Command(
+        "training.scoring.bench", "time the torch EPDMS scorer on a vocabulary vs NAVSIM's"
+    ),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

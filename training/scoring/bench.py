@@ -20,10 +20,17 @@ DEFAULT_VOCAB = Path(__file__).resolve().parents[2].parent / "shared/fixtures/vo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="drive-jepa bench-scorer", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scene", type=Path, default=DEFAULT_SCENE, help="scene file (navsim_scorer_fixture JSON)")
-    p.add_argument("--vocab", type=Path, default=DEFAULT_VOCAB, help="(V, 40, 3) .npy vocabulary (0.1 s poses)")
+    p = argparse.ArgumentParser(
+        prog="drive-jepa bench-scorer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--scene", type=Path, default=DEFAULT_SCENE, help="scene file (navsim_scorer_fixture JSON)"
+    )
+    p.add_argument(
+        "--vocab", type=Path, default=DEFAULT_VOCAB, help="(V, 40, 3) .npy vocabulary (0.1 s poses)"
+    )
     p.add_argument("--rows", type=int, default=0, help="score only the first ROWS rows (0 = all)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")

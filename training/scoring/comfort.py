@@ -1,7 +1,8 @@
 """History comfort (HC), v1 comfort (C) and extended comfort (EC), batched in torch.
 
 Savitzky-Golay filtering is linear, so each filter (scipy's `savgol_filter`, mode 'interp', including its
-even-window behaviour) is turned once into a (T, T) matrix by filtering the identity, then applied as a matmul.
+even-window behaviour) is turned once into a (T, T) matrix by filtering the identity, then applied as a
+matmul.
 Rounding to 8 decimals and the bounds follow NAVSIM `pdm_comfort_metrics.py`. States are (N, T, 11) in
 NAVSIM `StateIndex` order at the rear axle.
 """
@@ -47,8 +48,9 @@ def _unwrap(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([h[..., :1], h[..., 1:] - two_pi * adj], -1)
 
 
-def _acc(states: torch.Tensor, which: str, rear_axle_to_center: float, center_shift: bool,
-         window: int = ACC_WINDOW) -> torch.Tensor:
+def _acc(
+    states: torch.Tensor, which: str, rear_axle_to_center: float, center_shift: bool, window: int = ACC_WINDOW
+) -> torch.Tensor:
     ax, ay = states[..., 5], states[..., 6]
     if which == "magnitude":
         a = torch.hypot(ax, ay)
@@ -68,7 +70,11 @@ def _yaw(states: torch.Tensor, deriv: int, poly: int, dt: float) -> torch.Tensor
 
 
 def comfortable(
-    states: torch.Tensor, dt: float, rear_axle_to_center: float, bounds: ComfortBounds, center_shift: bool = True
+    states: torch.Tensor,
+    dt: float,
+    rear_axle_to_center: float,
+    bounds: ComfortBounds,
+    center_shift: bool = True,
 ) -> torch.Tensor:
     """All six nuPlan comfort bounds hold at every time step -> (N,) bool.
 
@@ -84,7 +90,9 @@ def comfortable(
     lat = _acc(states, "y", rear_axle_to_center, center_shift, wa)
     mag = _acc(states, "magnitude", rear_axle_to_center, center_shift)
     jerk = _jerk(mag, dt, wj)
-    lon_jerk = _jerk(_acc(states, "x", rear_axle_to_center, center_shift) if not center_shift else lon, dt, wj)
+    lon_jerk = _jerk(
+        _acc(states, "x", rear_axle_to_center, center_shift) if not center_shift else lon, dt, wj
+    )
     yaw_rate = _yaw(states, 1, 2, dt)
     yaw_acc = _yaw(states, 2, 3, dt)
     ok = ((lon > bounds.min_lon_accel) & (lon < bounds.max_lon_accel)).all(-1)
@@ -101,8 +109,10 @@ def _ec_features(states: torch.Tensor, dt: float) -> list[torch.Tensor]:
     return [mag, _jerk(mag, dt), _yaw(states, 1, 2, dt), _yaw(states, 2, 2, dt)]
 
 
-def extended_comfort(current: torch.Tensor, previous: torch.Tensor, dt: float, bounds: ComfortBounds) -> torch.Tensor:
-    """EC of current states (N, T, 11) against the previous frame's states (T, 11) at the same times -> (N,)."""
+def extended_comfort(
+    current: torch.Tensor, previous: torch.Tensor, dt: float, bounds: ComfortBounds
+) -> torch.Tensor:
+    """EC of current states (N, T, 11) vs the previous frame's states (T, 11) at the same times -> (N,)."""
     fc = _ec_features(current, dt)
     fp = _ec_features(previous[None], dt)
     thr = (bounds.ec_acceleration, bounds.ec_jerk, bounds.ec_yaw_rate, bounds.ec_yaw_accel)

@@ -5,10 +5,14 @@ All coordinates are in the scorer's local frame (metres; global minus the scene 
 shapely's, as NAVSIM uses them: `intersects` is closed (touching counts), `contains` is strict (points on the
 boundary are outside).
 
-PolygonGrid: each grid cell stores, per polygon, whether the cell is entirely inside (no polygon edge crosses it)
-or on the boundary; for boundary cells it stores the cell centre's inside flag and the polygon edges that cross the
-cell. A point in a boundary cell is inside iff (centre inside) XOR (the segment centre->point crosses an odd number
-of those edges) — exact, because that segment stays inside the cell. The index is built once per scene (numpy +
+PolygonGrid: each grid cell stores, per polygon, whether the cell is entirely inside (no polygon edge
+crosses it)
+or on the boundary; for boundary cells it stores the cell centre's inside flag and the polygon edges that
+cross the
+cell. A point in a boundary cell is inside iff (centre inside) XOR (the segment centre->point crosses an
+odd number
+of those edges) — exact, because that segment stays inside the cell. The index is built once per scene
+(numpy +
 shapely for cell centres); queries are pure torch.
 """
 
@@ -20,8 +24,13 @@ import numpy as np
 import torch
 
 
-def box_corners(cx: torch.Tensor, cy: torch.Tensor, h: torch.Tensor, half_l: torch.Tensor | float,
-                half_w: torch.Tensor | float) -> torch.Tensor:
+def box_corners(
+    cx: torch.Tensor,
+    cy: torch.Tensor,
+    h: torch.Tensor,
+    half_l: torch.Tensor | float,
+    half_w: torch.Tensor | float,
+) -> torch.Tensor:
     """Oriented boxes -> corners (..., 4, 2) in ring order front-left, rear-left, rear-right, front-right."""
     c, s = torch.cos(h), torch.sin(h)
     fx, fy = c * half_l, s * half_l
@@ -59,12 +68,15 @@ def segment_quad_intersect(p0: torch.Tensor, p1: torch.Tensor, quad: torch.Tenso
     return ~sep.any(-1)
 
 
-def _orient(ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor, px: torch.Tensor,
-            py: torch.Tensor) -> torch.Tensor:
+def _orient(
+    ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor, px: torch.Tensor, py: torch.Tensor
+) -> torch.Tensor:
     return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
 
 
-def segments_cross_closed(a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
+def segments_cross_closed(
+    a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor
+) -> torch.Tensor:
     """Closed segment intersection (touching counts) for broadcastable (..., 2) endpoints."""
     o1 = _orient(a0[..., 0], a0[..., 1], a1[..., 0], a1[..., 1], b0[..., 0], b0[..., 1])
     o2 = _orient(a0[..., 0], a0[..., 1], a1[..., 0], a1[..., 1], b1[..., 0], b1[..., 1])
@@ -98,9 +110,16 @@ class PolygonGrid:
 
     def to(self, device: torch.device | str) -> PolygonGrid:
         return PolygonGrid(
-            self.origin.to(device), self.cell, self.nx, self.ny, self.cell_start.to(device),
-            self.entry_poly.to(device), self.entry_boundary.to(device), self.entry_centre_inside.to(device),
-            self.entry_edges.to(device), self.num_polygons,
+            self.origin.to(device),
+            self.cell,
+            self.nx,
+            self.ny,
+            self.cell_start.to(device),
+            self.entry_poly.to(device),
+            self.entry_boundary.to(device),
+            self.entry_centre_inside.to(device),
+            self.entry_edges.to(device),
+            self.num_polygons,
         )
 
     @staticmethod
@@ -110,14 +129,28 @@ class PolygonGrid:
 
         if not rings:
             z = torch.zeros(0, dtype=torch.int64)
-            return PolygonGrid(torch.zeros(2, dtype=torch.float64), cell, 1, 1, torch.zeros(2, dtype=torch.int64), z,
-                               z.bool(), z.bool(), torch.zeros(0, 1, 4, dtype=torch.float64), 0)
+            return PolygonGrid(
+                torch.zeros(2, dtype=torch.float64),
+                cell,
+                1,
+                1,
+                torch.zeros(2, dtype=torch.int64),
+                z,
+                z.bool(),
+                z.bool(),
+                torch.zeros(0, 1, 4, dtype=torch.float64),
+                0,
+            )
         allv = np.concatenate(rings, 0)
         lo = allv.min(0) - pad
         hi = allv.max(0) + pad
         nx = int(np.ceil((hi[0] - lo[0]) / cell)) + 1
         ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
-        ent_poly, ent_cell, ent_bnd, ent_cin, ent_edges = [], [], [], [], []
+        ent_poly: list[np.ndarray] = []
+        ent_cell: list[np.ndarray] = []
+        ent_bnd: list[np.ndarray] = []
+        ent_cin: list[np.ndarray] = []
+        ent_edges: list[tuple[np.ndarray | None, int]] = []
         step = cell / 4.0
         for p, ring in enumerate(rings):
             ring = np.asarray(ring, dtype=np.float64)
@@ -195,7 +228,7 @@ class PolygonGrid:
         )
 
     def query(self, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Points (M, 2) -> (point index, polygon index) pairs for every polygon strictly containing the point."""
+        """Points (M, 2) -> (point index, polygon index) pairs for every polygon strictly containing it."""
         dev = pts.device
         ij = torch.floor((pts - self.origin) / self.cell).to(torch.int64)
         valid = (ij[:, 0] >= 0) & (ij[:, 0] < self.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < self.ny)
@@ -249,7 +282,8 @@ BITS_PER_WORD = 62
 class PolygonBits:
     """Bitmask form of a PolygonGrid: polygon p is bit p % 62 of word p // 62.
 
-    `interior` (cells, W): polygons that contain the whole cell; boundary entries in CSR form as in PolygonGrid.
+    `interior` (cells, W): polygons that contain the whole cell; boundary entries in CSR form as in
+    PolygonGrid.
     """
 
     grid: PolygonGrid
@@ -264,18 +298,29 @@ class PolygonBits:
     def from_grid(g: PolygonGrid) -> PolygonBits:
         w = max(1, -(-g.num_polygons // BITS_PER_WORD))
         ncell = g.nx * g.ny
-        cell_of_entry = torch.repeat_interleave(torch.arange(ncell, device=g.cell_start.device),
-                                                g.cell_start[1:] - g.cell_start[:-1])
+        cell_of_entry = torch.repeat_interleave(
+            torch.arange(ncell, device=g.cell_start.device), g.cell_start[1:] - g.cell_start[:-1]
+        )
         inner = ~g.entry_boundary
         interior = torch.zeros(ncell * w, dtype=torch.int64, device=g.cell_start.device)
         p = g.entry_poly[inner]
-        interior.index_add_(0, cell_of_entry[inner] * w + p // BITS_PER_WORD,
-                            torch.ones_like(p) << (p % BITS_PER_WORD))
+        interior.index_add_(
+            0, cell_of_entry[inner] * w + p // BITS_PER_WORD, torch.ones_like(p) << (p % BITS_PER_WORD)
+        )
         b = g.entry_boundary
         counts = torch.bincount(cell_of_entry[b], minlength=ncell)
-        b_start = torch.cat([torch.zeros(1, dtype=torch.int64, device=counts.device), torch.cumsum(counts, 0)])
-        return PolygonBits(g, interior.view(ncell, w), b_start, g.entry_poly[b], g.entry_centre_inside[b],
-                           g.entry_edges[b], w)
+        b_start = torch.cat(
+            [torch.zeros(1, dtype=torch.int64, device=counts.device), torch.cumsum(counts, 0)]
+        )
+        return PolygonBits(
+            g,
+            interior.view(ncell, w),
+            b_start,
+            g.entry_poly[b],
+            g.entry_centre_inside[b],
+            g.entry_edges[b],
+            w,
+        )
 
     def mask(self, polys: torch.Tensor) -> torch.Tensor:
         """Bool polygon selector (P,) -> word masks (W,) int64."""
@@ -318,12 +363,15 @@ class PolygonBits:
         keep = torch.nonzero(inside).squeeze(1)
         poly = self.b_poly[ent[keep]]
         flat = bits.view(-1)
-        flat.index_add_(0, pt[keep] * self.words + poly // BITS_PER_WORD,
-                        torch.ones_like(poly) << (poly % BITS_PER_WORD))
+        flat.index_add_(
+            0, pt[keep] * self.words + poly // BITS_PER_WORD, torch.ones_like(poly) << (poly % BITS_PER_WORD)
+        )
         return flat.view(-1, self.words)
 
 
-def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+def polyline_project(
+    points: torch.Tensor, line: torch.Tensor, chunk: int = 16
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Arc length of the closest point on polyline `line` (S+1, 2) for points (M, 2), and the distance.
 
     Like shapely `project` / `distance` (the first closest segment wins ties). Segments are grouped in chunks
@@ -429,16 +477,29 @@ class SegmentGrid:
         np.minimum.at(centre_dist, pc_all, np.concatenate(pairs_d)[order])
         all_near = centre_dist + cell * np.sqrt(0.5) + 1e-9 < radius
         return SegmentGrid(
-            origin=torch.from_numpy(lo.astype(np.float64)), cell=cell, nx=nx, ny=ny,
-            cell_segs=torch.from_numpy(segs), has_any=torch.from_numpy(counts > 0), radius=radius,
-            all_near=torch.from_numpy(all_near), cell_row=torch.from_numpy(cell_row),
+            origin=torch.from_numpy(lo.astype(np.float64)),
+            cell=cell,
+            nx=nx,
+            ny=ny,
+            cell_segs=torch.from_numpy(segs),
+            has_any=torch.from_numpy(counts > 0),
+            radius=radius,
+            all_near=torch.from_numpy(all_near),
+            cell_row=torch.from_numpy(cell_row),
         )
 
     def to(self, device: torch.device | str) -> SegmentGrid:
-        return SegmentGrid(self.origin.to(device), self.cell, self.nx, self.ny, self.cell_segs.to(device),
-                           self.has_any.to(device), self.radius,
-                           None if self.all_near is None else self.all_near.to(device),
-                           None if self.cell_row is None else self.cell_row.to(device))
+        return SegmentGrid(
+            self.origin.to(device),
+            self.cell,
+            self.nx,
+            self.ny,
+            self.cell_segs.to(device),
+            self.has_any.to(device),
+            self.radius,
+            None if self.all_near is None else self.all_near.to(device),
+            None if self.cell_row is None else self.cell_row.to(device),
+        )
 
     def farther_than(self, pts: torch.Tensor) -> torch.Tensor:
         """(M, 2) -> bool (M,): distance to the polyline > radius."""

@@ -1,8 +1,11 @@
 """Scene representation for the vectorized PDM scorer, independent of nuPlan/NAVSIM classes.
 
-Frames and units: every geometry is in a global right-handed frame (x east, y north, metres; heading CCW from +x,
-radians), as in nuPlan/NAVSIM. Coordinates are large (UTM-like), so everything is float64; the scorer subtracts
-`Scene.origin` before doing geometry. Ego states follow NAVSIM's `StateIndex` order (`EGO_STATE_FIELDS`), at the
+Frames and units: every geometry is in a global right-handed frame (x east, y north, metres; heading CCW
+from +x,
+radians), as in nuPlan/NAVSIM. Coordinates are large (UTM-like), so everything is float64; the scorer
+subtracts
+`Scene.origin` before doing geometry. Ego states follow NAVSIM's `StateIndex` order (`EGO_STATE_FIELDS`),
+at the
 **rear axle**; candidate plans are given in the ego rear-axle frame at t = 0 (x forward, y left, heading CCW).
 Time steps are 0.1 s; step k is at t0 + 0.1 k s.
 
@@ -37,7 +40,15 @@ EGO_STATE_FIELDS = (
 NUM_STATE = len(EGO_STATE_FIELDS)
 
 # Map layers (nuPlan SemanticMapLayer names) as small integer codes.
-LAYERS = ("LANE", "LANE_CONNECTOR", "ROADBLOCK", "ROADBLOCK_CONNECTOR", "INTERSECTION", "CARPARK_AREA", "DRIVABLE_AREA")
+LAYERS = (
+    "LANE",
+    "LANE_CONNECTOR",
+    "ROADBLOCK",
+    "ROADBLOCK_CONNECTOR",
+    "INTERSECTION",
+    "CARPARK_AREA",
+    "DRIVABLE_AREA",
+)
 LAYER_CODE = {name: i for i, name in enumerate(LAYERS)}
 LANE_LAYERS = (LAYER_CODE["LANE"], LAYER_CODE["LANE_CONNECTOR"])
 # Layers whose union is NAVSIM's drivable area for the non-drivable-area test (lanes do not count there).
@@ -87,7 +98,8 @@ class EgoParams:
 
 @dataclass
 class Polygons:
-    """Simple polygons (exterior ring only, not closed), padded: `vertices` (P, V, 2) float64, `num_vertices` (P,).
+    """Simple polygons (exterior ring only, not closed), padded: `vertices` (P, V, 2) float64,
+    `num_vertices` (P,).
 
     Padding repeats the last vertex, so padded edges are degenerate and never cross anything.
     """
@@ -120,7 +132,7 @@ class Polygons:
 
 @dataclass
 class Lane:
-    """One lane or lane connector: centreline (n, 3) x, y, heading in driving direction; connectivity by id."""
+    """A lane or lane connector: centreline (n, 3) x, y, heading in driving direction; connectivity by id."""
 
     id: str
     is_connector: bool
@@ -139,7 +151,8 @@ class MapGeometry:
     """The drivable map the scorer tests against, plus lanes/intersections for routing and lane keeping.
 
     `drivable` holds every polygon of NAVSIM's `PDMDrivableMap` (layers LANE, LANE_CONNECTOR, ROADBLOCK,
-    INTERSECTION, CARPARK_AREA, DRIVABLE_AREA). `intersections` are the INTERSECTION polygons (also in `drivable`).
+    INTERSECTION, CARPARK_AREA, DRIVABLE_AREA). `intersections` are the INTERSECTION polygons (also in
+    `drivable`).
     """
 
     drivable: Polygons
@@ -169,10 +182,12 @@ class TrafficLights:
 
 @dataclass
 class Agents:
-    """Tracked objects per 0.1 s step. `states` (A, T, 5) = centre x, y, heading, vx, vy (global); NaN where absent.
+    """Tracked objects per 0.1 s step. `states` (A, T, 5) = centre x, y, heading, vx, vy (global); NaN where
+    absent.
 
     `present` (A, T) says whether the object is in the observation at step k (T = 51 covers v1's 5 s; v2 uses
-    `present_v2` over the first 41 steps). `dropped_v2` marks tracks removed by v2's log replay (box overlapping
+    `present_v2` over the first 41 steps). `dropped_v2` marks tracks removed by v2's log replay (box
+    overlapping
     the initial ego box).
     """
 
@@ -261,7 +276,9 @@ def _arr(x: Any, shape_tail: tuple[int, ...], where: str) -> np.ndarray:
     except (TypeError, ValueError) as e:
         raise SceneFormatError(f"{where}: expected a numeric array, got {type(x).__name__}") from e
     if a.ndim != len(shape_tail) + 1 or tuple(a.shape[1:]) != shape_tail:
-        raise SceneFormatError(f"{where}: expected shape (n, {', '.join(map(str, shape_tail))}), got {a.shape}")
+        raise SceneFormatError(
+            f"{where}: expected shape (n, {', '.join(map(str, shape_tail))}), got {a.shape}"
+        )
     return a
 
 
@@ -293,7 +310,9 @@ def scene_from_dict(d: dict[str, Any], where: str = "scene") -> Scene:
         rear_axle_to_center=float(veh["rear_axle_to_center"]),
         wheel_base=float(veh["wheel_base"]),
     )
-    init = _arr([_req(ego_d, "initial_state", f"{where}.ego")["state"]], (NUM_STATE,), f"{where}.ego.initial_state")
+    init = _arr(
+        [_req(ego_d, "initial_state", f"{where}.ego")["state"]], (NUM_STATE,), f"{where}.ego.initial_state"
+    )
     past = _arr(ego_d["past_states"]["states"], (NUM_STATE,), f"{where}.ego.past_states.states")
     hist = _arr(
         ego_d["history_comfort_states"]["states"], (NUM_STATE,), f"{where}.ego.history_comfort_states.states"
@@ -354,11 +373,15 @@ def scene_from_dict(d: dict[str, Any], where: str = "scene") -> Scene:
             raise SceneFormatError(f"{where}.traffic_lights: lane connector {lid!r} not in map.lanes")
     traffic_lights = TrafficLights(
         lane_ids=tl_ids,
-        polygons=Polygons.from_lists(tl_ids, [LAYER_CODE["LANE_CONNECTOR"]] * len(tl), [lanes[i].polygon for i in tl_ids]),
+        polygons=Polygons.from_lists(
+            tl_ids, [LAYER_CODE["LANE_CONNECTOR"]] * len(tl), [lanes[i].polygon for i in tl_ids]
+        ),
         is_red=torch.tensor([x["is_red_per_step"] for x in tl], dtype=torch.bool).reshape(len(tl), -1)
         if tl
         else torch.zeros(0, 41, dtype=torch.bool),
-        on_route=torch.tensor([bool(x.get("on_route", x["lane_connector_id"] in route.lane_ids)) for x in tl]),
+        on_route=torch.tensor(
+            [bool(x.get("on_route", x["lane_connector_id"] in route.lane_ids)) for x in tl]
+        ),
     )
 
     to = _req(d, "tracked_objects", where)
@@ -392,14 +415,20 @@ def scene_from_dict(d: dict[str, Any], where: str = "scene") -> Scene:
         previous = PreviousFrame(
             state=_t(np.asarray(prev_d["state"], dtype=np.float64)),
             plan_poses_8=_t(_arr(prev_d["plan_poses_8"], (3,), f"{where}.ego.previous_frame.plan_poses_8")),
-            simulated_states=None if sim is None else _t(_arr(sim, (NUM_STATE,), f"{where}.previous.simulated")),
+            simulated_states=None
+            if sim is None
+            else _t(_arr(sim, (NUM_STATE,), f"{where}.previous.simulated")),
         )
     pc = d.get("pdm_closed")
     reference = None
     if pc is not None:
         reference = ReferencePlan(
-            reference_states=_t(_arr(pc["v2"]["reference_states_41"], (NUM_STATE,), f"{where}.pdm_closed.v2")),
-            reference_states_v1=_t(_arr(pc["v1"]["reference_states_41"], (NUM_STATE,), f"{where}.pdm_closed.v1"))
+            reference_states=_t(
+                _arr(pc["v2"]["reference_states_41"], (NUM_STATE,), f"{where}.pdm_closed.v2")
+            ),
+            reference_states_v1=_t(
+                _arr(pc["v1"]["reference_states_41"], (NUM_STATE,), f"{where}.pdm_closed.v1")
+            )
             if "v1" in pc
             else None,
         )

@@ -1,8 +1,10 @@
 """Batched EPDMS (NAVSIM v2.2) and PDMS (NAVSIM v1.1) scorer in torch.
 
 `PDMScorer(scene, config, device)` prepares a scene once (local frame, grid indexes, agent boxes), then
-`score(plans, plan_dt)` scores N candidate plans (ego rear-axle frame at t = 0; x forward, y left, heading CCW;
-poses at plan_dt, 2 plan_dt, ...) in one batch: interpolation to 41 states, LQR + bicycle simulation, sub-scores,
+`score(plans, plan_dt)` scores N candidate plans (ego rear-axle frame at t = 0; x forward, y left, heading
+CCW;
+poses at plan_dt, 2 plan_dt, ...) in one batch: interpolation to 41 states, LQR + bicycle simulation,
+sub-scores,
 EP normalisation against the PDM-Closed reference (pairwise, as NAVSIM's official per-candidate `pdm_score`),
 the human filter and the final EPDMS / PDMS. No Python loop runs over proposals; loops run over time steps or
 fixed small sets only. Behaviour and quirks: docs/scorer.md and ../shared/fixtures/navsim_scorer/README.md §6.
@@ -18,17 +20,17 @@ import torch
 from training.scoring.comfort import comfortable, extended_comfort
 from training.scoring.config import ScorerConfig
 from training.scoring.geometry import (
+    BITS_PER_WORD,
     PolygonBits,
     PolygonGrid,
-    popcount64,
     SegmentGrid,
     box_corners,
     convex_quads_intersect,
     polyline_project,
+    popcount64,
     segment_quad_intersect,
     segments_cross_closed,
 )
-from training.scoring.geometry import BITS_PER_WORD
 from training.scoring.scene import AREA_LAYERS, LANE_LAYERS, LAYER_CODE, Scene
 from training.scoring.simulation import interpolate_plan, simulate
 
@@ -78,7 +80,9 @@ class PDMScorer:
         self.hist = self._local_states(scene.history.comfort_states).to(dev)
         prev = scene.previous
         self.prev_sim = (
-            None if prev is None or prev.simulated_states is None else self._local_states(prev.simulated_states).to(dev)
+            None
+            if prev is None or prev.simulated_states is None
+            else self._local_states(prev.simulated_states).to(dev)
         )
         eg = scene.ego
         self.half_l, self.half_w, self.r2c = eg.half_length, eg.half_width, eg.rear_axle_to_center
@@ -93,7 +97,9 @@ class PDMScorer:
         is_lane = (layer == LANE_LAYERS[0]) | (layer == LANE_LAYERS[1])
         self.poly_is_lane = is_lane.to(dev)
         self.poly_is_area = torch.isin(layer, torch.tensor(AREA_LAYERS)).to(dev)
-        self.poly_is_route_lane = (is_lane & torch.tensor([i in route for i in dm.ids], dtype=torch.bool)).to(dev)
+        self.poly_is_route_lane = (is_lane & torch.tensor([i in route for i in dm.ids], dtype=torch.bool)).to(
+            dev
+        )
         self.poly_is_intersection = (layer == LAYER_CODE["INTERSECTION"]).to(dev)
         self.lane_mask = self.grid.mask(self.poly_is_lane)
         self.area_mask = self.grid.mask(self.poly_is_area)
@@ -108,7 +114,9 @@ class PDMScorer:
         keep = [i for i, lid in enumerate(tl.lane_ids) if lid in route]
         self.tl_polys = [torch.from_numpy(tl.polygons.ring(i) - self.origin_xy.numpy()).to(dev) for i in keep]
         self.tl_red = tl.is_red[keep].to(dev) if keep else torch.zeros(0, 41, dtype=torch.bool, device=dev)
-        self.tl_drivable_idx = [dm.ids.index(tl.lane_ids[i]) if tl.lane_ids[i] in dm.ids else -1 for i in keep]
+        self.tl_drivable_idx = [
+            dm.ids.index(tl.lane_ids[i]) if tl.lane_ids[i] in dm.ids else -1 for i in keep
+        ]
         self.agents_v2 = self._agents(version=2)
         self.agents_v1 = self._agents(version=1)
 
@@ -128,7 +136,9 @@ class PDMScorer:
         if version == 2:
             present &= ~ag.dropped_v2[:, None]
         st = torch.nan_to_num(st, nan=0.0)
-        corners = box_corners(st[..., 0], st[..., 1], st[..., 2], ag.length[:, None] / 2, ag.width[:, None] / 2)
+        corners = box_corners(
+            st[..., 0], st[..., 1], st[..., 2], ag.length[:, None] / 2, ag.width[:, None] / 2
+        )
         # NAVSIM uses each object as it first appears in the observation for type and stopped-track tests
         first = torch.argmax(present.long(), 1)
         v = st[torch.arange(len(ag)), first, 3:5]
@@ -137,15 +147,20 @@ class PDMScorer:
         stopped = (~is_agent) | (speed <= self.cfg.collision_stopped_speed_threshold)
         radius = torch.hypot(ag.length, ag.width) / 2
         return _AgentsView(
-            corners=corners.to(dev), centre=st[..., :2].to(dev), radius=radius.to(dev), present=present.to(dev),
-            is_agent=is_agent.to(dev), stopped=stopped.to(dev),
+            corners=corners.to(dev),
+            centre=st[..., :2].to(dev),
+            radius=radius.to(dev),
+            present=present.to(dev),
+            is_agent=is_agent.to(dev),
+            stopped=stopped.to(dev),
         )
 
     # --------------------------------------------------------------------------------------------------------
     def simulate_plans(self, plans: torch.Tensor, plan_dt: float) -> torch.Tensor:
         """Plans (N, K, 3) in the ego frame -> simulated local states (N, 41, 11)."""
-        ref = interpolate_plan(plans.to(self.device, torch.float64), plan_dt, self.init[:3], self.cfg.num_steps,
-                               self.cfg.dt)
+        ref = interpolate_plan(
+            plans.to(self.device, torch.float64), plan_dt, self.init[:3], self.cfg.num_steps, self.cfg.dt
+        )
         return simulate(ref, self.init, self.wheel_base, self.cfg.dt)
 
     def simulate_reference(self, reference_states: torch.Tensor) -> torch.Tensor:
@@ -154,18 +169,22 @@ class PDMScorer:
 
     # --------------------------------------------------------------------------------------------------------
     def _ego_areas(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(N, T, 11) -> per-step flags: multiple lanes, non-drivable, oncoming, centre/rear axle in intersection."""
+        """(N, T, 11) -> per-step flags: multiple lanes, non-drivable, oncoming, in intersection."""
         n, t, _ = states.shape
         x, y, h = states[..., 0], states[..., 1], states[..., 2]
         cx, cy = x + self.r2c * torch.cos(h), y + self.r2c * torch.sin(h)
         corners = box_corners(cx, cy, h, self.half_l, self.half_w)  # (N, T, 4, 2)
-        pts = torch.cat([corners, torch.stack([cx, cy], -1)[..., None, :], states[..., None, :2]], -2)  # 6 points
+        pts = torch.cat(
+            [corners, torch.stack([cx, cy], -1)[..., None, :], states[..., None, :2]], -2
+        )  # 6 points
         npt = 6 if self.has_intersections else 5
         bits = self.grid.query(pts[..., :npt, :].reshape(-1, 2)).view(n, t, npt, -1)  # (N, T, P, W)
         cb = bits[:, :, :4]
         lane_any = cb[:, :, 0] | cb[:, :, 1] | cb[:, :, 2] | cb[:, :, 3]
         lane_all = cb[:, :, 0] & cb[:, :, 1] & cb[:, :, 2] & cb[:, :, 3]
-        multiple = (popcount64(lane_any & self.lane_mask).sum(-1) > 1) & ~((lane_all & self.lane_mask) != 0).any(-1)
+        multiple = (popcount64(lane_any & self.lane_mask).sum(-1) > 1) & ~(
+            (lane_all & self.lane_mask) != 0
+        ).any(-1)
         nondrivable = ~((cb & self.area_mask) != 0).any(-1).all(-1)
         on_route = ((bits[:, :, 4] & self.route_mask) != 0).any(-1)
         inter = ((bits & self.inter_mask) != 0).any(-1)  # (N, T, P)
@@ -176,7 +195,6 @@ class PDMScorer:
                 continue
             w, b = divmod(idx, BITS_PER_WORD)
             tl_corner.append(((cb[..., w] >> b) & 1).bool().any(-1))
-        shape = (n, t)
         return {
             "corners": corners,
             "centre": torch.stack([cx, cy], -1),
@@ -192,7 +210,7 @@ class PDMScorer:
         """Broad phase: ego centres (N, S, 2) vs agents at steps obj_steps (S,) -> (n, s, a) triples whose
         bounding circles overlap. Agents are hashed into a uniform grid (cell >= reach) over their own and
         neighbouring cells; each ego centre looks up its cell only."""
-        n, s_len, _ = centre.shape
+        s_len = centre.shape[1]
         dev = centre.device
         a_cnt = ag.centre.shape[0]
         oc = ag.centre[:, obj_steps]  # (A, S, 2)
@@ -243,17 +261,25 @@ class PDMScorer:
         nv = torch.linalg.vector_norm(v, dim=-1)
         return (torch.cos(heading) * v[..., 0] + torch.sin(heading) * v[..., 1]) / nv
 
-    def _first_fault(self, n: int, a_count: int, nidx: torch.Tensor, aidx: torch.Tensor, key: torch.Tensor,
-                     fault: torch.Tensor) -> torch.Tensor:
-        """Counted at-fault events: those before the first non-at-fault event with the same (proposal, token)."""
+    def _first_fault(
+        self,
+        n: int,
+        a_count: int,
+        nidx: torch.Tensor,
+        aidx: torch.Tensor,
+        key: torch.Tensor,
+        fault: torch.Tensor,
+    ) -> torch.Tensor:
+        """At-fault events counted: before the first non-at-fault event of the same (proposal, token)."""
         big = torch.iinfo(torch.int64).max
         pair = nidx * a_count + aidx
         first_ok = torch.full((n * a_count,), big, dtype=torch.int64, device=key.device)
         first_ok.scatter_reduce_(0, pair[~fault], key[~fault], reduce="amin")
         return fault & (key < first_ok[pair])
 
-    def _collisions(self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _collisions(
+        self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n, t, _ = states.shape
         dev = states.device
         score = torch.ones(n, dtype=states.dtype, device=dev)
@@ -272,7 +298,9 @@ class PDMScorer:
         ego_stopped = speed <= self.cfg.collision_stopped_speed_threshold
         track_stopped = ag.stopped[ai]
         centroid = obj_c.mean(-2)
-        behind = self._rel_cos(st[:, :2], st[:, 2], centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
+        behind = self._rel_cos(st[:, :2], st[:, 2], centroid) < math.cos(
+            math.radians(self.cfg.agent_behind_angle_deg)
+        )
         front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
         lateral_fault = areas["multiple_lanes"][ni, ti] | areas["non_drivable"][ni, ti]
         active = ~ego_stopped & ~track_stopped
@@ -283,23 +311,25 @@ class PDMScorer:
         first_t.scatter_reduce_(0, ni[counted], ti[counted].to(states.dtype), reduce="amin")
         return score, first_t
 
-    def _ttc(self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView, t_eval: int
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _ttc(
+        self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView, t_eval: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n = states.shape[0]
         dev = states.device
         score = torch.ones(n, dtype=states.dtype, device=dev)
         first_t = torch.full((n,), float("inf"), dtype=states.dtype, device=dev)
         if ag.centre.shape[0] == 0:
             return score, first_t
-        horizon = int(round(self.cfg.future_collision_horizon_window_s / self.cfg.dt))
+        horizon = round(self.cfg.future_collision_horizon_window_s / self.cfg.dt)
         offsets = list(range(0, horizon, self.cfg.ttc_projection_step))  # 0, 3, 6, 9
         speed = torch.hypot(states[..., 3], states[..., 4])
         cos_h, sin_h = torch.cos(states[..., 2]), torch.sin(states[..., 2])
         trip = []
         for k, off in enumerate(offsets):
             ts = torch.arange(t_eval, device=dev)
-            shift = torch.stack([cos_h[:, :t_eval], sin_h[:, :t_eval]], -1) * (speed[:, :t_eval, None] * off *
-                                                                                self.cfg.dt)
+            shift = torch.stack([cos_h[:, :t_eval], sin_h[:, :t_eval]], -1) * (
+                speed[:, :t_eval, None] * off * self.cfg.dt
+            )
             centre = areas["centre"][:, :t_eval] + shift
             tri = self._pairs(centre, ag, ts + off)
             if len(tri) == 0:
@@ -319,11 +349,17 @@ class PDMScorer:
         c = self._rel_cos(st[:, :2], st[:, 2], centroid)
         ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
         behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-        risky = areas["multiple_lanes"][ni, ti] | areas["non_drivable"][ni, ti] | areas["rear_in_intersection"][ni, ti]
+        risky = (
+            areas["multiple_lanes"][ni, ti]
+            | areas["non_drivable"][ni, ti]
+            | areas["rear_in_intersection"][ni, ti]
+        )
         viol = ahead | (risky & ~behind)
         key = ti * len(offsets) + ki
         counted = self._first_fault(n, ag.centre.shape[0], ni, ai, key, viol)
-        score.scatter_reduce_(0, ni[counted], torch.zeros_like(ni[counted], dtype=states.dtype), reduce="amin")
+        score.scatter_reduce_(
+            0, ni[counted], torch.zeros_like(ni[counted], dtype=states.dtype), reduce="amin"
+        )
         first_t.scatter_reduce_(0, ni[counted], ti[counted].to(states.dtype), reduce="amin")
         return score, first_t
 
@@ -335,13 +371,16 @@ class PDMScorer:
             red = self.tl_red[li, :t]
             if not bool(red.any()):
                 continue
-            hit = areas["tl_corner"][li] & red[None]  # type: ignore[index]
+            hit = areas["tl_corner"][li] & red[None]
             lo, hi = poly.min(0).values, poly.max(0).values
             c = areas["centre"]
             near = (
-                (c[..., 0] >= lo[0] - self.ego_radius) & (c[..., 0] <= hi[0] + self.ego_radius)
-                & (c[..., 1] >= lo[1] - self.ego_radius) & (c[..., 1] <= hi[1] + self.ego_radius)
-                & red[None] & ~hit
+                (c[..., 0] >= lo[0] - self.ego_radius)
+                & (c[..., 0] <= hi[0] + self.ego_radius)
+                & (c[..., 1] >= lo[1] - self.ego_radius)
+                & (c[..., 1] <= hi[1] + self.ego_radius)
+                & red[None]
+                & ~hit
             )
             idx = torch.nonzero(near)
             if len(idx):
@@ -398,7 +437,7 @@ class PDMScorer:
             n, t = c.shape[:2]
             exceed = self.lk_grid.farther_than(c.reshape(-1, 2)).view(n, t)
             skip = areas["centre_in_intersection"]
-            need = int(math.ceil(cfg.lane_keeping_horizon_window_s / cfg.dt))
+            need = math.ceil(cfg.lane_keeping_horizon_window_s / cfg.dt)
             run = torch.zeros(n, dtype=torch.int64, device=states.device)
             fail = torch.zeros(n, dtype=torch.bool, device=states.device)
             for k in range(t):
@@ -410,7 +449,7 @@ class PDMScorer:
                 torch.cat([hist, states], 1), cfg.dt, self.r2c, cfg.comfort, center_shift=True
             ).to(dtype)
             if self.prev_sim is not None:
-                k = int(round(0.5 / cfg.dt))
+                k = round(0.5 / cfg.dt)
                 out["extended_comfort"] = extended_comfort(
                     states[:, : states.shape[1] - k], self.prev_sim[k:], cfg.dt, cfg.comfort
                 ).to(dtype)
@@ -431,7 +470,11 @@ class PDMScorer:
         ref = self.scene.reference
         ref_states = None
         if ref is not None:
-            rs = ref.reference_states if version == 2 or ref.reference_states_v1 is None else ref.reference_states_v1
+            rs = (
+                ref.reference_states
+                if version == 2 or ref.reference_states_v1 is None
+                else ref.reference_states_v1
+            )
             ref_states = rs
             sims.insert(0, self.simulate_reference(rs))
         use_filter = version == 2 and cfg.human_penalty_filter
@@ -444,16 +487,26 @@ class PDMScorer:
         cand["simulated_states"] = states[off : off + n]
         prog = cand["progress_raw"]
         if version == 2:
-            mult = (cand["no_at_fault_collisions"] * cand["drivable_area_compliance"]
-                    * cand["driving_direction_compliance"] * cand["traffic_light_compliance"])
+            mult = (
+                cand["no_at_fault_collisions"]
+                * cand["drivable_area_compliance"]
+                * cand["driving_direction_compliance"]
+                * cand["traffic_light_compliance"]
+            )
             if off:
-                ref_mult = (raw["no_at_fault_collisions"][0] * raw["drivable_area_compliance"][0]
-                            * raw["driving_direction_compliance"][0] * raw["traffic_light_compliance"][0])
+                ref_mult = (
+                    raw["no_at_fault_collisions"][0]
+                    * raw["drivable_area_compliance"][0]
+                    * raw["driving_direction_compliance"][0]
+                    * raw["traffic_light_compliance"][0]
+                )
                 ref_val = raw["progress_raw"][0] * ref_mult
             else:
                 ref_val = torch.zeros((), dtype=prog.dtype, device=prog.device)
             norm = torch.maximum(prog * mult, ref_val)
-            ep = torch.where(norm > cfg.progress_distance_threshold, (prog / norm).clamp(0, 1), torch.ones_like(prog))
+            ep = torch.where(
+                norm > cfg.progress_distance_threshold, (prog / norm).clamp(0, 1), torch.ones_like(prog)
+            )
             cand["ego_progress"] = torch.nan_to_num(ep, nan=1.0)
             out: dict[str, torch.Tensor] = {}
             for key in SUB_SCORES_V2:
@@ -466,34 +519,61 @@ class PDMScorer:
             for key in SUB_SCORES_V2:
                 out[key] = filtered[key]
             for prefix, src in (("", filtered), ("raw_", cand)):
-                m = (src["no_at_fault_collisions"] * src["drivable_area_compliance"]
-                     * src["driving_direction_compliance"] * src["traffic_light_compliance"])
-                base = (cfg.ep_weight * src["ego_progress"] + cfg.ttc_weight * src["time_to_collision_within_bound"]
-                        + cfg.lk_weight * src["lane_keeping"] + cfg.hc_weight * src["history_comfort"])
+                m = (
+                    src["no_at_fault_collisions"]
+                    * src["drivable_area_compliance"]
+                    * src["driving_direction_compliance"]
+                    * src["traffic_light_compliance"]
+                )
+                base = (
+                    cfg.ep_weight * src["ego_progress"]
+                    + cfg.ttc_weight * src["time_to_collision_within_bound"]
+                    + cfg.lk_weight * src["lane_keeping"]
+                    + cfg.hc_weight * src["history_comfort"]
+                )
                 wsum = cfg.ep_weight + cfg.ttc_weight + cfg.lk_weight + cfg.hc_weight
                 out[prefix + "multiplicative_metrics_prod"] = m
                 out[prefix + "epdms_no_ec"] = m * base / wsum
                 if "extended_comfort" in cand:
-                    out[prefix + "epdms"] = m * (base + cfg.ec_weight * cand["extended_comfort"]) / (wsum + cfg.ec_weight)
+                    out[prefix + "epdms"] = (
+                        m * (base + cfg.ec_weight * cand["extended_comfort"]) / (wsum + cfg.ec_weight)
+                    )
                 else:
                     out[prefix + "epdms"] = out[prefix + "epdms_no_ec"]
             if "extended_comfort" in cand:
                 out["extended_comfort"] = cand["extended_comfort"]
-            for key in ("progress_raw", "simulated_states", "ego_areas", "collision_time_idx", "ttc_time_idx"):
+            for key in (
+                "progress_raw",
+                "simulated_states",
+                "ego_areas",
+                "collision_time_idx",
+                "ttc_time_idx",
+            ):
                 out[key] = cand[key]
             return out
         # v1.1 PDMS
         nd = cand["no_at_fault_collisions"] * cand["drivable_area_compliance"]
         masked = prog * nd
         if off:
-            ref_masked = raw["progress_raw"][0] * raw["no_at_fault_collisions"][0] * raw["drivable_area_compliance"][0]
+            ref_masked = (
+                raw["progress_raw"][0] * raw["no_at_fault_collisions"][0] * raw["drivable_area_compliance"][0]
+            )
         else:
             ref_masked = torch.zeros((), dtype=prog.dtype, device=prog.device)
         mx = torch.maximum(masked, ref_masked)
         ep = torch.where(mx > cfg.progress_distance_threshold, masked / mx, torch.ones_like(prog))
-        ep = torch.where(nd == 0, torch.zeros_like(ep), torch.nan_to_num(ep, nan=1.0))  # v1.1 masks failed rows
-        pdms = nd * (cfg.ep_weight * ep + cfg.ttc_weight * cand["time_to_collision_within_bound"]
-                     + cfg.v1_comfort_weight * cand["comfort"]) / (cfg.ep_weight + cfg.ttc_weight + cfg.v1_comfort_weight)
+        ep = torch.where(
+            nd == 0, torch.zeros_like(ep), torch.nan_to_num(ep, nan=1.0)
+        )  # v1.1 masks failed rows
+        pdms = (
+            nd
+            * (
+                cfg.ep_weight * ep
+                + cfg.ttc_weight * cand["time_to_collision_within_bound"]
+                + cfg.v1_comfort_weight * cand["comfort"]
+            )
+            / (cfg.ep_weight + cfg.ttc_weight + cfg.v1_comfort_weight)
+        )
         return {
             "no_at_fault_collisions": cand["no_at_fault_collisions"],
             "drivable_area_compliance": cand["drivable_area_compliance"],

@@ -7,8 +7,10 @@ scene origin's x, y; headings stay global CCW radians), at the rear axle, in NAV
 
 Algorithm facts (from NAVSIM `batch_lqr.py`, `batch_lqr_utils.py`, `batch_kinematic_bicycle.py`; described in
 ../shared/fixtures/navsim_scorer/README.md section 6.2):
-* velocity profile: least squares on displacements projected on the reference headings with a jerk penalty 1e-4
-  on the accelerations (NAVSIM's banded-matrix quirk, see `_velocity_solver`). Because cos^2 + sin^2 = 1 its normal matrix is the same for every proposal, so
+* velocity profile: least squares on displacements projected on the reference headings with a jerk penalty
+1e-4
+  on the accelerations (NAVSIM's banded-matrix quirk, see `_velocity_solver`). Because cos^2 + sin^2 = 1
+  its normal matrix is the same for every proposal, so
   the solve is one constant (40 x 40) matrix applied to the projected displacements.
 * curvature profile: least squares with penalty 1e-2 on curvature rates and 1e-10 on the initial curvature;
   re-parametrised in the 40 curvature values it is a symmetric tridiagonal system, solved batched (Thomas).
@@ -49,7 +51,7 @@ class TrackerParams:
 def interpolate_plan(
     rel_poses: torch.Tensor, plan_dt: float, origin: torch.Tensor, num_steps: int = 41, dt: float = 0.1
 ) -> torch.Tensor:
-    """Ego-frame plan (N, K, 3) at t = plan_dt ... K plan_dt -> reference poses (N, num_steps, 3) at 0 ... 4 s.
+    """Ego-frame plan (N, K, 3) at t = plan_dt ... K plan_dt -> reference poses (N, num_steps, 3), 0 ... 4 s.
 
     `origin` is the local-frame rear-axle pose at t = 0 (3,). Knots are [origin, plan poses]; x, y linear in
     time, heading unwrapped over knots then linear then wrapped (nuPlan `InterpolatedTrajectory`).
@@ -91,7 +93,8 @@ def _velocity_solver(num: int, dt: float, device: torch.device) -> torch.Tensor:
         c[k, 1 : k + 1] = dt * dt
     # NAVSIM's `_make_banded_difference_matrix` assigns `[:, 1:] = eye` and then `[:, :-1] = -eye`; the second
     # assignment overwrites the +1 entries except in the last row, so the "jerk" penalty actually acts on the
-    # accelerations a_0 ... a_{num-3} themselves plus (a_{num-2} - a_{num-3}). Reproduced on purpose (the oracle
+    # accelerations a_0 ... a_{num-3} themselves plus (a_{num-2} - a_{num-3}). Reproduced on purpose (the
+    # oracle
     # fixtures confirm it); see docs/scorer.md.
     band = np.zeros((num - 2, num - 1))
     band[:, 1:] = np.eye(num - 2)
@@ -106,7 +109,7 @@ _VEL_CACHE: dict[tuple[int, float, str], torch.Tensor] = {}
 
 def velocity_curvature_profiles(poses: torch.Tensor, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference poses (N, P, 3) -> velocity (N, P-1) and curvature (N, P-1) profiles."""
-    n, p, _ = poses.shape
+    p = poses.shape[1]
     m = p - 1
     d = poses[:, 1:] - poses[:, :-1]
     dtheta = wrap_angle(d[..., 2])
