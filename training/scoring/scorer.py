@@ -425,7 +425,8 @@ class PDMScorer:
         )
         out["driving_direction_compliance"] = ddc.to(dtype)
         # progress along the route centreline (centre point), clipped at 0
-        s0, _ = polyline_project(c[:, 0], self.centerline)
+        # every proposal starts from the same simulated state 0: project that centre once
+        s0, _ = polyline_project(c[:1, 0], self.centerline)
         s1, _ = polyline_project(c[:, -1], self.centerline)
         out["progress_raw"] = (s1 - s0).clamp_min(0)
         horizon_eval = (states.shape[1] - 1) - 9 if version == 2 else states.shape[1] - 1

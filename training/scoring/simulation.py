@@ -162,7 +162,6 @@ def simulate(
     m = vel_prof.shape[1]
     hz = p.horizon
     dev, dtype = reference.device, reference.dtype
-    k_idx = torch.arange(hz, device=dev, dtype=dtype)
     # B of the lateral system (response to a unit steering-rate input) depends on the velocity profile only.
     out = torch.zeros(n, num, 11, device=dev, dtype=dtype)
     out[:, 0] = initial_state
@@ -170,42 +169,49 @@ def simulate(
     vx, ax = out[:, 0, 3], out[:, 0, 5]
     delta, yaw_rate = out[:, 0, 7], out[:, 0, 9]
     q_lon, r_lon = p.q_longitudinal, p.r_longitudinal
-    q0, q1 = p.q_lateral[0], p.q_lateral[1]
+    q0, q1_lat = p.q_lateral[0], p.q_lateral[1]
     b_lon = hz * dt
+    # Closed form of NAVSIM's 10-step lateral LQR composition. With v_k = vx + accel dt k, every sum over
+    # the horizon is a polynomial in (vx, accel) whose coefficients are constants or fixed linear functionals
+    # of the curvature window; the windows of all 40 iterations are contracted at once (one matmul).
+    kk = torch.arange(hz, dtype=torch.float64)
+    pj = torch.tensor([float(sum(range(j + 1, hz))) for j in range(hz)], dtype=torch.float64)
+    ones = torch.ones(hz, dtype=torch.float64)
+    w = torch.stack([ones, kk, hz - 1 - kk, pj + kk * (hz - 1 - kk), kk * pj], 1)
+    win_idx = torch.clamp(torch.arange(num - 1)[:, None] + torch.arange(hz)[None], max=m - 1).to(dev)
+    kap = curv_prof[:, win_idx] @ w.to(dev, dtype)  # (N, 40, 5)
+    pairs = [(j, k) for k in range(hz) for j in range(k)]
+    s1 = float(sum(range(hz)))
+    s2 = float(sum(j * j for j in range(hz)))
+    q1 = float(sum(j + k for j, k in pairs))
+    q2 = float(sum(j * k for j, k in pairs))
+    r0 = float(sum(j for j, _ in pairs))
+    r1 = float(sum(j * k + j * j for j, k in pairs))
+    r2 = float(sum(j * j * k for j, k in pairs))
+    dl = dt / wheel_base
     for i in range(num - 1):
         ref_i = reference[:, i]
         j = min(i + hz, m - 1)
         v_ref = vel_prof[:, j]
-        length = j - i
-        if length >= hz:
-            curv = curv_prof[:, i : i + hz]
-        else:
-            curv = torch.cat([curv_prof[:, i:j], curv_prof[:, j : j + 1].expand(n, hz - length)], 1)
         stop = (v_ref <= p.stopping_velocity) & (vx <= p.stopping_velocity)
         accel_lqr = -(b_lon * q_lon / (b_lon * q_lon * b_lon + r_lon)) * (vx - v_ref)
         accel_cmd = torch.where(stop, -p.stopping_gain * (vx - v_ref), accel_lqr)
         # lateral errors w.r.t. reference pose i
         ch, sh = torch.cos(ref_i[:, 2]), torch.sin(ref_i[:, 2])
-        ex, ey = x - ref_i[:, 0], y - ref_i[:, 1]
-        e0 = -ex * sh + ey * ch
+        e0 = -(x - ref_i[:, 0]) * sh + (y - ref_i[:, 1]) * ch
         e1 = wrap_angle(hd - ref_i[:, 2])
-        v_seq = vx[:, None] + accel_cmd[:, None] * dt * k_idx  # (N, hz)
-        a_k = v_seq * dt
-        b_k = v_seq * dt / wheel_base
-        c_k = -v_seq * curv * dt
-        # zero-input propagation: e1 before step k, e0 after hz steps (steering angle constant)
-        e1_before = e1[:, None] + torch.cumsum(
-            torch.cat([torch.zeros_like(b_k[:, :1]), (b_k * delta[:, None] + c_k)[:, :-1]], 1), 1
-        )
-        e1_end = e1_before[:, -1] + b_k[:, -1] * delta + c_k[:, -1]
-        e0_end = e0 + (a_k * e1_before).sum(1)
-        e1_end = wrap_angle(e1_end)
-        # unit-input response: b2 before step k = k dt; b1 before step k = sum_{j<k} b_j j dt
-        b1_before = torch.cumsum(torch.cat([torch.zeros_like(b_k[:, :1]), (b_k * k_idx * dt)[:, :-1]], 1), 1)
-        b1_end = b1_before[:, -1] + b_k[:, -1] * (hz - 1) * dt
-        b0_end = (a_k * b1_before).sum(1)
-        steer_lqr = -(b0_end * q0 * e0_end + b1_end * q1 * e1_end) / (
-            b0_end * q0 * b0_end + b1_end * q1 * b1_end + p.r_lateral
+        u, al = vx, accel_cmd * dt
+        uu, ua, aa = u * u, u * al, al * al
+        k0, k1, k2, k3, k4 = kap[:, i].unbind(-1)
+        sum_a = dt * (hz * u + al * s1)
+        sum_ab = dt * dl * (uu * s1 + ua * q1 + aa * q2)
+        sum_ac = -dt * dt * (uu * k2 + ua * k3 + aa * k4)
+        e0_end = e0 + e1 * sum_a + delta * sum_ab + sum_ac
+        e1_end = wrap_angle(e1 + delta * dl * (hz * u + al * s1) - dt * (u * k0 + al * k1))
+        b1_end = dt * dl * (u * s1 + al * s2)
+        b0_end = dt * dt * dl * (uu * r0 + ua * r1 + aa * r2)
+        steer_lqr = -(b0_end * q0 * e0_end + b1_end * q1_lat * e1_end) / (
+            b0_end * q0 * b0_end + b1_end * q1_lat * b1_end + p.r_lateral
         )
         steer_cmd = torch.where(stop, torch.zeros_like(steer_lqr), steer_lqr)
         # kinematic bicycle with first-order command delay
