@@ -30,9 +30,7 @@ def _has(module: str) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reasons: dict[str, str | None] = {
-        "carla": None
-        if _has("carla")
-        else "the CARLA client (`carla`) is not importable: `uv sync --extra carla`",
+        "carla": None if _has("carla") else "the CARLA client (`carla`) is not importable: `uv sync --extra carla`",
         "gpu": None,
         "navsim": None if _has("navsim") else "navsim/nuplan-devkit not installed (they install from git)",
         "carla_server": "needs a running CARLA 0.9.15 server",
