@@ -41,7 +41,7 @@ def test_scene_parity(scene_id: str) -> None:
     for form, plan_dt in (("p8", 0.5), ("p40", 0.1)):
         plans = torch.from_numpy(cand["poses_8" if form == "p8" else "poses_40"])
         n = len(plans)
-        r2 = scorer.score(plans, plan_dt, version=2)
+        r2 = scorer.score(plans, plan_dt, version=2, diagnostics=True)
         for key in DISCRETE_V2 + tuple("raw_" + k for k in DISCRETE_V2[:-1]):
             agree = (r2[key].numpy() == e2[f"{form}_{key}"]).mean()
             # sub-scores are exact except a candidate sitting on a threshold (see docs/scorer.md)

@@ -19,6 +19,7 @@ shapely for cell centres); queries are pure torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -123,9 +124,21 @@ class PolygonGrid:
         )
 
     @staticmethod
-    def build(rings: list[np.ndarray], cell: float = 0.5, pad: float = 1.0) -> PolygonGrid:
-        """Index polygon rings (each (V, 2), local frame, not closed)."""
+    def build(rings: list[Any], cell: float = 0.5, pad: float = 1.0) -> PolygonGrid:
+        """Index polygons: each a ring (V, 2) (local frame, not closed) or a shapely (Multi)Polygon, whose
+        exterior and interior rings all count for the crossing parity (holes allowed)."""
         import shapely
+
+        geoms = [
+            r if hasattr(r, "geom_type") else shapely.Polygon(np.asarray(r, dtype=np.float64)) for r in rings
+        ]
+        rings = [
+            np.concatenate([np.asarray(c.coords)[:-1] for c in _rings_of(g)], 0)
+            if not g.is_empty
+            else np.zeros((0, 2))
+            for g in geoms
+        ]
+        edge_lists = [_edges_of(g) for g in geoms]
 
         if not rings:
             z = torch.zeros(0, dtype=torch.int64)
@@ -153,8 +166,9 @@ class PolygonGrid:
         ent_edges: list[tuple[np.ndarray | None, int]] = []
         step = cell / 4.0
         for p, ring in enumerate(rings):
-            ring = np.asarray(ring, dtype=np.float64)
-            a, b = ring, np.roll(ring, -1, axis=0)
+            if len(ring) == 0:
+                continue
+            a, b = edge_lists[p]
             seg_len = np.hypot(*(b - a).T)
             ns = np.maximum(np.ceil(seg_len / step).astype(np.int64), 1) + 1
             eid = np.repeat(np.arange(len(a)), ns)
@@ -178,7 +192,7 @@ class PolygonGrid:
             slot = np.arange(len(pairs)) - np.repeat(bstart, bcount)
             row = np.repeat(np.arange(len(bcells)), bcount)
             edges[row, slot] = np.concatenate([a, b], 1)[pairs[:, 1]]
-            poly = shapely.Polygon(ring)
+            poly = geoms[p]
             centres = lo + (np.stack([bcells // ny, bcells % ny], 1) + 0.5) * cell
             cin = shapely.contains_xy(poly, centres[:, 0], centres[:, 1])
             ent_poly.append(np.full(len(bcells), p))
@@ -265,6 +279,23 @@ class PolygonGrid:
             inside[bidx] = inside[bidx] ^ parity
         keep = torch.nonzero(inside).squeeze(1)
         return pt[keep], self.entry_poly[ent[keep]]
+
+
+def _rings_of(g: Any) -> list[Any]:
+    polys = list(getattr(g, "geoms", [g]))
+    return [r for q in polys for r in [q.exterior, *q.interiors]]
+
+
+def _edges_of(g: Any) -> tuple[np.ndarray, np.ndarray]:
+    """All edges (start points, end points) of every ring of a shapely (Multi)Polygon."""
+    a_list, b_list = [], []
+    for r in _rings_of(g):
+        c = np.asarray(r.coords, dtype=np.float64)
+        a_list.append(c[:-1])
+        b_list.append(c[1:])
+    if not a_list:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    return np.concatenate(a_list, 0), np.concatenate(b_list, 0)
 
 
 def popcount64(x: torch.Tensor) -> torch.Tensor:

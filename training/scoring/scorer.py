@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -91,7 +92,6 @@ class PDMScorer:
         # map
         dm = scene.map.drivable
         rings = [dm.ring(i) - self.origin_xy.numpy() for i in range(len(dm))]
-        self.grid = PolygonBits.from_grid(PolygonGrid.build(rings, self.cfg.grid_cell_m).to(dev))
         layer = dm.layer
         route = set(scene.route.lane_ids)
         is_lane = (layer == LANE_LAYERS[0]) | (layer == LANE_LAYERS[1])
@@ -101,11 +101,27 @@ class PDMScorer:
             dev
         )
         self.poly_is_intersection = (layer == LAYER_CODE["INTERSECTION"]).to(dev)
-        self.lane_mask = self.grid.mask(self.poly_is_lane)
-        self.area_mask = self.grid.mask(self.poly_is_area)
-        self.route_mask = self.grid.mask(self.poly_is_route_lane)
-        self.inter_mask = self.grid.mask(self.poly_is_intersection)
         self.has_intersections = bool(self.poly_is_intersection.any())
+        # Grid 1: unions of the area layers, of the route lanes and of the intersections (3 bits). A union has
+        # no internal seams, so far fewer points need exact edge tests. Grid 2: the individual lanes, queried
+        # only where needed (multiple-lanes test at collision/TTC candidates, red-light corners).
+        import shapely
+
+        def union(mask: torch.Tensor) -> Any:
+            idx = torch.nonzero(mask).squeeze(1).tolist()
+            return shapely.unary_union([shapely.Polygon(rings[i]).buffer(0) for i in idx])
+
+        geoms = [
+            union(self.poly_is_area.cpu()),
+            union(self.poly_is_route_lane.cpu()),
+            union(self.poly_is_intersection.cpu()),
+        ]
+        self.grid = PolygonBits.from_grid(PolygonGrid.build(geoms, self.cfg.grid_cell_m).to(dev))
+        lane_idx = torch.nonzero(is_lane).squeeze(1).tolist()
+        self.lane_grid = PolygonBits.from_grid(
+            PolygonGrid.build([rings[i] for i in lane_idx], self.cfg.grid_cell_m).to(dev)
+        )
+        self.lane_slot = {d: k for k, d in enumerate(lane_idx)}
         line = scene.route.centerline[:, :2] - self.origin_xy
         self.centerline = line.to(dev)
         self.lk_grid = SegmentGrid.build(line.numpy(), self.cfg.lane_keeping_deviation_limit).to(dev)
@@ -114,8 +130,9 @@ class PDMScorer:
         keep = [i for i, lid in enumerate(tl.lane_ids) if lid in route]
         self.tl_polys = [torch.from_numpy(tl.polygons.ring(i) - self.origin_xy.numpy()).to(dev) for i in keep]
         self.tl_red = tl.is_red[keep].to(dev) if keep else torch.zeros(0, 41, dtype=torch.bool, device=dev)
-        self.tl_drivable_idx = [
-            dm.ids.index(tl.lane_ids[i]) if tl.lane_ids[i] in dm.ids else -1 for i in keep
+        self.tl_lane_slot = [
+            self.lane_slot.get(dm.ids.index(tl.lane_ids[i]), -1) if tl.lane_ids[i] in dm.ids else -1
+            for i in keep
         ]
         self.agents_v2 = self._agents(version=2)
         self.agents_v1 = self._agents(version=1)
@@ -178,33 +195,31 @@ class PDMScorer:
             [corners, torch.stack([cx, cy], -1)[..., None, :], states[..., None, :2]], -2
         )  # 6 points
         npt = 6 if self.has_intersections else 5
-        bits = self.grid.query(pts[..., :npt, :].reshape(-1, 2)).view(n, t, npt, -1)  # (N, T, P, W)
-        cb = bits[:, :, :4]
-        lane_any = cb[:, :, 0] | cb[:, :, 1] | cb[:, :, 2] | cb[:, :, 3]
-        lane_all = cb[:, :, 0] & cb[:, :, 1] & cb[:, :, 2] & cb[:, :, 3]
-        multiple = (popcount64(lane_any & self.lane_mask).sum(-1) > 1) & ~(
-            (lane_all & self.lane_mask) != 0
-        ).any(-1)
-        nondrivable = ~((cb & self.area_mask) != 0).any(-1).all(-1)
-        on_route = ((bits[:, :, 4] & self.route_mask) != 0).any(-1)
-        inter = ((bits & self.inter_mask) != 0).any(-1)  # (N, T, P)
-        tl_corner = []
-        for idx in self.tl_drivable_idx:
-            if idx < 0:
-                tl_corner.append(torch.zeros(n, t, dtype=torch.bool, device=states.device))
-                continue
-            w, b = divmod(idx, BITS_PER_WORD)
-            tl_corner.append(((cb[..., w] >> b) & 1).bool().any(-1))
+        bits = self.grid.query(pts[..., :npt, :].reshape(-1, 2)).view(n, t, npt)  # 1 word: 3 bits used
+        nondrivable = ~((bits[:, :, :4] & 1) != 0).all(-1)
+        on_route = (bits[:, :, 4] & 2) != 0
+        inter = (bits & 4) != 0  # (N, T, P)
         return {
             "corners": corners,
             "centre": torch.stack([cx, cy], -1),
-            "multiple_lanes": multiple,
             "non_drivable": nondrivable,
             "oncoming": ~on_route,
             "centre_in_intersection": inter[:, :, 4],
             "rear_in_intersection": inter[:, :, 5] if npt == 6 else inter[:, :, 4],
-            "tl_corner": tl_corner,  # type: ignore[dict-item]
         }
+
+    def _lane_bits(self, corners: torch.Tensor) -> torch.Tensor:
+        """Corners (K, 4, 2) -> lane bitmasks (K, 4, W)."""
+        k = corners.shape[0]
+        return self.lane_grid.query(corners.reshape(-1, 2)).view(k, 4, self.lane_grid.words)
+
+    def _multiple_lanes(self, corners: torch.Tensor) -> torch.Tensor:
+        """NAVSIM's 'in multiple lanes' for ego boxes (K, 4, 2): more than one lane polygon contains a corner
+        and no lane polygon contains all four."""
+        cb = self._lane_bits(corners)
+        lane_any = cb[:, 0] | cb[:, 1] | cb[:, 2] | cb[:, 3]
+        lane_all = cb[:, 0] & cb[:, 1] & cb[:, 2] & cb[:, 3]
+        return (popcount64(lane_any).sum(-1) > 1) & ~(lane_all != 0).any(-1)
 
     def _pairs(self, centre: torch.Tensor, ag: _AgentsView, obj_steps: torch.Tensor) -> torch.Tensor:
         """Broad phase: ego centres (N, S, 2) vs agents at steps obj_steps (S,) -> (n, s, a) triples whose
@@ -302,7 +317,7 @@ class PDMScorer:
             math.radians(self.cfg.agent_behind_angle_deg)
         )
         front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
-        lateral_fault = areas["multiple_lanes"][ni, ti] | areas["non_drivable"][ni, ti]
+        lateral_fault = self._multiple_lanes(ego_c) | areas["non_drivable"][ni, ti]
         active = ~ego_stopped & ~track_stopped
         fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
         counted = self._first_fault(n, ag.centre.shape[0], ni, ai, ti, fault)
@@ -350,7 +365,7 @@ class PDMScorer:
         ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
         behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
         risky = (
-            areas["multiple_lanes"][ni, ti]
+            self._multiple_lanes(areas["corners"][ni, ti])
             | areas["non_drivable"][ni, ti]
             | areas["rear_in_intersection"][ni, ti]
         )
@@ -364,39 +379,48 @@ class PDMScorer:
         return score, first_t
 
     def _tlc(self, areas: dict[str, torch.Tensor]) -> torch.Tensor:
-        corners = areas["corners"]
+        """TLC: the ego box intersects a red on-route lane connector at a step where it is red."""
+        corners, c = areas["corners"], areas["centre"]
         n, t = corners.shape[:2]
         ok = torch.ones(n, dtype=torch.bool, device=corners.device)
         for li, poly in enumerate(self.tl_polys):
             red = self.tl_red[li, :t]
             if not bool(red.any()):
                 continue
-            hit = areas["tl_corner"][li] & red[None]
             lo, hi = poly.min(0).values, poly.max(0).values
-            c = areas["centre"]
+            r = self.ego_radius
             near = (
-                (c[..., 0] >= lo[0] - self.ego_radius)
-                & (c[..., 0] <= hi[0] + self.ego_radius)
-                & (c[..., 1] >= lo[1] - self.ego_radius)
-                & (c[..., 1] <= hi[1] + self.ego_radius)
+                (c[..., 0] >= lo[0] - r)
+                & (c[..., 0] <= hi[0] + r)
+                & (c[..., 1] >= lo[1] - r)
+                & (c[..., 1] <= hi[1] + r)
                 & red[None]
-                & ~hit
             )
             idx = torch.nonzero(near)
-            if len(idx):
-                a0, a1 = poly, torch.roll(poly, -1, 0)  # (V, 2)
-                for s in range(0, len(idx), 4096):
-                    sl = idx[s : s + 4096]
-                    q = corners[sl[:, 0], sl[:, 1]]  # (B, 4, 2)
-                    b0, b1 = q, torch.roll(q, -1, 1)
-                    cr = segments_cross_closed(a0[None, :, None], a1[None, :, None], b0[:, None], b1[:, None])
-                    edge_hit = cr.flatten(1).any(1)
-                    hit[sl[edge_hit, 0], sl[edge_hit, 1]] = True
-            ok &= ~hit.any(1)
+            if len(idx) == 0:
+                continue
+            hit = torch.zeros(len(idx), dtype=torch.bool, device=corners.device)
+            slot = self.tl_lane_slot[li]
+            if slot >= 0:
+                w, b = divmod(slot, BITS_PER_WORD)
+                cb = self._lane_bits(corners[idx[:, 0], idx[:, 1]])
+                hit |= ((cb[..., w] >> b) & 1).bool().any(-1)
+            a0, a1 = poly, torch.roll(poly, -1, 0)  # (V, 2)
+            for st in range(0, len(idx), 4096):
+                sl = idx[st : st + 4096]
+                q = corners[sl[:, 0], sl[:, 1]]  # (B, 4, 2)
+                b0, b1 = q, torch.roll(q, -1, 1)
+                cr = segments_cross_closed(a0[None, :, None], a1[None, :, None], b0[:, None], b1[:, None])
+                hit[st : st + 4096] |= cr.flatten(1).any(1)
+            bad = torch.zeros(n, dtype=torch.bool, device=corners.device)
+            bad[idx[hit, 0]] = True
+            ok &= ~bad
         return ok
 
     # --------------------------------------------------------------------------------------------------------
-    def sub_scores(self, states: torch.Tensor, version: int = 2) -> dict[str, torch.Tensor]:
+    def sub_scores(
+        self, states: torch.Tensor, version: int = 2, diagnostics: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Raw (un-normalised, unfiltered) sub-scores of simulated local states (N, 41, 11)."""
         cfg = self.cfg
         dtype = states.dtype
@@ -454,16 +478,21 @@ class PDMScorer:
                 out["extended_comfort"] = extended_comfort(
                     states[:, : states.shape[1] - k], self.prev_sim[k:], cfg.dt, cfg.comfort
                 ).to(dtype)
-            out["ego_areas"] = torch.stack(
-                [areas["multiple_lanes"], areas["non_drivable"], areas["oncoming"]], -1
-            )
+            if diagnostics:
+                n_, t_ = c.shape[:2]
+                multi = self._multiple_lanes(areas["corners"].reshape(-1, 4, 2)).view(n_, t_)
+                out["ego_areas"] = torch.stack([multi, areas["non_drivable"], areas["oncoming"]], -1)
         else:
             out["comfort"] = comfortable(states, cfg.dt, self.r2c, cfg.comfort, center_shift=False).to(dtype)
         return out
 
     # --------------------------------------------------------------------------------------------------------
-    def score(self, plans: torch.Tensor, plan_dt: float, version: int = 2) -> dict[str, torch.Tensor]:
-        """Score candidate plans (N, K, 3). Returns per-candidate tensors (N,) (see docs/scorer.md)."""
+    def score(
+        self, plans: torch.Tensor, plan_dt: float, version: int = 2, diagnostics: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Score candidate plans (N, K, 3). Returns per-candidate tensors (N,) (see docs/scorer.md).
+
+        `diagnostics=True` also returns `ego_areas` (N, 41, 3) [multiple lanes, non-drivable, oncoming]."""
         cfg = self.cfg
         plans = plans.to(self.device, torch.float64)
         n = plans.shape[0]
@@ -482,7 +511,7 @@ class PDMScorer:
         if use_filter:
             sims.append(self.simulate_plans(self.scene.human_poses_8[None], 0.5))
         states = torch.cat(sims, 0)
-        raw = self.sub_scores(states, version)
+        raw = self.sub_scores(states, version, diagnostics)
         off = 1 if ref_states is not None else 0
         cand = {k: v[off : off + n] for k, v in raw.items()}
         cand["simulated_states"] = states[off : off + n]
@@ -550,7 +579,8 @@ class PDMScorer:
                 "collision_time_idx",
                 "ttc_time_idx",
             ):
-                out[key] = cand[key]
+                if key in cand:
+                    out[key] = cand[key]
             return out
         # v1.1 PDMS
         nd = cand["no_at_fault_collisions"] * cand["drivable_area_compliance"]
