@@ -324,6 +324,7 @@ class PolygonBits:
     b_centre_inside: torch.Tensor
     b_edges: torch.Tensor
     words: int
+    b_count: torch.Tensor  # (cells,) int32 number of boundary entries
 
     @staticmethod
     def from_grid(g: PolygonGrid) -> PolygonBits:
@@ -351,6 +352,7 @@ class PolygonBits:
             g.entry_centre_inside[b],
             g.entry_edges[b],
             w,
+            counts.to(torch.int32),
         )
 
     def mask(self, polys: torch.Tensor) -> torch.Tensor:
@@ -364,22 +366,24 @@ class PolygonBits:
         """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point."""
         g = self.grid
         dev = pts.device
+        # the grid is padded by >= 1 m beyond every polygon, so its border cells are empty: points outside
+        # the grid are clamped onto them (outside everything)
         ij = torch.floor((pts - g.origin) / g.cell).to(torch.int64)
-        valid = (ij[:, 0] >= 0) & (ij[:, 0] < g.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < g.ny)
-        cid = torch.where(valid, ij[:, 0] * g.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
-        bits = self.interior[cid] * valid[:, None]
-        start = self.b_start[cid]
-        count = torch.where(valid, self.b_start[cid + 1] - start, torch.zeros_like(start))
+        cid = ij[:, 0].clamp(0, g.nx - 1) * g.ny + ij[:, 1].clamp(0, g.ny - 1)
+        bits = self.interior[cid]
+        count = self.b_count[cid]
         has = torch.nonzero(count).squeeze(1)
         if len(has) == 0:
             return bits
-        cnt = count[has]
+        cnt = count[has].to(torch.int64)
         total = int(cnt.sum())
         pt = torch.repeat_interleave(has, cnt, output_size=total)
-        base = torch.repeat_interleave(start[has] - (torch.cumsum(cnt, 0) - cnt), cnt, output_size=total)
+        start = self.b_start[cid[has]]
+        base = torch.repeat_interleave(start - (torch.cumsum(cnt, 0) - cnt), cnt, output_size=total)
         ent = base + torch.arange(total, device=dev)
         p = pts[pt]
-        c = g.origin + (ij[pt].to(pts.dtype) + 0.5) * g.cell
+        cell_i = torch.stack([cid[pt] // g.ny, cid[pt] % g.ny], 1)
+        c = g.origin + (cell_i.to(pts.dtype) + 0.5) * g.cell
         ed = self.b_edges[ent]
         ax, ay, bx, by = ed[..., 0], ed[..., 1], ed[..., 2], ed[..., 3]
         px, py = p[:, None, 0], p[:, None, 1]

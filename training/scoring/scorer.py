@@ -339,24 +339,22 @@ class PDMScorer:
         offsets = list(range(0, horizon, self.cfg.ttc_projection_step))  # 0, 3, 6, 9
         speed = torch.hypot(states[..., 3], states[..., 4])
         cos_h, sin_h = torch.cos(states[..., 2]), torch.sin(states[..., 2])
-        trip = []
-        for k, off in enumerate(offsets):
-            ts = torch.arange(t_eval, device=dev)
-            shift = torch.stack([cos_h[:, :t_eval], sin_h[:, :t_eval]], -1) * (
-                speed[:, :t_eval, None] * off * self.cfg.dt
-            )
-            centre = areas["centre"][:, :t_eval] + shift
-            tri = self._pairs(centre, ag, ts + off)
-            if len(tri) == 0:
-                continue
-            ni, ti, ai = tri[:, 0], tri[:, 1], tri[:, 2]
-            ego_c = areas["corners"][ni, ti] + shift[ni, ti][:, None, :]
-            obj_c = ag.corners[ai, ti + off]
-            hit = convex_quads_intersect(ego_c, obj_c) & (speed[ni, ti] >= self.cfg.stopped_speed_threshold)
-            trip.append(torch.stack([ni[hit], ti[hit], ai[hit], torch.full_like(ni[hit], k)], 1))
-        if not trip:
+        # one broad phase for all projections: the step axis holds (projection k, step t) as k * t_eval + t
+        ts = torch.arange(t_eval, device=dev)
+        off_t = torch.tensor(offsets, device=dev, dtype=states.dtype)
+        unit = torch.stack([cos_h[:, :t_eval], sin_h[:, :t_eval]], -1) * speed[:, :t_eval, None]  # (N, T, 2)
+        shift = unit[:, None] * (off_t * self.cfg.dt)[None, :, None, None]  # (N, K, T, 2)
+        centre = (areas["centre"][:, None, :t_eval] + shift).reshape(n, -1, 2)
+        obj_steps = (ts[None] + torch.tensor(offsets, device=dev)[:, None]).reshape(-1)
+        tri = self._pairs(centre, ag, obj_steps)
+        if len(tri) == 0:
             return score, first_t
-        allt = torch.cat(trip, 0)
+        ni, si, ai = tri[:, 0], tri[:, 1], tri[:, 2]
+        ki, ti = si // t_eval, si % t_eval
+        ego_c = areas["corners"][ni, ti] + shift[ni, ki, ti][:, None, :]
+        obj_c = ag.corners[ai, obj_steps[si]]
+        hit = convex_quads_intersect(ego_c, obj_c) & (speed[ni, ti] >= self.cfg.stopped_speed_threshold)
+        allt = torch.stack([ni[hit], ti[hit], ai[hit], ki[hit]], 1)
         ni, ti, ai, ki = allt[:, 0], allt[:, 1], allt[:, 2], allt[:, 3]
         off_t = torch.tensor(offsets, device=dev)[ki]
         centroid = ag.centre[ai, ti + off_t]
