@@ -26,17 +26,16 @@ COMMANDS: dict[str, Command] = {
     "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
     "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes on N CARLA servers; resumable"),
-    "bench": Command("bench2drive.bench_cli", "benchmarks of the evaluation harness (bench schedule)"),
+    "bench": Command("drive_jepa.commands.bench", "benchmarks: bench schedule | scorer | planner"),
     "carla-replay": Command(
         "carla_tools.carla_replay", "replay a CARLA recorder log in a running server, film the hero"
     ),
     "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
     "cache-data": Command("training.data.cli_cache", "cache training features of data=navsim|bench2drive (resumable)"),
-    "bench-planner": Command(
-        "training.planner.bench", "synthetic benches of MTD (two-mode fork) and momentum selection"
-    ),
     "train": Command("training.planner.train", "train a planner (baseline / proposal-centric) with Hydra configs"),
     "pretrain": Command("training.pretrain.command", "V-JEPA pretraining of the encoder on driving video"),
+    "teachers": Command("training.scoring.teachers", "score a vocabulary on every scene and write the teacher index"),
+    "vocab": Command("training.scoring.vocab", "build a trajectory vocabulary by k-means, or show the published one"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

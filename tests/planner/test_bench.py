@@ -22,5 +22,5 @@ def test_momentum_reduces_plan_changes_at_a_small_score_cost(capsys):
     assert 0.0 <= res["mean_score_cost"] < 0.05
     # the plain-argmax run always picks the best raw score
     assert res["argmax"]["mean_selected_raw_score"] == res["argmax"]["mean_best_raw_score"]
-    assert cli_main(["bench-planner", "momentum", "--frames", "20"]) == 0
+    assert cli_main(["bench", "planner", "momentum", "--frames", "20"]) == 0
     assert "plan_change_reduction" in capsys.readouterr().out

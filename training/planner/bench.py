@@ -1,4 +1,4 @@
-"""`drive-jepa bench-planner`: show the two method claims on synthetic data.
+"""`drive-jepa bench planner`: show the two method claims on synthetic data.
 
 * `fork` — a two-mode fork (both branches safe and painted; the human takes one at random). The same tiny
   proposal planner is trained with human-only supervision (λ = 0) and with multimodal trajectory distillation
@@ -186,7 +186,7 @@ def momentum_bench(
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="drive-jepa bench-planner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="drive-jepa bench planner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="task", required=True)
     p_fork = sub.add_parser("fork", help="MTD vs human-only on a two-mode fork (trains two tiny planners on CPU)")
@@ -211,7 +211,7 @@ def main(argv: list[str]) -> int:
         else:
             res = momentum_bench(ns.frames, ns.seed, ns.noise)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"drive-jepa bench-planner: {exc}", file=sys.stderr)
+        print(f"drive-jepa bench planner: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(res, indent=2)
     print(text)

@@ -1,0 +1,95 @@
+"""Teacher generation end to end on fixture scenes, and the vocabulary k-means / loader."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.conftest import fixtures_dir
+from training.scoring.scene import load_scene_json
+from training.scoring.scorer import PDMScorer
+from training.scoring.teachers import TeacherConfig, read_index, run, select_teachers
+from training.scoring.vocab import build_vocabulary, kmeans, load_vocabulary
+from training.scoring.vocab import main as vocab_main
+
+
+def _dataset(tmp_path: Path, n_rows: int = 96) -> tuple[Path, Path]:
+    root = fixtures_dir("navsim_scorer")
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for sid in ("scene_16", "scene_04"):
+        shutil.copy(root / f"{sid}.json.gz", scenes / f"{sid}.json.gz")
+    vocab = load_vocabulary(fixtures_dir("vocab", "navsim_8192.npy"))
+    # rows that include passing ones: the fixture candidates' vocabulary rows plus the first rows
+    rows = np.unique(np.concatenate([np.load(root / "scene_16_candidates.npz")["vocab_index"], np.arange(32)]))
+    rows = rows[rows >= 0][:n_rows]
+    vpath = tmp_path / "vocab.npy"
+    np.save(vpath, vocab[rows])
+    return scenes, vpath
+
+
+def test_teachers_end_to_end_and_resume(tmp_path: Path) -> None:
+    scenes, vpath = _dataset(tmp_path)
+    out = tmp_path / "out"
+    cfg = TeacherConfig(threshold=0.95, cap=8, batch=40)
+    index = run(scenes, vpath, out, cfg, progress=False)
+    recs = read_index(index)
+    assert [r["scene_id"] for r in recs] == ["scene_04", "scene_16"]  # sorted, deterministic
+    vocab = torch.from_numpy(np.load(vpath).astype(np.float64))
+    for r in recs:
+        scores = PDMScorer(load_scene_json(scenes / r["file"])).score(vocab, 0.1)["epdms"]
+        expect = [i for i in torch.argsort(-scores, stable=True).tolist() if scores[i] >= 0.95][:8]
+        assert r["teachers"] == expect
+        assert r["num_pass"] == int((scores >= 0.95).sum())
+        assert all(s >= 0.95 for s in r["scores"]) and len(r["teachers"]) <= 8
+    # interrupted write: truncated tail is dropped and the scene redone, others kept
+    text = index.read_text().splitlines()
+    index.write_text(text[0] + "\n" + text[1][: len(text[1]) // 2])
+    run(scenes, vpath, out, cfg, progress=False)
+    again = read_index(index)
+    assert [json.dumps(r, sort_keys=True) for r in again] == [json.dumps(r, sort_keys=True) for r in recs]
+
+
+def test_select_teachers_order_and_cap() -> None:
+    s = torch.tensor([0.2, 0.96, 1.0, 0.95, 1.0, 0.5], dtype=torch.float64)
+    rows, vals, n = select_teachers(s, 0.95, 3)
+    assert rows == [2, 4, 1] and n == 4 and vals == [1.0, 1.0, 0.96]
+
+
+def test_kmeans_recovers_clusters() -> None:
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(5, 6, generator=g, dtype=torch.float64) * 20
+    data = (centres[:, None] + 0.1 * torch.randn(5, 200, 6, generator=g, dtype=torch.float64)).reshape(-1, 6)
+    found, assign = kmeans(data, 5, iters=30, seed=1)
+    d = torch.cdist(found, centres)
+    assert (d.min(1).values < 0.1).all() and len(set(d.argmin(1).tolist())) == 5
+    assert len(torch.unique(assign)) == 5
+
+
+def test_build_vocabulary_shape_and_cli(tmp_path: Path) -> None:
+    vocab = load_vocabulary(fixtures_dir("vocab", "navsim_8192.npy"), verify=True)
+    assert vocab.shape == (8192, 40, 3)
+    v = build_vocabulary(vocab[:300], k=16, iters=10, seed=0)
+    assert v.shape == (16, 40, 3) and v.dtype == np.float32
+    np.save(tmp_path / "traj.npy", vocab[:200])
+    assert (
+        vocab_main(
+            [
+                "build",
+                "--trajectories",
+                str(tmp_path / "traj.npy"),
+                "--out",
+                str(tmp_path / "v.npy"),
+                "--k",
+                "8",
+                "--iters",
+                "5",
+            ]
+        )
+        == 0
+    )
+    assert np.load(tmp_path / "v.npy").shape == (8, 40, 3)

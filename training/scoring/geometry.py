@@ -1,0 +1,551 @@
+"""Vectorized 2D geometry for the scorer (torch, CPU or CUDA): oriented boxes, separating-axis overlap,
+exact point-in-polygon through a uniform grid index, and polyline projection/distance.
+
+All coordinates are in the scorer's local frame (metres; global minus the scene origin). Predicates follow
+shapely's, as NAVSIM uses them: `intersects` is closed (touching counts), `contains` is strict (points on the
+boundary are outside).
+
+PolygonGrid: each grid cell stores, per polygon, whether the cell is entirely inside (no polygon edge
+crosses it)
+or on the boundary; for boundary cells it stores the cell centre's inside flag and the polygon edges that
+cross the
+cell. A point in a boundary cell is inside iff (centre inside) XOR (the segment centre->point crosses an
+odd number
+of those edges) — exact, because that segment stays inside the cell. The index is built once per scene
+(numpy +
+shapely for cell centres); queries are pure torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def box_corners(
+    cx: torch.Tensor,
+    cy: torch.Tensor,
+    h: torch.Tensor,
+    half_l: torch.Tensor | float,
+    half_w: torch.Tensor | float,
+) -> torch.Tensor:
+    """Oriented boxes -> corners (..., 4, 2) in ring order front-left, rear-left, rear-right, front-right."""
+    c, s = torch.cos(h), torch.sin(h)
+    fx, fy = c * half_l, s * half_l
+    lx, ly = -s * half_w, c * half_w
+    xs = torch.stack([cx + fx + lx, cx - fx + lx, cx - fx - lx, cx + fx - lx], -1)
+    ys = torch.stack([cy + fy + ly, cy - fy + ly, cy - fy - ly, cy + fy - ly], -1)
+    return torch.stack([xs, ys], -1)
+
+
+def _axes(corners: torch.Tensor) -> torch.Tensor:
+    """Edge directions of a rectangle (..., 4, 2) -> its two separating axes (..., 2, 2) (unnormalised)."""
+    e0 = corners[..., 0, :] - corners[..., 1, :]
+    e1 = corners[..., 1, :] - corners[..., 2, :]
+    return torch.stack([e0, e1], -2)
+
+
+def convex_quads_intersect(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Closed intersection test of rectangles a, b (..., 4, 2) by separating axes."""
+    axes = torch.cat([_axes(a), _axes(b)], -2)  # (..., 4, 2)
+    pa = torch.einsum("...kd,...ad->...ak", a, axes)  # (..., 4 axes, 4 corners)
+    pb = torch.einsum("...kd,...ad->...ak", b, axes)
+    sep = (pa.amax(-1) < pb.amin(-1)) | (pb.amax(-1) < pa.amin(-1))
+    return ~sep.any(-1)
+
+
+def segment_quad_intersect(p0: torch.Tensor, p1: torch.Tensor, quad: torch.Tensor) -> torch.Tensor:
+    """Closed intersection of segments p0->p1 (..., 2) with rectangles (..., 4, 2) by separating axes."""
+    d = p1 - p0
+    normal = torch.stack([-d[..., 1], d[..., 0]], -1)
+    axes = torch.cat([_axes(quad), normal[..., None, :]], -2)  # (..., 3, 2)
+    seg = torch.stack([p0, p1], -2)
+    ps = torch.einsum("...kd,...ad->...ak", seg, axes)
+    pq = torch.einsum("...kd,...ad->...ak", quad, axes)
+    sep = (ps.amax(-1) < pq.amin(-1)) | (pq.amax(-1) < ps.amin(-1))
+    return ~sep.any(-1)
+
+
+def _orient(
+    ax: torch.Tensor, ay: torch.Tensor, bx: torch.Tensor, by: torch.Tensor, px: torch.Tensor, py: torch.Tensor
+) -> torch.Tensor:
+    return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+
+
+def segments_cross_closed(a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
+    """Closed segment intersection (touching counts) for broadcastable (..., 2) endpoints."""
+    o1 = _orient(a0[..., 0], a0[..., 1], a1[..., 0], a1[..., 1], b0[..., 0], b0[..., 1])
+    o2 = _orient(a0[..., 0], a0[..., 1], a1[..., 0], a1[..., 1], b1[..., 0], b1[..., 1])
+    o3 = _orient(b0[..., 0], b0[..., 1], b1[..., 0], b1[..., 1], a0[..., 0], a0[..., 1])
+    o4 = _orient(b0[..., 0], b0[..., 1], b1[..., 0], b1[..., 1], a1[..., 0], a1[..., 1])
+    proper = (o1 * o2 <= 0) & (o3 * o4 <= 0)
+    # collinear overlapping segments: bounding boxes must overlap too
+    bx = (torch.minimum(a0[..., 0], a1[..., 0]) <= torch.maximum(b0[..., 0], b1[..., 0])) & (
+        torch.minimum(b0[..., 0], b1[..., 0]) <= torch.maximum(a0[..., 0], a1[..., 0])
+    )
+    by = (torch.minimum(a0[..., 1], a1[..., 1]) <= torch.maximum(b0[..., 1], b1[..., 1])) & (
+        torch.minimum(b0[..., 1], b1[..., 1]) <= torch.maximum(a0[..., 1], a1[..., 1])
+    )
+    return proper & bx & by
+
+
+@dataclass
+class PolygonGrid:
+    """Grid index over P simple polygons for exact strict point-in-polygon queries (see module docstring)."""
+
+    origin: torch.Tensor  # (2,)
+    cell: float
+    nx: int
+    ny: int
+    cell_start: torch.Tensor  # (nx*ny + 1,) int64 CSR offsets into entries
+    entry_poly: torch.Tensor  # (E,) int64
+    entry_boundary: torch.Tensor  # (E,) bool
+    entry_centre_inside: torch.Tensor  # (E,) bool
+    entry_edges: torch.Tensor  # (E, Emax, 4) float64 (x0, y0, x1, y1); degenerate padding
+    num_polygons: int
+
+    def to(self, device: torch.device | str) -> PolygonGrid:
+        return PolygonGrid(
+            self.origin.to(device),
+            self.cell,
+            self.nx,
+            self.ny,
+            self.cell_start.to(device),
+            self.entry_poly.to(device),
+            self.entry_boundary.to(device),
+            self.entry_centre_inside.to(device),
+            self.entry_edges.to(device),
+            self.num_polygons,
+        )
+
+    @staticmethod
+    def build(rings: list[Any], cell: float = 0.5, pad: float = 1.0) -> PolygonGrid:
+        """Index polygons: each a ring (V, 2) (local frame, not closed) or a shapely (Multi)Polygon, whose
+        exterior and interior rings all count for the crossing parity (holes allowed)."""
+        import shapely
+
+        geoms = [r if hasattr(r, "geom_type") else shapely.Polygon(np.asarray(r, dtype=np.float64)) for r in rings]
+        rings = [
+            np.concatenate([np.asarray(c.coords)[:-1] for c in _rings_of(g)], 0) if not g.is_empty else np.zeros((0, 2))
+            for g in geoms
+        ]
+        edge_lists = [_edges_of(g) for g in geoms]
+
+        if not rings:
+            z = torch.zeros(0, dtype=torch.int64)
+            return PolygonGrid(
+                torch.zeros(2, dtype=torch.float64),
+                cell,
+                1,
+                1,
+                torch.zeros(2, dtype=torch.int64),
+                z,
+                z.bool(),
+                z.bool(),
+                torch.zeros(0, 1, 4, dtype=torch.float64),
+                0,
+            )
+        allv = np.concatenate(rings, 0)
+        lo = allv.min(0) - pad
+        hi = allv.max(0) + pad
+        nx = int(np.ceil((hi[0] - lo[0]) / cell)) + 1
+        ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
+        ent_poly: list[np.ndarray] = []
+        ent_cell: list[np.ndarray] = []
+        ent_bnd: list[np.ndarray] = []
+        ent_cin: list[np.ndarray] = []
+        ent_edges: list[tuple[np.ndarray | None, int]] = []
+        step = cell / 4.0
+        for p, ring in enumerate(rings):
+            if len(ring) == 0:
+                continue
+            a, b = edge_lists[p]
+            seg_len = np.hypot(*(b - a).T)
+            ns = np.maximum(np.ceil(seg_len / step).astype(np.int64), 1) + 1
+            eid = np.repeat(np.arange(len(a)), ns)
+            first = np.repeat(np.cumsum(ns) - ns, ns)
+            t = (np.arange(ns.sum()) - first) / np.repeat(ns - 1, ns)
+            pts = a[eid] + (b[eid] - a[eid]) * t[:, None]
+            ij = np.floor((pts - lo) / cell).astype(np.int64)
+            # consecutive samples in diagonal cells: add both 4-neighbours (conservative supercover)
+            same_edge = eid[1:] == eid[:-1]
+            di = ij[1:] - ij[:-1]
+            diag = same_edge & (di[:, 0] != 0) & (di[:, 1] != 0)
+            extra1 = np.stack([ij[1:, 0][diag], ij[:-1, 1][diag]], 1)
+            extra2 = np.stack([ij[:-1, 0][diag], ij[1:, 1][diag]], 1)
+            cells_ij = np.concatenate([ij, extra1, extra2], 0)
+            cells_e = np.concatenate([eid, eid[1:][diag], eid[1:][diag]], 0)
+            cid = cells_ij[:, 0] * ny + cells_ij[:, 1]
+            pairs = np.unique(np.stack([cid, cells_e], 1), axis=0)
+            bcells, bstart, bcount = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+            emax = int(bcount.max())
+            edges = np.full((len(bcells), emax, 4), np.nan)
+            slot = np.arange(len(pairs)) - np.repeat(bstart, bcount)
+            row = np.repeat(np.arange(len(bcells)), bcount)
+            edges[row, slot] = np.concatenate([a, b], 1)[pairs[:, 1]]
+            poly = geoms[p]
+            centres = lo + (np.stack([bcells // ny, bcells % ny], 1) + 0.5) * cell
+            cin = shapely.contains_xy(poly, centres[:, 0], centres[:, 1])
+            ent_poly.append(np.full(len(bcells), p))
+            ent_cell.append(bcells)
+            ent_bnd.append(np.ones(len(bcells), bool))
+            ent_cin.append(cin)
+            ent_edges.append((edges, 0))
+            # interior cells: bbox cells not on the boundary whose centre is inside
+            i0, j0 = np.floor((ring.min(0) - lo) / cell).astype(np.int64)
+            i1, j1 = np.floor((ring.max(0) - lo) / cell).astype(np.int64)
+            ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
+            cc = (ii * ny + jj).ravel()
+            cc = cc[~np.isin(cc, bcells)]
+            cxy = lo + (np.stack([cc // ny, cc % ny], 1) + 0.5) * cell
+            inside = shapely.contains_xy(poly, cxy[:, 0], cxy[:, 1])
+            cc = cc[inside]
+            ent_poly.append(np.full(len(cc), p))
+            ent_cell.append(cc)
+            ent_bnd.append(np.zeros(len(cc), bool))
+            ent_cin.append(np.ones(len(cc), bool))
+            ent_edges.append((None, len(cc)))
+        emax = max(e[0].shape[1] for e in ent_edges if e[0] is not None)
+        blocks = []
+        for e in ent_edges:
+            rows = e[1] if e[0] is None else e[0].shape[0]
+            blk = np.full((rows, emax, 4), np.nan)
+            if e[0] is not None:
+                blk[:, : e[0].shape[1]] = e[0]
+            blocks.append(blk)
+        edges_all = np.concatenate(blocks, 0)
+        poly_all = np.concatenate(ent_poly)
+        cell_all = np.concatenate(ent_cell)
+        order = np.argsort(cell_all, kind="stable")
+        counts = np.bincount(cell_all, minlength=nx * ny)
+        start = np.concatenate([[0], np.cumsum(counts)])
+        return PolygonGrid(
+            origin=torch.from_numpy(lo.astype(np.float64)),
+            cell=cell,
+            nx=nx,
+            ny=ny,
+            cell_start=torch.from_numpy(start.astype(np.int64)),
+            entry_poly=torch.from_numpy(poly_all[order].astype(np.int64)),
+            entry_boundary=torch.from_numpy(np.concatenate(ent_bnd)[order]),
+            entry_centre_inside=torch.from_numpy(np.concatenate(ent_cin)[order]),
+            entry_edges=torch.from_numpy(edges_all[order]),
+            num_polygons=len(rings),
+        )
+
+    def query(self, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points (M, 2) -> (point index, polygon index) pairs for every polygon strictly containing it."""
+        dev = pts.device
+        ij = torch.floor((pts - self.origin) / self.cell).to(torch.int64)
+        valid = (ij[:, 0] >= 0) & (ij[:, 0] < self.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < self.ny)
+        cid = torch.where(valid, ij[:, 0] * self.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
+        start = self.cell_start[cid]
+        count = torch.where(valid, self.cell_start[cid + 1] - start, torch.zeros_like(start))
+        total = int(count.sum())
+        if total == 0:
+            e = torch.zeros(0, dtype=torch.int64, device=dev)
+            return e, e
+        pt = torch.repeat_interleave(torch.arange(len(pts), device=dev), count, output_size=total)
+        base = torch.repeat_interleave(start - (torch.cumsum(count, 0) - count), count, output_size=total)
+        ent = base + torch.arange(total, device=dev)
+        inside = self.entry_centre_inside[ent].clone()
+        bnd = self.entry_boundary[ent]
+        bidx = torch.nonzero(bnd).squeeze(1)
+        if len(bidx):
+            e = ent[bidx]
+            p = pts[pt[bidx]]  # (B, 2)
+            cell_ij = ij[pt[bidx]].to(pts.dtype)
+            c = self.origin + (cell_ij + 0.5) * self.cell  # (B, 2)
+            ed = self.entry_edges[e]  # (B, Emax, 4)
+            ax, ay, bx, by = ed[..., 0], ed[..., 1], ed[..., 2], ed[..., 3]
+            px, py = p[:, None, 0], p[:, None, 1]
+            cx, cy = c[:, None, 0], c[:, None, 1]
+            # half-open rule on the polygon vertices w.r.t. the query segment's line
+            sa = _orient(cx, cy, px, py, ax, ay) > 0
+            sb = _orient(cx, cy, px, py, bx, by) > 0
+            o1 = _orient(ax, ay, bx, by, cx, cy)
+            o2 = _orient(ax, ay, bx, by, px, py)
+            cross = (sa != sb) & (((o1 > 0) & (o2 < 0)) | ((o1 < 0) & (o2 > 0)))
+            cross = cross & ~torch.isnan(ax)
+            parity = cross.sum(-1) % 2 == 1
+            inside[bidx] = inside[bidx] ^ parity
+        keep = torch.nonzero(inside).squeeze(1)
+        return pt[keep], self.entry_poly[ent[keep]]
+
+
+def _rings_of(g: Any) -> list[Any]:
+    polys = list(getattr(g, "geoms", [g]))
+    return [r for q in polys for r in [q.exterior, *q.interiors]]
+
+
+def _edges_of(g: Any) -> tuple[np.ndarray, np.ndarray]:
+    """All edges (start points, end points) of every ring of a shapely (Multi)Polygon."""
+    a_list, b_list = [], []
+    for r in _rings_of(g):
+        c = np.asarray(r.coords, dtype=np.float64)
+        a_list.append(c[:-1])
+        b_list.append(c[1:])
+    if not a_list:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    return np.concatenate(a_list, 0), np.concatenate(b_list, 0)
+
+
+def popcount64(x: torch.Tensor) -> torch.Tensor:
+    """Number of set bits of non-negative int64 values (SWAR)."""
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return (x * 0x0101010101010101) >> 56 & 0x7F
+
+
+BITS_PER_WORD = 62
+
+
+@dataclass
+class PolygonBits:
+    """Bitmask form of a PolygonGrid: polygon p is bit p % 62 of word p // 62.
+
+    `interior` (cells, W): polygons that contain the whole cell; boundary entries in CSR form as in
+    PolygonGrid.
+    """
+
+    grid: PolygonGrid
+    interior: torch.Tensor
+    b_start: torch.Tensor
+    b_poly: torch.Tensor
+    b_centre_inside: torch.Tensor
+    b_edges: torch.Tensor
+    words: int
+    b_count: torch.Tensor  # (cells,) int32 number of boundary entries
+
+    @staticmethod
+    def from_grid(g: PolygonGrid) -> PolygonBits:
+        w = max(1, -(-g.num_polygons // BITS_PER_WORD))
+        ncell = g.nx * g.ny
+        cell_of_entry = torch.repeat_interleave(
+            torch.arange(ncell, device=g.cell_start.device), g.cell_start[1:] - g.cell_start[:-1]
+        )
+        inner = ~g.entry_boundary
+        interior = torch.zeros(ncell * w, dtype=torch.int64, device=g.cell_start.device)
+        p = g.entry_poly[inner]
+        interior.index_add_(0, cell_of_entry[inner] * w + p // BITS_PER_WORD, torch.ones_like(p) << (p % BITS_PER_WORD))
+        b = g.entry_boundary
+        counts = torch.bincount(cell_of_entry[b], minlength=ncell)
+        b_start = torch.cat([torch.zeros(1, dtype=torch.int64, device=counts.device), torch.cumsum(counts, 0)])
+        return PolygonBits(
+            g,
+            interior.view(ncell, w),
+            b_start,
+            g.entry_poly[b],
+            g.entry_centre_inside[b],
+            g.entry_edges[b],
+            w,
+            counts.to(torch.int32),
+        )
+
+    def mask(self, polys: torch.Tensor) -> torch.Tensor:
+        """Bool polygon selector (P,) -> word masks (W,) int64."""
+        out = torch.zeros(self.words, dtype=torch.int64, device=polys.device)
+        idx = torch.nonzero(polys).squeeze(1)
+        out.index_add_(0, idx // BITS_PER_WORD, torch.ones_like(idx) << (idx % BITS_PER_WORD))
+        return out
+
+    def query(self, pts: torch.Tensor) -> torch.Tensor:
+        """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point."""
+        g = self.grid
+        dev = pts.device
+        # the grid is padded by >= 1 m beyond every polygon, so its border cells are empty: points outside
+        # the grid are clamped onto them (outside everything)
+        ij = torch.floor((pts - g.origin) / g.cell).to(torch.int64)
+        cid = ij[:, 0].clamp(0, g.nx - 1) * g.ny + ij[:, 1].clamp(0, g.ny - 1)
+        bits = self.interior[cid]
+        count = self.b_count[cid]
+        has = torch.nonzero(count).squeeze(1)
+        if len(has) == 0:
+            return bits
+        cnt = count[has].to(torch.int64)
+        total = int(cnt.sum())
+        pt = torch.repeat_interleave(has, cnt, output_size=total)
+        start = self.b_start[cid[has]]
+        base = torch.repeat_interleave(start - (torch.cumsum(cnt, 0) - cnt), cnt, output_size=total)
+        ent = base + torch.arange(total, device=dev)
+        p = pts[pt]
+        cell_i = torch.stack([cid[pt] // g.ny, cid[pt] % g.ny], 1)
+        c = g.origin + (cell_i.to(pts.dtype) + 0.5) * g.cell
+        ed = self.b_edges[ent]
+        ax, ay, bx, by = ed[..., 0], ed[..., 1], ed[..., 2], ed[..., 3]
+        px, py = p[:, None, 0], p[:, None, 1]
+        cx, cy = c[:, None, 0], c[:, None, 1]
+        sa = _orient(cx, cy, px, py, ax, ay) > 0
+        sb = _orient(cx, cy, px, py, bx, by) > 0
+        o1 = _orient(ax, ay, bx, by, cx, cy)
+        o2 = _orient(ax, ay, bx, by, px, py)
+        cross = (sa != sb) & (o1 * o2 < 0)
+        parity = (cross.sum(-1) % 2) == 1
+        inside = self.b_centre_inside[ent] ^ parity
+        keep = torch.nonzero(inside).squeeze(1)
+        poly = self.b_poly[ent[keep]]
+        flat = bits.view(-1)
+        flat.index_add_(
+            0, pt[keep] * self.words + poly // BITS_PER_WORD, torch.ones_like(poly) << (poly % BITS_PER_WORD)
+        )
+        return flat.view(-1, self.words)
+
+
+def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Arc length of the closest point on polyline `line` (S+1, 2) for points (M, 2), and the distance.
+
+    Like shapely `project` / `distance` (the first closest segment wins ties). Segments are grouped in chunks
+    of `chunk`; a chunk is evaluated exactly only if its bounding-circle lower bound can beat the best upper
+    bound, which keeps the cost ~O(M (S / chunk + chunk)) instead of O(M S).
+    """
+    a = line[:-1]
+    d = line[1:] - a
+    seg_len = torch.linalg.vector_norm(d, dim=-1)
+    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=line.device), torch.cumsum(seg_len, 0)])
+    ns = a.shape[0]
+    nc = -(-ns // chunk)
+    pad = nc * chunk - ns
+    a_p = torch.cat([a, a[-1:].expand(pad, 2)], 0).view(nc, chunk, 2)
+    d_p = torch.cat([d, torch.zeros(pad, 2, dtype=d.dtype, device=d.device)], 0).view(nc, chunk, 2)
+    valid = (torch.arange(nc * chunk, device=line.device) < ns).view(nc, chunk)
+    ends = torch.cat([a_p, a_p + d_p], 1)  # (nc, 2 chunk, 2)
+    ctr = (ends.amax(1) + ends.amin(1)) / 2
+    rad = torch.linalg.vector_norm(ends - ctr[:, None], dim=-1).amax(1)
+    dc = torch.linalg.vector_norm(points[:, None] - ctr[None], dim=-1)  # (M, nc)
+    lower = (dc - rad).clamp_min(0)
+    upper = (dc + rad).amin(1, keepdim=True)
+    cand = lower <= upper + 1e-9  # (M, nc)
+    kmax = int(cand.sum(1).max())
+    # candidate chunk ids per point in increasing order (pad with the last candidate)
+    order = torch.sort(torch.where(cand, torch.arange(nc, device=line.device), nc), 1).values[:, :kmax]
+    first = order[:, :1]
+    order = torch.where(order == nc, first, order)
+    aa = a_p[order]  # (M, K, chunk, 2)
+    dd = d_p[order]
+    rel = points[:, None, None] - aa
+    len2 = (dd * dd).sum(-1)
+    t = ((rel * dd).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
+    diff = rel - t[..., None] * dd
+    dist2 = (diff * diff).sum(-1)
+    dist2 = torch.where(valid[order], dist2, torch.full_like(dist2, float("inf")))
+    seg = (order[..., None] * chunk + torch.arange(chunk, device=line.device)).flatten(1)
+    flat = dist2.flatten(1)
+    # first closest segment: minimum distance, ties broken by the lowest segment index
+    mn = flat.amin(1, keepdim=True)
+    seg_best = torch.where(flat == mn, seg, ns).amin(1)
+    pos = torch.argmax(((seg == seg_best[:, None]) & (flat == mn)).to(torch.uint8), 1)
+    tb = t.flatten(1).gather(1, pos[:, None]).squeeze(1)
+    s = cum[seg_best] + tb * seg_len[seg_best]
+    return s, mn.squeeze(1).sqrt()
+
+
+@dataclass
+class SegmentGrid:
+    """Grid index answering "distance from point to polyline > r" exactly for a fixed radius r."""
+
+    origin: torch.Tensor
+    cell: float
+    nx: int
+    ny: int
+    cell_segs: torch.Tensor  # (nx*ny, Smax, 4) candidate segments (NaN padding)
+    has_any: torch.Tensor  # (nx*ny,) bool
+    radius: float
+    all_near: torch.Tensor | None = None  # (nx*ny,) bool: every point of the cell is within radius
+    cell_row: torch.Tensor | None = None  # (nx*ny,) row of cell_segs, -1 if none
+
+    @staticmethod
+    def build(line: np.ndarray, radius: float, cell: float = 0.25) -> SegmentGrid:
+        a, b = line[:-1], line[1:]
+        reach = radius + cell * np.sqrt(0.5) + 1e-6
+        lo = line.min(0) - reach - cell
+        hi = line.max(0) + reach + cell
+        nx = int(np.ceil((hi[0] - lo[0]) / cell)) + 1
+        ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
+        ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+        centres = lo + (np.stack([ii.ravel(), jj.ravel()], 1) + 0.5) * cell
+        # candidate (cell, segment) pairs by segment bounding boxes, then exact distance to the cell centre
+        pairs_c, pairs_s, pairs_d = [], [], []
+        for s_idx in range(len(a)):
+            bmin = np.minimum(a[s_idx], b[s_idx]) - reach
+            bmax = np.maximum(a[s_idx], b[s_idx]) + reach
+            i0, j0 = np.floor((bmin - lo) / cell).astype(int)
+            i1, j1 = np.floor((bmax - lo) / cell).astype(int)
+            ci, cj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
+            cid = (ci * ny + cj).ravel()
+            pc = centres[cid]
+            d = b[s_idx] - a[s_idx]
+            t = np.clip(((pc - a[s_idx]) @ d) / max(d @ d, 1e-300), 0, 1)
+            dist = np.hypot(*(pc - a[s_idx] - t[:, None] * d).T)
+            ok = dist <= reach
+            pairs_c.append(cid[ok])
+            pairs_s.append(np.full(ok.sum(), s_idx))
+            pairs_d.append(dist[ok])
+        pc_all = np.concatenate(pairs_c)
+        ps_all = np.concatenate(pairs_s)
+        order = np.argsort(pc_all, kind="stable")
+        pc_all, ps_all = pc_all[order], ps_all[order]
+        counts = np.bincount(pc_all, minlength=nx * ny)
+        smax = max(int(counts.max()), 1)
+        used = np.nonzero(counts)[0]
+        cell_row = np.full(nx * ny, -1, dtype=np.int64)
+        cell_row[used] = np.arange(len(used))
+        segs = np.full((len(used), smax, 4), np.nan)
+        start = np.cumsum(counts) - counts
+        slot = np.arange(len(pc_all)) - start[pc_all]
+        segs[cell_row[pc_all], slot] = np.concatenate([a[ps_all], b[ps_all]], 1)
+        centre_dist = np.full(nx * ny, np.inf)
+        np.minimum.at(centre_dist, pc_all, np.concatenate(pairs_d)[order])
+        all_near = centre_dist + cell * np.sqrt(0.5) + 1e-9 < radius
+        return SegmentGrid(
+            origin=torch.from_numpy(lo.astype(np.float64)),
+            cell=cell,
+            nx=nx,
+            ny=ny,
+            cell_segs=torch.from_numpy(segs),
+            has_any=torch.from_numpy(counts > 0),
+            radius=radius,
+            all_near=torch.from_numpy(all_near),
+            cell_row=torch.from_numpy(cell_row),
+        )
+
+    def to(self, device: torch.device | str) -> SegmentGrid:
+        return SegmentGrid(
+            self.origin.to(device),
+            self.cell,
+            self.nx,
+            self.ny,
+            self.cell_segs.to(device),
+            self.has_any.to(device),
+            self.radius,
+            None if self.all_near is None else self.all_near.to(device),
+            None if self.cell_row is None else self.cell_row.to(device),
+        )
+
+    def farther_than(self, pts: torch.Tensor) -> torch.Tensor:
+        """(M, 2) -> bool (M,): distance to the polyline > radius."""
+        ij = torch.floor((pts - self.origin) / self.cell).to(torch.int64)
+        valid = (ij[:, 0] >= 0) & (ij[:, 0] < self.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < self.ny)
+        cid = torch.where(valid, ij[:, 0] * self.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
+        near = valid & self.has_any[cid]
+        out = torch.ones(len(pts), dtype=torch.bool, device=pts.device)
+        if self.all_near is not None:
+            sure = valid & self.all_near[cid]
+            out[sure] = False
+            near &= ~sure
+        idx = torch.nonzero(near).squeeze(1)
+        if len(idx):
+            rows = cid[idx] if self.cell_row is None else self.cell_row[cid[idx]]
+            sg = self.cell_segs[rows]  # (K, Smax, 4)
+            p = pts[idx][:, None, :]
+            a, b = sg[..., :2], sg[..., 2:]
+            d = b - a
+            len2 = (d * d).sum(-1)
+            t = (((p - a) * d).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
+            diff = p - a - t[..., None] * d
+            dist = (diff * diff).sum(-1).sqrt()
+            dist = torch.where(torch.isnan(dist), torch.full_like(dist, float("inf")), dist)
+            out[idx] = dist.amin(-1) > self.radius
+        return out
