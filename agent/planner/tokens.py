@@ -12,10 +12,6 @@ from torch import Tensor, nn
 
 from agent.planner.config import EncoderConfig
 
-# ImageNet normalisation of the video input (the V-JEPA / Drive-JEPA preprocessing): (rgb / 255 − mean) / std
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 @runtime_checkable
 class TokenEncoder(Protocol):
