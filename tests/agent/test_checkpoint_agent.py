@@ -79,3 +79,13 @@ def test_leaderboard_agent_runs_a_trained_checkpoint_with_momentum(tiny_checkpoi
     agent.destroy()
     # momentum-aware selection is active: after the first model step each selection has a comfort term
     assert comforts and not comforts[0] and all(comforts[1:])
+
+
+def test_latency_bench_runs_the_full_adapter(capsys):
+    import json
+
+    from drive_jepa import cli
+
+    assert cli.main(["bench", "agent", "--preset", "tiny", "--ticks", "8", "--device", "cpu"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["model_step_median_ms"] > 0 and row["reuse_step_median_ms"] < row["model_step_median_ms"]
