@@ -180,8 +180,8 @@ class Renderer:
         """BGRA image. ego_pose (3,) WORLD box centre; vehicles = (xy, heading, length, width, ids);
         lights = [(stop_xy, heading, state char)]."""
         h_img, w_img = cam.height, cam.width
-        img = np.empty((h_img, w_img, 3), np.uint8)
-        img[:] = SKY
+        img = np.empty((h_img, w_img, 4), np.uint8)
+        img.view(np.uint32)[:] = np.array([*SKY, 255], np.uint8).view(np.uint32)[0]  # BGRA sky, one 32-bit fill
         k = cam.intrinsics
         c, s = math.cos(ego_pose[2]), math.sin(ego_pose[2])
         world_to_ego = np.array(
@@ -211,8 +211,9 @@ class Renderer:
             uv, cols, depth = uv[in_view], cols[in_view], depth[in_view]
             order = np.argsort(-depth) if sort else np.arange(len(uv))
             pts = np.round(uv * 4).astype(np.int32)  # 2 fractional bits
-            for j in order:
-                cv2.fillConvexPoly(img, pts[j], tuple(int(v) for v in cols[j]), lineType=cv2.LINE_8, shift=2)
+            colour_list = np.concatenate([cols, np.full((len(cols), 1), 255, np.uint8)], 1).tolist()
+            for j in order.tolist():
+                cv2.fillConvexPoly(img, pts[j], colour_list[j], lineType=cv2.LINE_8, shift=2)
 
         # terrain: a large ground square ahead, clipped at the near plane -> exact horizon
         big = 5000.0
@@ -229,7 +230,7 @@ class Renderer:
                 poly = sc.junctions[j]
                 cam_pts = poly @ rot.T + trans
                 if (cam_pts[:, 2] > NEAR).any():
-                    self._fill_general(img, cam_pts, k, ROAD)
+                    self._fill_general(img, cam_pts, k, (*ROAD, 255))
         sel = np.nonzero(near)[0]
         sel = sel[np.argsort(sc.layers[sel], kind="stable")]
         draw(sc.quads[sel], sc.colours[sel], False)
@@ -255,10 +256,10 @@ class Renderer:
             cols.append(np.repeat(np.array([LIGHT.get(st, POLE) for st in states], np.uint8), 5, axis=0))
         if polys:
             draw(np.concatenate(polys), np.concatenate(cols), True)
-        return np.concatenate([img, np.full((h_img, w_img, 1), 255, np.uint8)], -1)
+        return img
 
     @staticmethod
-    def _fill_general(img: np.ndarray, cam_pts: np.ndarray, k: np.ndarray, colour: tuple[int, int, int]) -> None:
+    def _fill_general(img: np.ndarray, cam_pts: np.ndarray, k: np.ndarray, colour: tuple[int, ...]) -> None:
         """Fill one (possibly non-convex) ground polygon in camera coordinates, clipped at the near plane."""
         clipped, ok = clip_near(cam_pts[None])
         if not ok[0]:
