@@ -310,9 +310,18 @@ class RouteCriteria:
 
     # ----------------------------------------------------------------------------------------------------------
     def penalty(self) -> float:
-        p = 1.0
-        for key, factor in PENALTY.items():
-            p *= factor ** len(self.infractions[key])
-        if self.infractions["outside_route_lanes"]:
-            p *= 1 - getattr(self, "outside_percentage", 0.0) / 100
-        return p
+        return penalty_of(self.infractions, getattr(self, "outside_percentage", None))
+
+
+def penalty_of(infractions: dict[str, list[str]], outside_percentage: float | None = None) -> float:
+    """The leaderboard's infraction penalty: a factor per message (PENALTY) times (1 − P/100) for the
+    outside-route-lanes percentage P (taken from the message when not given); min-speed messages are unused."""
+    p = 1.0
+    for key, factor in PENALTY.items():
+        p *= factor ** len(infractions.get(key, []))
+    msgs = infractions.get("outside_route_lanes", [])
+    if msgs:
+        if outside_percentage is None:
+            outside_percentage = float(msgs[0].split("(")[1].split("%")[0])
+        p *= 1 - outside_percentage / 100
+    return p

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from carla_tools.lite.agent_api import AutonomousAgent, make_control
+from carla_tools.lite.route import route_light_links
 from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import LINCOLN_MKZ_2020, points_to_local
 
@@ -42,15 +43,10 @@ class LiteExpert(AutonomousAgent):
         self.world = world
         self._index = 0
         town, route = world.town, world.route
-        lanes_on_route = set(route.lanes.tolist())
-        # stop lines on the route: links whose from-lane and junction lane are both on the route
-        self._stops: list[tuple[float, str, int]] = []  # (route s of the stop line, tls id, link index)
-        for link in town.tl_links:
-            if link.from_lane in lanes_on_route and link.via_lane in lanes_on_route:
-                d = np.hypot(*(route.world_xy - link.stop_xy).T)
-                k = int(d.argmin())
-                if d[k] < 3.0:
-                    self._stops.append((float(route.accum[k]), link.tls_id, link.link_index))
+        # stop lines on the route: (route s of the stop line, tls id, link index)
+        self._stops = [
+            (s_stop, town.tl_links[k].tls_id, town.tl_links[k].link_index) for s_stop, k in route_light_links(route, town)
+        ]
         # curvature-limited speed along the route
         h = np.unwrap(route.heading)
         ds = np.maximum(np.gradient(route.accum), 1e-3)

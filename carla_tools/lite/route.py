@@ -139,3 +139,28 @@ def global_plan(
         world_route.append((make_transform(x, y, z, float(yaw[k])), opt))
         gps_route.append(({"lat": float(latlon[k, 0]), "lon": float(latlon[k, 1]), "z": z}, opt))
     return gps_route, world_route
+
+
+def route_light_links(dense: DenseRoute, town: TownMap, tol: float = 2.5) -> list[tuple[float, int]]:
+    """Signalled connections the route drives through: (route arc length of the stop line, index into
+    `town.tl_links`), one per approach. A from-lane counts when its stop line is within `tol` m of the route; of
+    its links the one whose junction lane best follows the route over its first 8 m is taken (SUMO's junction
+    curves differ from CARLA's, and routes may end inside the junction)."""
+    best: dict[int, tuple[float, float, int]] = {}  # from_lane -> (score, s, link index)
+    for k, link in enumerate(town.tl_links):
+        stop = np.hypot(*(dense.world_xy - link.stop_xy).T)
+        j = int(stop.argmin())
+        if stop[j] > tol or np.cos(dense.heading[j] - link.stop_heading) < 0.7:
+            continue
+        via = town.lanes[link.via_lane].shape
+        seg = np.hypot(*np.diff(via, axis=0).T)
+        acc = np.concatenate([[0.0], np.cumsum(seg)])
+        t = np.linspace(0.0, min(8.0, float(acc[-1])), 9)
+        pts = np.stack([np.interp(t, acc, via[:, 0]), np.interp(t, acc, via[:, 1])], -1)
+        after = dense.world_xy[j:]
+        if len(after) < 2:
+            continue
+        score = float(np.hypot(*(pts[:, None, :] - after[None]).transpose(2, 0, 1)).min(1).mean())
+        if score < 2.0 and (link.from_lane not in best or score < best[link.from_lane][0]):
+            best[link.from_lane] = (score, float(dense.accum[j]), k)
+    return sorted((s_, k) for _, s_, k in best.values())
