@@ -1,13 +1,13 @@
 """The leaderboard agent interface in the lite world.
 
 Agents are Python files with `get_entry_point()` naming the agent class, used exactly as the leaderboard does:
-`cls(host, port, debug)`, `setup(path_to_conf_file)`, `sensors()`, `set_global_plan(gps_route, world_route)` with
-the dense 1 m route, then `run_step(input_data, timestamp)` every tick, finally `destroy()`.
+`cls(host, port, debug)`, `setup(path_to_conf_file)`, `sensors()`, `set_global_plan(gps_route, world_route)`
+with the dense 1 m route, then `run_step(input_data, timestamp)` every tick, finally `destroy()`.
 
 `AutonomousAgent` here mirrors the leaderboard's base class without needing a CARLA server: `set_global_plan`
-downsamples the dense plan like the leaderboard's (`downsample_route(route, 50)`), so agents deriving from it see
-the same `_global_plan` / `_global_plan_world_coord`. An agent may also implement `set_lite_world(view)` to get
-privileged access (the expert does); the runner calls it after `setup`.
+downsamples the dense plan like the leaderboard's (`downsample_route(route, 50)`), so agents deriving from it
+see the same `_global_plan` / `_global_plan_world_coord`. An agent may also implement `set_lite_world(view)`
+to get privileged access (the expert does); the runner calls it after `setup`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ class AutonomousAgent:
         pos = np.array([[t.location.x, t.location.y] for t, _ in global_plan_world_coord])
         opts = np.array([int(o) for _, o in global_plan_world_coord])
         ids = downsample_route(pos, opts, 50.0)
-        self._global_plan_world_coord = [(global_plan_world_coord[x][0], global_plan_world_coord[x][1]) for x in ids]
+        self._global_plan_world_coord = [
+            (global_plan_world_coord[x][0], global_plan_world_coord[x][1]) for x in ids
+        ]
         self._global_plan = [global_plan_gps[x] for x in ids]
         self._plan_gps_HACK = global_plan_gps
 
@@ -90,7 +92,9 @@ def load_agent_class(path: str | Path) -> type:
         raise AgentLoadError(f"{path}: no get_entry_point() (the leaderboard's agent-module contract)")
     cls = getattr(module, module.get_entry_point(), None)
     if not inspect.isclass(cls):
-        raise AgentLoadError(f"{path}: get_entry_point() names {module.get_entry_point()!r}, not a class there")
+        raise AgentLoadError(
+            f"{path}: get_entry_point() names {module.get_entry_point()!r}, not a class there"
+        )
     return cls
 
 

@@ -3,10 +3,10 @@
   drive-jepa lite ROUTES.xml --out results/lite.json [--agent FILE --agent-config CFG] [--routes ID,ID]
   drive-jepa lite --benchmark [--width 1600 --height 900 --steps 400]
 
-Only routes in Town01–07 and Town10HD run (the towns whose maps ship with the package); others are skipped with
-a note. Results are a Bench2Drive leaderboard checkpoint (format A) that `drive-jepa report` and Bench2Drive's
-own tools read unchanged; per-route `metric_info.json` files go next to it. The lite world is not CARLA: see
-docs/lite_world.md.
+Only routes in Town01–07 and Town10HD run (the towns whose maps ship with the package); others are skipped
+with a note. Results are a Bench2Drive leaderboard checkpoint (format A) that `drive-jepa report` and
+Bench2Drive's own tools read unchanged; per-route `metric_info.json` files go next to it. The lite world is
+not CARLA: see docs/lite_world.md.
 """
 
 from __future__ import annotations
@@ -20,19 +20,27 @@ EXPERT = Path(__file__).resolve().parent / "expert.py"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="drive-jepa lite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="drive-jepa lite", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("routes", nargs="?", type=Path, help="Bench2Drive / leaderboard route XML")
-    p.add_argument("--out", type=Path, default=Path("results/lite/lite_checkpoint.json"), help="checkpoint JSON")
+    p.add_argument(
+        "--out", type=Path, default=Path("results/lite/lite_checkpoint.json"), help="checkpoint JSON"
+    )
     p.add_argument("--agent", type=Path, default=EXPERT, help="agent module file (default: the lite expert)")
     p.add_argument("--agent-config", default="", help="passed to the agent's setup()")
-    p.add_argument("--route-ids", default="", help="comma-separated route ids to run (default: all lite routes)")
+    p.add_argument(
+        "--route-ids", default="", help="comma-separated route ids to run (default: all lite routes)"
+    )
     p.add_argument("--limit", type=int, default=0, help="run at most N routes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vehicles", type=int, default=60, help="background vehicles around the route")
     p.add_argument("--max-route-m", type=float, default=None, help="cut every route to its first N metres")
     p.add_argument("--maps-dir", default=None, help="folder of TownXX.net.xml.gz (default: shipped nets)")
     p.add_argument("--no-resume", action="store_true", help="start a fresh checkpoint instead of resuming")
-    p.add_argument("--benchmark", action="store_true", help="measure simulated steps/s with a camera and exit")
+    p.add_argument(
+        "--benchmark", action="store_true", help="measure simulated steps/s with a camera and exit"
+    )
     p.add_argument("--width", type=int, default=1600)
     p.add_argument("--height", type=int, default=900)
     p.add_argument("--fov", type=float, default=70.0)
@@ -40,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def benchmark(width: int, height: int, fov: float, steps: int, seed: int = 0, vehicles: int = 60) -> dict[str, float]:
+def benchmark(
+    width: int, height: int, fov: float, steps: int, seed: int = 0, vehicles: int = 60
+) -> dict[str, float]:
     """Steps/s of the full loop (SUMO step, ego, camera + GNSS + IMU + speed, criteria, expert) on Town03."""
     from carla_tools.lite.criteria import RouteCriteria
     from carla_tools.lite.expert import LiteExpert
@@ -51,7 +61,9 @@ def benchmark(width: int, height: int, fov: float, steps: int, seed: int = 0, ve
     from carla_tools.lite.world import LiteWorld
     from drive_jepa.routes import load_routes
 
-    routes_file = Path(__file__).resolve().parents[2].parent / "shared/fixtures/bench2drive/routes/bench2drive220.xml"
+    routes_file = (
+        Path(__file__).resolve().parents[2].parent / "shared/fixtures/bench2drive/routes/bench2drive220.xml"
+    )
     route = next(r for r in load_routes(routes_file) if r.id == "24206") if routes_file.is_file() else None
     if route is None:
         raise SystemExit(f"benchmark needs {routes_file}")
@@ -85,7 +97,12 @@ def benchmark(width: int, height: int, fov: float, steps: int, seed: int = 0, ve
             if crit.done:
                 break
         wall = time.perf_counter() - t0
-    return {"steps": n, "steps_per_s": n / wall, "sensors_ms": 1000 * render_t / n, "total_ms": 1000 * wall / n}
+    return {
+        "steps": n,
+        "steps_per_s": n / wall,
+        "sensors_ms": 1000 * render_t / n,
+        "total_ms": 1000 * wall / n,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -122,10 +139,13 @@ def main(argv: list[str]) -> int:
         print("drive-jepa lite: no route to run", file=sys.stderr)
         return 2
     cfg = LiteConfig(seed=ns.seed, num_vehicles=ns.vehicles, max_route_m=ns.max_route_m, maps_dir=ns.maps_dir)
-    result = run_routes(routes, lambda: instantiate(cls), ns.out, ns.agent_config, cfg, resume=not ns.no_resume)
+    result = run_routes(
+        routes, lambda: instantiate(cls), ns.out, ns.agent_config, cfg, resume=not ns.no_resume
+    )
     g = result["_checkpoint"]["global_record"]
     print(
-        f"lite: {len(result['_checkpoint']['records'])} routes → {ns.out}: DS {g['scores_mean']['score_composed']:.2f}"
+        f"lite: {len(result['_checkpoint']['records'])} routes → {ns.out}: "
+        f"DS {g['scores_mean']['score_composed']:.2f}"
         f"  RC {g['scores_mean']['score_route']:.2f}  penalty {g['scores_mean']['score_penalty']:.3f}"
     )
     return 0

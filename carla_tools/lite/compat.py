@@ -1,8 +1,9 @@
 """CARLA-API value types for the lite world: the real `carla` classes when the client is installed, small
-stand-ins with the same attribute names otherwise (so agents written for the leaderboard read them unchanged).
+stand-ins with the same attribute names otherwise (so agents written for the leaderboard read them
+unchanged).
 
-`RoadOption` has the values of CARLA's `agents.navigation.local_planner.RoadOption`; the real enum is used when
-CARLA's PythonAPI `agents` package is importable.
+`RoadOption` has the values of CARLA's `agents.navigation.local_planner.RoadOption`; the real enum is used
+when CARLA's PythonAPI `agents` package is importable.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Route criteria like the leaderboard's (scenario_runner `atomic_criteria` as used by Bench2Drive's
-`RouteScenario`), evaluated on the lite world every tick, with the leaderboard's constants and message formats.
+`RouteScenario`), evaluated on the lite world every tick, with the leaderboard's constants and message
+formats.
 
 - RouteCompletionTest: waypoint passed when (ego − wp)·forward > 0 within a window of 2 ahead; completed when
   > 99 % and within 10 m of the last waypoint → 100.
 - OutsideRouteLanesTest: metres of route travelled while outside driving lanes (farther than lane_width/2 +
   0.5 m from a driving lane centre) or in an opposite-direction lane (> 120° off the ego's heading, junctions
   excluded); message with metres and % of the completed route; penalty factor (1 − P/100).
-- CollisionTest (vehicles): ego / vehicle box overlap; same actor within 5 s or within 5 m of the last collision
+- CollisionTest (vehicles): ego / vehicle box overlap; same actor within 5 s or within 5 m of the last
+  collision
   is not counted again; not counted when the ego is standing (< 0.1 m/s).
 - RunningRedLightTest: the ego's tail segment crosses the stop line of a red light of its own lane.
 - InRouteTest: > 30 m from the route (window of 5 route points) ends the route; so does > 30 % of the route
@@ -58,7 +60,7 @@ def _loc(xyz: tuple[float, float, float]) -> str:
 
 
 def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Separating-axis test of one box a = (x, y, heading, length, width) against boxes b (N, 5) → (N,) bool."""
+    """Separating-axis test of box a = (x, y, heading, length, width) against boxes b (N, 5) → (N,) bool."""
     if len(b) == 0:
         return np.zeros(0, bool)
 
@@ -67,13 +69,16 @@ def boxes_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         hl, hw = x[:, 3] / 2, x[:, 4] / 2
         loc = np.stack([np.stack([hl, hw], -1), np.stack([hl, -hw], -1), np.stack([-hl, -hw], -1),
                         np.stack([-hl, hw], -1)], 1)  # fmt: skip
-        return np.stack([c[:, None] * loc[..., 0] - s[:, None] * loc[..., 1] + x[:, None, 0],
-                         s[:, None] * loc[..., 0] + c[:, None] * loc[..., 1] + x[:, None, 1]], -1)  # fmt: skip
+        gx = c[:, None] * loc[..., 0] - s[:, None] * loc[..., 1] + x[:, None, 0]
+        gy = s[:, None] * loc[..., 0] + c[:, None] * loc[..., 1] + x[:, None, 1]
+        return np.stack([gx, gy], -1)
 
     ca = np.broadcast_to(corners(a[None]), (len(b), 4, 2))
     cb = corners(b)
     ha, hb = np.full(len(b), a[2]), b[:, 2]
-    axes = np.stack([np.stack([np.cos(h), np.sin(h)], -1) for h in (ha, ha + np.pi / 2, hb, hb + np.pi / 2)], 1)
+    axes = np.stack(
+        [np.stack([np.cos(h), np.sin(h)], -1) for h in (ha, ha + np.pi / 2, hb, hb + np.pi / 2)], 1
+    )
     pa = np.einsum("nkd,nad->nak", ca, axes)
     pb = np.einsum("nkd,nad->nak", cb, axes)
     separated = (pa.max(-1) < pb.min(-1)) | (pb.max(-1) < pa.min(-1))
@@ -133,7 +138,7 @@ class RouteCriteria:
         self._ms_points = 0
         self._ms_checkpoint = self._accum[-1] / 20
 
-    # ----------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
     def _advance(self, index: int, window: int, loc: np.ndarray) -> int:
         hi = min(index + window + 1, self._n)
         rel = loc[None] - self._pts[index:hi]
@@ -276,7 +281,9 @@ class RouteCriteria:
         if new > self._timeout_index:
             lane = int(world.town.nearest_lanes(loc[None])[0][0])
             speed_limit = world.town.lanes[lane].speed
-            self._timeout_value += float(self._accum[new] - self._accum[self._timeout_index]) / (0.1 * speed_limit)
+            self._timeout_value += float(self._accum[new] - self._accum[self._timeout_index]) / (
+                0.1 * speed_limit
+            )
             self._timeout_index = new
         if world.time > self._timeout_value and not self.done:
             self.infractions["route_timeout"].append("Route timeout.")
@@ -301,21 +308,24 @@ class RouteCriteria:
             value = round(self._ms_actor / self._ms_points / (self._ms_mean / self._ms_points) * 100, 2)
         else:
             value = 100
-        self.infractions["min_speed_infractions"].append(f"Average speed is {value}% of the surrounding traffic's one")
+        self.infractions["min_speed_infractions"].append(
+            f"Average speed is {value}% of the surrounding traffic's one"
+        )
 
     def finish(self) -> None:
         """Close the route like the criteria's `terminate`: last min-speed checkpoint if > 95 % was driven."""
         if self._accum[self._ms_index] / self._accum[-1] > 0.95:
             self._min_speed_event()
 
-    # ----------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
     def penalty(self) -> float:
         return penalty_of(self.infractions, getattr(self, "outside_percentage", None))
 
 
 def penalty_of(infractions: dict[str, list[str]], outside_percentage: float | None = None) -> float:
     """The leaderboard's infraction penalty: a factor per message (PENALTY) times (1 − P/100) for the
-    outside-route-lanes percentage P (taken from the message when not given); min-speed messages are unused."""
+    outside-route-lanes percentage P (taken from the message when not given); min-speed messages are
+    unused."""
     p = 1.0
     for key, factor in PENALTY.items():
         p *= factor ** len(infractions.get(key, []))

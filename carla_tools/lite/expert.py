@@ -1,10 +1,11 @@
 """A privileged rule-based expert for the lite world (baseline and data collection).
 
-Leaderboard agent interface (`get_entry_point`, setup / sensors / set_global_plan / run_step / destroy); it reads
-the world directly through `set_lite_world` (ego state, route, vehicles, traffic lights), so its only sensor is the
-speedometer. Lateral: pure pursuit on the dense route. Longitudinal: the lowest of the lane speed limit, a
-curvature limit, a stop before red / yellow lights on the route and a braking-distance limit behind vehicles in
-(or predicted to enter within 3 s) the route corridor; a P controller turns it into throttle / brake.
+Leaderboard agent interface (`get_entry_point`, setup / sensors / set_global_plan / run_step / destroy); it
+reads the world directly through `set_lite_world` (ego state, route, vehicles, traffic lights), so its only
+sensor is the speedometer. Lateral: pure pursuit on the dense route. Longitudinal: the lowest of the lane
+speed limit, a curvature limit, a stop before red / yellow lights on the route and a braking-distance limit
+behind vehicles in (or predicted to enter within 3 s) the route corridor; a P controller turns it into
+throttle / brake.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class LiteExpert(AutonomousAgent):
         town, route = world.town, world.route
         # stop lines on the route: (route s of the stop line, tls id, link index)
         self._stops = [
-            (s_stop, town.tl_links[k].tls_id, town.tl_links[k].link_index) for s_stop, k in route_light_links(route, town)
+            (s_stop, town.tl_links[k].tls_id, town.tl_links[k].link_index)
+            for s_stop, k in route_light_links(route, town)
         ]
         # curvature-limited speed along the route
         h = np.unwrap(route.heading)

@@ -1,14 +1,15 @@
 """Pinhole rendering of the lite world into a CARLA-format camera image (uint8 (H, W, 4) BGRA).
 
-Flat-shaded: sky and terrain split by the true horizon, road surface (lanes and junction areas), lane markings,
-stop lines, vehicles as 3D boxes and traffic lights (pole + head coloured by state). All geometry is kept as
-convex polygons in WORLD coordinates (z up, ground at z = 0); per frame the polygons near the camera are moved
-into the OpenCV camera frame (`CameraMount.ego_to_camera`), clipped against the near plane (vectorized
-Sutherland–Hodgman on one plane), projected and filled with OpenCV, farthest first.
+Flat-shaded: sky and terrain split by the true horizon, road surface (lanes and junction areas), lane
+markings, stop lines, vehicles as 3D boxes and traffic lights (pole + head coloured by state). All geometry is
+kept as convex polygons in WORLD coordinates (z up, ground at z = 0); per frame the polygons near the camera
+are moved into the OpenCV camera frame (`CameraMount.ego_to_camera`), clipped against the near plane
+(vectorized Sutherland–Hodgman on one plane), projected and filled with OpenCV, farthest first.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -52,10 +53,10 @@ def _ribbon(shape: np.ndarray, half_width: float, piece: float) -> np.ndarray:
     d = np.diff(shape, axis=0)
     seg_len = np.hypot(d[:, 0], d[:, 1])
     quads = []
-    for (a, b), length in zip(zip(shape[:-1], shape[1:], strict=True), seg_len, strict=True):
+    for (a, b), length in zip(itertools.pairwise(shape), seg_len, strict=True):
         if length < 1e-6:
             continue
-        n = max(1, int(math.ceil(length / piece)))
+        n = max(1, math.ceil(length / piece))
         t = np.linspace(0.0, 1.0, n + 1)[:, None]
         pts = a + t * (b - a)
         u = (b - a) / length
@@ -115,7 +116,7 @@ class StaticScene:
                 line = np.stack([end - 0.5 * u, end - 0.1 * u])
                 add(_ribbon(line, lane.width / 2 - 0.1, 1.0), WHITE, 3)
         q = np.concatenate(quads)
-        self.quads = np.concatenate([q, np.zeros(q.shape[:2] + (1,))], -1)  # (Q, 4, 3), z = 0
+        self.quads = np.concatenate([q, np.zeros((*q.shape[:2], 1))], -1)  # (Q, 4, 3), z = 0
         self.colours = np.concatenate(colours)
         self.layers = np.concatenate(layers)
         self.centres = q.mean(1)
@@ -124,18 +125,20 @@ class StaticScene:
         self.junction_centres = np.array([j[:, :2].mean(0) for j in self.junctions]).reshape(-1, 2)
 
 
-def box_faces(xy: np.ndarray, heading: np.ndarray, length: np.ndarray, width: np.ndarray, z0: np.ndarray,
-              z1: np.ndarray) -> np.ndarray:
+def box_faces(
+    xy: np.ndarray, heading: np.ndarray, length: np.ndarray, width: np.ndarray, z0: np.ndarray, z1: np.ndarray
+) -> np.ndarray:
     """Faces (N, 5, 4, 3) of boxes: 4 sides then the top, WORLD coordinates."""
     c, s = np.cos(heading), np.sin(heading)
     hl, hw = length / 2, width / 2
     corners = np.stack(
-        [np.stack([hl, hw], -1), np.stack([hl, -hw], -1), np.stack([-hl, -hw], -1), np.stack([-hl, hw], -1)], 1
+        [np.stack([hl, hw], -1), np.stack([hl, -hw], -1), np.stack([-hl, -hw], -1), np.stack([-hl, hw], -1)],
+        1,
     )  # (N, 4, 2) local: front-left, front-right, rear-right, rear-left
     rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], 1)  # (N, 2, 2)
     g = np.einsum("nij,nkj->nki", rot, corners) + xy[:, None]
-    lo = np.concatenate([g, np.broadcast_to(z0[:, None, None], g.shape[:2] + (1,))], -1)
-    hi = np.concatenate([g, np.broadcast_to(z1[:, None, None], g.shape[:2] + (1,))], -1)
+    lo = np.concatenate([g, np.broadcast_to(z0[:, None, None], (*g.shape[:2], 1))], -1)
+    hi = np.concatenate([g, np.broadcast_to(z1[:, None, None], (*g.shape[:2], 1))], -1)
     faces = [np.stack([lo[:, k], lo[:, (k + 1) % 4], hi[:, (k + 1) % 4], hi[:, k]], 1) for k in range(4)]
     faces.append(hi)
     return np.stack(faces, 1)
@@ -149,7 +152,9 @@ def clip_near(poly: np.ndarray, near: float = NEAR) -> tuple[np.ndarray, np.ndar
     n, k, _ = poly.shape
     nxt = np.roll(poly, -1, axis=1)
     zin, znx = poly[..., 2] >= near, nxt[..., 2] >= near
-    t = (near - poly[..., 2]) / np.where(np.abs(nxt[..., 2] - poly[..., 2]) < 1e-12, 1e-12, nxt[..., 2] - poly[..., 2])
+    t = (near - poly[..., 2]) / np.where(
+        np.abs(nxt[..., 2] - poly[..., 2]) < 1e-12, 1e-12, nxt[..., 2] - poly[..., 2]
+    )
     cross = poly + t[..., None] * (nxt - poly)
     out = np.stack([poly, cross], 2).reshape(n, 2 * k, 3)
     valid = np.stack([zin, zin != znx], 2).reshape(n, 2 * k)
@@ -160,7 +165,7 @@ def clip_near(poly: np.ndarray, near: float = NEAR) -> tuple[np.ndarray, np.ndar
     first = valid.argmax(1)
     idx = np.where(idx < 0, first[:, None], idx)
     out = np.take_along_axis(out, idx[..., None], axis=1)
-    return out, any_valid
+    return out, np.asarray(any_valid)
 
 
 class Renderer:
@@ -181,11 +186,14 @@ class Renderer:
         lights = [(stop_xy, heading, state char)]."""
         h_img, w_img = cam.height, cam.width
         img = np.empty((h_img, w_img, 4), np.uint8)
-        img.view(np.uint32)[:] = np.array([*SKY, 255], np.uint8).view(np.uint32)[0]  # BGRA sky, one 32-bit fill
+        img.view(np.uint32)[:] = np.array([*SKY, 255], np.uint8).view(np.uint32)[
+            0
+        ]  # BGRA sky, one 32-bit fill
         k = cam.intrinsics
         c, s = math.cos(ego_pose[2]), math.sin(ego_pose[2])
         world_to_ego = np.array(
-            [[c, s, 0.0, -(c * ego_pose[0] + s * ego_pose[1])], [-s, c, 0.0, s * ego_pose[0] - c * ego_pose[1]],
+            [[c, s, 0.0, -(c * ego_pose[0] + s * ego_pose[1])],
+             [-s, c, 0.0, s * ego_pose[0] - c * ego_pose[1]],
              [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
         )  # fmt: skip
         m = cam.mount.ego_to_camera() @ world_to_ego
@@ -205,8 +213,11 @@ class Renderer:
             depth = clipped[..., 2].mean(1)
             uv = clipped[..., :2] / clipped[..., 2:3] * k[[0, 1], [0, 1]] + k[:2, 2]
             uv = np.clip(uv, -1e5, 1e5)
-            in_view = (uv[..., 0].max(1) >= 0) & (uv[..., 0].min(1) < w_img) & (uv[..., 1].max(1) >= 0) & (
-                uv[..., 1].min(1) < h_img
+            in_view = (
+                (uv[..., 0].max(1) >= 0)
+                & (uv[..., 0].min(1) < w_img)
+                & (uv[..., 1].max(1) >= 0)
+                & (uv[..., 1].min(1) < h_img)
             )
             uv, cols, depth = uv[in_view], cols[in_view], depth[in_view]
             order = np.argsort(-depth) if sort else np.arange(len(uv))

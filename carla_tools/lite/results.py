@@ -1,6 +1,7 @@
-"""Bench2Drive / leaderboard checkpoint files (format A of fixtures/bench2drive/README.md), written by the lite
-runner exactly as `leaderboard/utils/statistics_manager.py` does: one record per route, the global record,
-`values` / `labels`, entry status and eligibility. Written atomically (temp file + rename) after every route.
+"""Bench2Drive / leaderboard checkpoint files (format A of fixtures/bench2drive/README.md), written by the
+lite runner exactly as `leaderboard/utils/statistics_manager.py` does: one record per route, the global
+record, `values` / `labels`, entry status and eligibility. Written atomically (temp file + rename) after
+every route.
 """
 
 from __future__ import annotations
@@ -106,7 +107,12 @@ def checkpoint(records: list[dict[str, Any]], total_routes: int, sensors: list[s
     """The whole checkpoint dict (`_checkpoint` with global_record/progress/records, entry_status, ...)."""
     total = max(total_routes, 1)
     mean = {"score_composed": 0.0, "score_route": 0.0, "score_penalty": 0.0}
-    meta: dict[str, Any] = {"total_length": 0.0, "duration_game": 0.0, "duration_system": 0.0, "exceptions": []}
+    meta: dict[str, Any] = {
+        "total_length": 0.0,
+        "duration_game": 0.0,
+        "duration_system": 0.0,
+        "exceptions": [],
+    }
     status = "Perfect"
     for r in records:
         for k in mean:
@@ -181,4 +187,6 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text())
         return list(data["_checkpoint"]["records"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a leaderboard checkpoint ({exc}); move it away or pick another path") from None
+        raise ValueError(
+            f"{path}: not a leaderboard checkpoint ({exc}); move it away or pick another path"
+        ) from None

@@ -1,12 +1,13 @@
-"""A Bench2Drive route on a lite town: the dense 1 m route, its road options and the leaderboard's global plan.
+"""A Bench2Drive route on a lite town: the dense 1 m route, its road options and the leaderboard's global
+plan.
 
-The leaderboard interpolates the XML keypoints to 1 m with CARLA's GlobalRoutePlanner and hands that dense route
-(`(carla.Transform, RoadOption)` items) plus its GPS twin (`({'lat', 'lon', 'z'}, RoadOption)`) to the agent's
-`set_global_plan`; the agent base class then downsamples it (`downsample_route(route, 50)`: every ~50 m plus every
-road-option change). Bench2Drive's keypoints already follow the lanes every ~2 m, so here they are interpolated
-linearly to 1 m and the road options are labelled from the SUMO lanes: points on junction (internal) lanes get
-LEFT / RIGHT / STRAIGHT from the heading change across the junction, a move to the neighbouring lane of the same
-road gets CHANGELANELEFT / CHANGELANERIGHT, everything else LANEFOLLOW.
+The leaderboard interpolates the XML keypoints to 1 m with CARLA's GlobalRoutePlanner and hands that dense
+route (`(carla.Transform, RoadOption)` items) plus its GPS twin (`({'lat', 'lon', 'z'}, RoadOption)`) to the
+agent's `set_global_plan`; the agent base class then downsamples it (`downsample_route(route, 50)`: every ~50
+m plus every road-option change). Bench2Drive's keypoints already follow the lanes every ~2 m, so here they
+are interpolated linearly to 1 m and the road options are labelled from the SUMO lanes: points on junction
+(internal) lanes get LEFT / RIGHT / STRAIGHT from the heading change across the junction, a move to the
+neighbouring lane of the same road gets CHANGELANELEFT / CHANGELANERIGHT, everything else LANEFOLLOW.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def global_plan(
 
 def route_light_links(dense: DenseRoute, town: TownMap, tol: float = 2.5) -> list[tuple[float, int]]:
     """Signalled connections the route drives through: (route arc length of the stop line, index into
-    `town.tl_links`), one per approach. A from-lane counts when its stop line is within `tol` m of the route; of
+    `town.tl_links`), one per approach. A from-lane counts when its stop line is within `tol` m of the route;
+    of
     its links the one whose junction lane best follows the route over its first 8 m is taken (SUMO's junction
     curves differ from CARLA's, and routes may end inside the junction)."""
     best: dict[int, tuple[float, float, int]] = {}  # from_lane -> (score, s, link index)

@@ -52,7 +52,10 @@ def truncate_route(route: Route, max_m: float) -> Route:
 
 def save_name(route: Route, rep: int, now: _dt.datetime | None = None) -> str:
     now = now or _dt.datetime.now()
-    return f"RouteScenario_{route.id}_rep{rep}_{route.town}_{scenario_name(route)}_{weather_id(route)}_{now:%m_%d_%H_%M_%S}"
+    stamp = f"{now:%m_%d_%H_%M_%S}"
+    return (
+        f"RouteScenario_{route.id}_rep{rep}_{route.town}_{scenario_name(route)}_{weather_id(route)}_{stamp}"
+    )
 
 
 def scenario_name(route: Route) -> str:
@@ -60,7 +63,8 @@ def scenario_name(route: Route) -> str:
 
 
 def weather_id(route: Route) -> str:
-    """Bench2Drive stores the index of the route's weather in leaderboard/data/weather.xml; routes here carry no
+    """Bench2Drive stores the index of the route's weather in leaderboard/data/weather.xml; routes here carry
+    no
     such index, so the lite world reports '0' (it renders no weather)."""
     return "0"
 
@@ -105,18 +109,20 @@ def run_route(
     cfg = config or LiteConfig()
     out = Path(out_dir)
     if route.town not in TOWNS:
-        raise ValueError(f"route {route.id}: town {route.town} has no lite map (lite towns: {', '.join(TOWNS)})")
+        raise ValueError(
+            f"route {route.id}: town {route.town} has no lite map (lite towns: {', '.join(TOWNS)})"
+        )
     if cfg.max_route_m is not None:
         route = truncate_route(route, cfg.max_route_m)
     town = load_town(route.town, cfg.maps_dir)
     dense = build_dense_route(route, town)
     name = save_name(route, cfg.rep)
-    base = {
+    base: dict[str, Any] = {
         "index": index, "route_id": route.id, "rep": cfg.rep, "scenario_name": scenario_name(route),
         "weather_id": weather_id(route), "save_name": name, "town": route.town, "route_length": dense.length,
     }  # fmt: skip
     t0 = time.monotonic()
-    empty = {k: [] for k in INFRACTION_KEYS}
+    empty: dict[str, list[str]] = {k: [] for k in INFRACTION_KEYS}
     if isinstance(agent, type):
         instance = instantiate(agent)
     else:
@@ -215,7 +221,8 @@ def run_routes(
         records.append(rec)
         done.add(rid)
         print(
-            f"lite: {rec['route_id']} {route.town}: {rec['status']}  DS {rec['scores']['score_composed']:.2f}  "
+            f"lite: {rec['route_id']} {route.town}: {rec['status']}  "
+            f"DS {rec['scores']['score_composed']:.2f}  "
             f"RC {rec['scores']['score_route']}  penalty {rec['scores']['score_penalty']}  "
             f"({rec['meta']['duration_game']:.1f} s simulated in {rec['meta']['duration_system']:.1f} s)"
         )

@@ -2,12 +2,13 @@
 
 Formats (CARLA 0.9.15 / leaderboard): `input_data[id] = (frame, data)` with
 - 'sensor.camera.rgb': uint8 (H, W, 4) BGRA;
-- 'sensor.other.gnss': float64 [lat, lon, alt] (the leaderboard's spherical-Mercator conversion around the town's
-  geo-reference, `GeoReference.carla_to_gnss`), optional Gaussian noise from `noise_*_stddev`/`noise_*_bias` keys;
-- 'sensor.other.imu': float64 [acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z, compass] in the sensor's CARLA axes
-  (x forward, y right, z up; gravity included), compass in rad, 0 = north, clockwise;
-- 'sensor.speedometer': {'speed': forward speed in m/s}.
-Other sensor types (LiDAR, radar, OpenDRIVE map) are not simulated and are rejected with a clear message.
+- 'sensor.other.gnss': float64 [lat, lon, alt] (the leaderboard's spherical-Mercator conversion around the
+  town's geo-reference, `GeoReference.carla_to_gnss`), optional Gaussian noise from
+  `noise_*_stddev`/`noise_*_bias` keys;
+- 'sensor.other.imu': float64 [acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z, compass] in the sensor's CARLA
+  axes (x forward, y right, z up; gravity included), compass in rad, 0 = north, clockwise;
+- 'sensor.speedometer': {'speed': forward speed in m/s}. Other sensor types (LiDAR, radar, OpenDRIVE map) are
+  not simulated and are rejected with a clear message.
 """
 
 from __future__ import annotations
@@ -91,23 +92,31 @@ def parse_sensors(entries: list[dict[str, Any]]) -> list[SensorSpec]:
 
 
 def sensor_world_xy(spec: SensorSpec, ego_pose: np.ndarray) -> np.ndarray:
-    """WORLD (x, y) of a sensor mounted at (x forward, y right) in CARLA vehicle axes on the ego box centre."""
+    """WORLD (x, y) of a sensor mounted at (x forward, y right; CARLA vehicle axes) on the ego box centre."""
     return np.asarray(points_to_global(np.array([spec.x, -spec.y]), ego_pose))
 
 
-def gnss_reading(spec: SensorSpec, geo: Any, ego_pose: np.ndarray, ground_z: float, rng: np.random.Generator) -> np.ndarray:
+def gnss_reading(
+    spec: SensorSpec, geo: Any, ego_pose: np.ndarray, ground_z: float, rng: np.random.Generator
+) -> np.ndarray:
     """[lat, lon, alt] of the sensor location (leaderboard conversion), with the spec's noise if any."""
     wxy = sensor_world_xy(spec, ego_pose)
     lat, lon = geo.carla_to_gnss(np.array([wxy[0], -wxy[1]]))
     alt = ground_z + spec.z
-    lat += spec.get("noise_lat_bias") + (rng.normal(0, spec.get("noise_lat_stddev")) if spec.get("noise_lat_stddev") else 0)
-    lon += spec.get("noise_lon_bias") + (rng.normal(0, spec.get("noise_lon_stddev")) if spec.get("noise_lon_stddev") else 0)
-    alt += spec.get("noise_alt_bias") + (rng.normal(0, spec.get("noise_alt_stddev")) if spec.get("noise_alt_stddev") else 0)
+    lat += spec.get("noise_lat_bias") + (
+        rng.normal(0, spec.get("noise_lat_stddev")) if spec.get("noise_lat_stddev") else 0
+    )
+    lon += spec.get("noise_lon_bias") + (
+        rng.normal(0, spec.get("noise_lon_stddev")) if spec.get("noise_lon_stddev") else 0
+    )
+    alt += spec.get("noise_alt_bias") + (
+        rng.normal(0, spec.get("noise_alt_stddev")) if spec.get("noise_alt_stddev") else 0
+    )
     return np.array([lat, lon, alt], dtype=np.float64)
 
 
 def imu_reading(heading: float, accel: float, speed: float, yaw_rate: float) -> np.ndarray:
-    """IMU 7-vector: CARLA sensor axes are left-handed (y right), so lateral acceleration and yaw rate flip sign."""
+    """IMU 7-vector. CARLA sensor axes are left-handed (y right): lateral accel and yaw rate flip sign."""
     lateral = speed * yaw_rate  # right-handed, positive to the left
     compass = float(heading_to_compass(heading))
     return np.array([accel, -lateral, GRAVITY, 0.0, 0.0, -yaw_rate, compass], dtype=np.float64)

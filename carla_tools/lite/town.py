@@ -1,7 +1,7 @@
 """A CARLA town as a SUMO road network: lanes, junctions and traffic-light links in the WORLD frame.
 
-The nets are CARLA's OpenDRIVE towns converted by SUMO's netconvert (see `maps/README.md`). All geometry here is
-in drive-jepa's right-handed WORLD frame (x east, y north = −y_CARLA, metres); `SumoNetOffset` (in
+The nets are CARLA's OpenDRIVE towns converted by SUMO's netconvert (see `maps/README.md`). All geometry here
+is in drive-jepa's right-handed WORLD frame (x east, y north = −y_CARLA, metres); `SumoNetOffset` (in
 `drive_jepa.frames`) moves between SUMO, WORLD and CARLA_WORLD coordinates.
 
 Nets ship with the package (`carla_tools/lite/maps/TownXX.net.xml.gz`, MIT licence of the CARLA maps); a
@@ -42,7 +42,7 @@ class Lane:
 
 @dataclass(frozen=True)
 class TrafficLightLink:
-    """A signalled connection: from `from_lane` through the junction lane `via_lane`; state = program[link_index]."""
+    """A signalled connection `from_lane` → junction lane `via_lane`; its state = program[link_index]."""
 
     tls_id: str
     link_index: int
@@ -54,13 +54,14 @@ class TrafficLightLink:
 
 
 def net_path(town: str, maps_dir: Path | None = None) -> Path:
-    """Path of `<town>.net.xml.gz` (or `.net.xml`) in `maps_dir` (default: the nets shipped with the package)."""
+    """Path of `<town>.net.xml.gz` (or `.net.xml`) in `maps_dir` (default: the nets shipped here)."""
     folder = Path(maps_dir) if maps_dir is not None else MAPS_DIR
     for name in (f"{town}.net.xml.gz", f"{town}.net.xml"):
         if (folder / name).is_file():
             return folder / name
     raise TownMapError(
-        f"{folder}: no SUMO net for town {town!r} (expected {town}.net.xml.gz; the lite world has {', '.join(TOWNS)})"
+        f"{folder}: no SUMO net for town {town!r} (expected {town}.net.xml.gz; "
+        f"the lite world has {', '.join(TOWNS)})"
     )
 
 
@@ -149,7 +150,7 @@ class TownMap:
         self.tl_links = links
         self.bounds = (self.seg_a.min(0), self.seg_a.max(0))
 
-    # ----------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
     def nearest_lanes(
         self, xy: np.ndarray, drivable_only: bool = True, chunk: int = 256
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

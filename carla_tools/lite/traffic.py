@@ -1,9 +1,9 @@
 """Background traffic and traffic lights from SUMO (libsumo), with the ego pushed in every step.
 
 SUMO runs the town's net at the leaderboard's 20 Hz. Background cars get random routes starting near the
-evaluated route and are replaced when they arrive, so the traffic density around the ego stays constant. The ego
-is a SUMO vehicle of its real size moved with `moveToXY` (keepRoute=2: mapped onto the nearest lane) each step, so
-SUMO's car-following and junction logic react to it.
+evaluated route and are replaced when they arrive, so the traffic density around the ego stays constant. The
+ego is a SUMO vehicle of its real size moved with `moveToXY` (keepRoute=2: mapped onto the nearest lane) each
+step, so SUMO's car-following and junction logic react to it.
 
 libsumo runs one simulation per process; `SumoTraffic` refuses to start a second one while another is open.
 """
@@ -101,7 +101,7 @@ class SumoTraffic:
         for _ in range(num_vehicles):
             self._spawn(depart_pos="random_free")
 
-    # ----------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
     def _spawn(self, depart_pos: str = "base") -> None:
         sumo = self.sumo
         for _ in range(10):

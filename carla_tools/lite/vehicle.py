@@ -1,9 +1,10 @@
 """The ego: a kinematic bicycle with CARLA-like limits, driven by a `VehicleControl`.
 
-State lives in the WORLD frame (right-handed, metres, heading CCW in radians) at the **rear axle**; the box centre
-(CARLA's actor location) is `rear_axle_to_center` ahead. Limits approximate CARLA 0.9.15's
+State lives in the WORLD frame (right-handed, metres, heading CCW in radians) at the **rear axle**; the box
+centre (CARLA's actor location) is `rear_axle_to_center` ahead. Limits approximate CARLA 0.9.15's
 `vehicle.lincoln.mkz_2020` physics (front-wheel max steer 70°, ~4 m/s² full-throttle acceleration at low speed
-falling with power, ~8 m/s² full braking, tyre-limited lateral acceleration); they are not a PhysX replacement.
+falling with power, ~8 m/s² full braking, tyre-limited lateral acceleration); they are not a PhysX
+replacement.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from drive_jepa.frames import LINCOLN_MKZ_2020, VehicleGeometry, rear_axle_to_ce
 
 @dataclass
 class VehicleControl:
-    """Same fields and ranges as `carla.VehicleControl`: throttle/brake in [0, 1], steer in [−1, 1] (positive =
+    """Same fields and ranges as `carla.VehicleControl`: throttle/brake in [0, 1], steer in [−1, 1]
+    (positive =
     right, CARLA's convention), hand_brake / reverse flags."""
 
     throttle: float = 0.0

@@ -24,7 +24,7 @@ DT = 0.05  # s, the leaderboard's fixed_delta_seconds
 
 @dataclass(frozen=True)
 class LightView:
-    """A signalled approach: stop line centre (WORLD), lane heading, state char ('r', 'y', 'g'), tls id, lane."""
+    """A signalled approach: stop line centre (WORLD), lane heading, state ('r', 'y', 'g'), tls id, lanes."""
 
     stop_xy: np.ndarray
     heading: float
@@ -57,7 +57,9 @@ class LiteWorld:
         rear = center_to_rear_axle(centre, LINCOLN_MKZ_2020.rear_axle_to_center)
         self.ego = EgoState(float(rear[0]), float(rear[1]), float(rear[2]))
         self.renderer = renderer
-        self.traffic = SumoTraffic(town, seed=seed, num_vehicles=num_vehicles, spawn_center=route.world_xy.mean(0))
+        self.traffic = SumoTraffic(
+            town, seed=seed, num_vehicles=num_vehicles, spawn_center=route.world_xy.mean(0)
+        )
         self.traffic.step()
         self.traffic.clear_around(centre[:2], 15.0)
         self.traffic.place_ego(centre[:2], float(centre[2]), 0.0)
@@ -65,7 +67,7 @@ class LiteWorld:
         self._light_states = self.traffic.light_states()
         self.last_control = VehicleControl()
 
-    # ----------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
     @property
     def ego_pose(self) -> np.ndarray:
         """(3,) WORLD pose of the ego box centre (CARLA's actor location)."""
@@ -95,10 +97,20 @@ class LiteWorld:
             state = self._light_states.get(link.tls_id, "")
             ch = state[link.link_index].lower() if link.link_index < len(state) else "g"
             ch = "r" if ch in "rs" else "y" if ch in "yu" else "g"
-            out.append(LightView(link.stop_xy, link.stop_heading, ch, link.tls_id, link.from_lane, link.via_lane, link.width))
+            out.append(
+                LightView(
+                    link.stop_xy,
+                    link.stop_heading,
+                    ch,
+                    link.tls_id,
+                    link.from_lane,
+                    link.via_lane,
+                    link.width,
+                )
+            )
         return out
 
-    # ----------------------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------------------
     def read_sensors(self, specs: list[SensorSpec]) -> dict[str, tuple[int, Any]]:
         """`input_data` for the agent at the current frame."""
         pose = self.ego_pose
@@ -111,12 +123,17 @@ class LiteWorld:
                 if lights_drawn is None:
                     lights_drawn = self._light_props()
                 a = self._actors
-                img = self.renderer.render(spec.camera(), pose, (a.xy, a.heading, a.length, a.width, a.ids), lights_drawn)
+                img = self.renderer.render(
+                    spec.camera(), pose, (a.xy, a.heading, a.length, a.width, a.ids), lights_drawn
+                )
                 data[spec.id] = (self.frame, img)
             elif spec.type == "sensor.other.gnss":
                 data[spec.id] = (self.frame, gnss_reading(spec, self.town.geo, pose, self.ego_z, self.rng))
             elif spec.type == "sensor.other.imu":
-                data[spec.id] = (self.frame, imu_reading(pose[2], self.ego.accel, self.ego.speed, self.ego.yaw_rate))
+                data[spec.id] = (
+                    self.frame,
+                    imu_reading(pose[2], self.ego.accel, self.ego.speed, self.ego.yaw_rate),
+                )
             elif spec.type == "sensor.speedometer":
                 data[spec.id] = (self.frame, speed_reading(self.ego.speed))
         return data

@@ -31,7 +31,9 @@ def test_global_record_values_and_status_match_real_checkpoints(case: str) -> No
         assert got["infractions"] == pytest.approx(want["infractions"], abs=1e-3)
         assert [list(e) for e in got["meta"]["exceptions"]] == [list(e) for e in want["meta"]["exceptions"]]
         assert ours["labels"] == data["labels"]
-        assert [float(v) for v in ours["values"]] == pytest.approx([float(v) for v in data["values"]], abs=1e-3)
+        assert [float(v) for v in ours["values"]] == pytest.approx(
+            [float(v) for v in data["values"]], abs=1e-3
+        )
         if len(records) == total:
             assert ours["entry_status"] == data["entry_status"] and ours["eligible"] == data["eligible"]
 

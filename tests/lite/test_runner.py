@@ -31,7 +31,14 @@ def test_expert_completes_a_route_segment(tmp_path: Path) -> None:
     assert 20.0 < rec["meta"]["route_length"] <= 40.0 and 0 < rec["meta"]["duration_game"] < 30
     metric = json.loads((tmp_path / rec["save_name"] / "metric_info.json").read_text())
     first = metric["0"]
-    assert set(first) == {"acceleration", "angular_velocity", "forward_vector", "right_vector", "location", "rotation"}
+    assert set(first) == {
+        "acceleration",
+        "angular_velocity",
+        "forward_vector",
+        "right_vector",
+        "location",
+        "rotation",
+    }
     assert len(metric) == round(rec["meta"]["duration_game"] / 0.05)
 
 
@@ -82,8 +89,8 @@ class Forward(AutonomousAgent):
         return [
             {"type": "sensor.camera.rgb", "x": 0.8, "y": 0.0, "z": 1.6, "roll": 0.0, "pitch": 0.0, "yaw": 0.0,
              "width": 160, "height": 90, "fov": 70, "id": "CAM_FRONT"},
-            {"type": "sensor.other.gnss", "x": -1.4, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0, "yaw": 0.0,
-             "sensor_tick": 0.01, "id": "GPS"},
+            {"type": "sensor.other.gnss", "x": -1.4, "y": 0.0, "z": 0.0, "roll": 0.0, "pitch": 0.0,
+             "yaw": 0.0, "sensor_tick": 0.01, "id": "GPS"},
             {"type": "sensor.speedometer", "reading_frequency": 20, "id": "SPEED"},
         ]
 

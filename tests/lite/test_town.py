@@ -1,4 +1,5 @@
-"""The SUMO nets of the CARLA towns: Bench2Drive's route waypoints land on their driving lanes, SUMO runs them."""
+"""The SUMO nets of the CARLA towns: Bench2Drive's route waypoints land on their driving lanes, SUMO runs
+them."""
 
 from __future__ import annotations
 

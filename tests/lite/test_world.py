@@ -110,7 +110,9 @@ def test_sensor_formats(world: LiteWorld) -> None:
     assert abs(frames.wrap_angle(frames.compass_to_heading(imu[6]) - pose[2])) < 1e-9
     assert imu[0] > 0.5 and abs(imu[2] - 9.81) < 1e-9  # accelerating forward, gravity on z
     _, speed = data["SPEED"]
-    assert set(speed) == {"speed"} and speed["speed"] == pytest.approx(world.ego.speed) and speed["speed"] > 1.0
+    assert (
+        set(speed) == {"speed"} and speed["speed"] == pytest.approx(world.ego.speed) and speed["speed"] > 1.0
+    )
 
 
 def _teleport(world: LiteWorld, centre_xy: np.ndarray, heading: float, speed: float) -> None:
@@ -128,7 +130,11 @@ def test_collision_with_vehicle_is_counted_once(world: LiteWorld) -> None:
     crit.update(world)
     crit.update(world)
     msgs = crit.infractions["collisions_vehicle"]
-    assert len(msgs) == 1 and msgs[0].startswith("Agent collided against object with type=vehicle.") and "id=77" in msgs[0]
+    assert (
+        len(msgs) == 1
+        and msgs[0].startswith("Agent collided against object with type=vehicle.")
+        and "id=77" in msgs[0]
+    )
     assert crit.penalty() == pytest.approx(0.6)
 
 
@@ -181,10 +187,19 @@ def test_outside_lanes_measured_in_metres_and_percent() -> None:
     with LiteWorld(town, build_dense_route(route, town), seed=0, num_vehicles=0) as w:
         crit = RouteCriteria(w)
         dense = w.route
-        for k in range(0, 21):  # on the route for 10 m, then 4 m to its left (opposite lane / off road) for 10 m
+        for k in range(
+            0, 21
+        ):  # on the route for 10 m, then 4 m to its left (opposite lane / off road) for 10 m
             h = dense.heading[k]
             left = np.array([-math.sin(h), math.cos(h)])
-            _teleport(w, dense.world_xy[k] + (4.0 if k > 10 else 0.0) * left + 0.1 * np.array([math.cos(h), math.sin(h)]), float(h), 5.0)
+            _teleport(
+                w,
+                dense.world_xy[k]
+                + (4.0 if k > 10 else 0.0) * left
+                + 0.1 * np.array([math.cos(h), math.sin(h)]),
+                float(h),
+                5.0,
+            )
             crit.update(w)
         msg = crit.infractions["outside_route_lanes"]
         assert len(msg) == 1 and msg[0].startswith("Agent went outside its route lanes for about ")
