@@ -171,8 +171,9 @@ class RouteCriteria:
 
     def _outside_lanes(self, world: LiteWorld, loc: np.ndarray) -> None:
         lane, dist, lane_h, width = world.town.nearest_lanes(loc[None])
-        outside = bool(dist[0] > width[0] / 2 + 0.5)
-        internal = world.town.lanes[int(lane[0])].internal
+        internal = world.town.lanes[int(lane[0])].internal or world.town.in_junction(loc)
+        # SUMO's junction-internal lanes are its own curves, not CARLA's: inside a junction area is on-road
+        outside = bool(dist[0] > width[0] / 2 + 0.5) and not internal
         wrong = (not internal) and abs(float(wrap_angle(lane_h[0] - world.ego_pose[2]))) > math.radians(120)
         new = self._advance(self._lanes_index, 3, loc)
         if new > self._lanes_index:

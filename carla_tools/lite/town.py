@@ -125,6 +125,18 @@ class TownMap:
         self.seg_width = np.array([lanes[i].width for i in self.seg_lane])
         self.seg_drivable = np.array([lanes[i].drivable for i in self.seg_lane])
         self.seg_internal = np.array([lanes[i].internal for i in self.seg_lane])
+        # lane graph: lane -> [(junction lane or -1, next lane)]
+        self.successors: dict[int, list[tuple[int, int]]] = {}
+        for edge in net.getEdges(withInternal=False):
+            for lane in edge.getLanes():
+                if lane.getID() not in self.lane_index:
+                    continue
+                nxt = []
+                for con in lane.getOutgoing():
+                    to = con.getToLane().getID()
+                    if to in self.lane_index:
+                        nxt.append((self.lane_index.get(con.getViaLaneID(), -1), self.lane_index[to]))
+                self.successors[self.lane_index[lane.getID()]] = nxt
         # traffic-light links
         links: list[TrafficLightLink] = []
         for edge in net.getEdges(withInternal=False):
@@ -149,6 +161,27 @@ class TownMap:
                     )
         self.tl_links = links
         self.bounds = (self.seg_a.min(0), self.seg_a.max(0))
+        self._junction_box = np.array(
+            [[*j.min(0), *j.max(0)] for j in self.junction_shapes], dtype=np.float64
+        ).reshape(-1, 4)
+
+    def in_junction(self, xy: np.ndarray, margin: float = 0.5) -> bool:
+        """Whether a WORLD point lies inside (or within `margin` m of) a junction area of the net."""
+        import cv2
+
+        x, y = float(xy[0]), float(xy[1])
+        b = self._junction_box
+        cand = np.nonzero(
+            (b[:, 0] - margin <= x)
+            & (x <= b[:, 2] + margin)
+            & (b[:, 1] - margin <= y)
+            & (y <= b[:, 3] + margin)
+        )[0]
+        for j in cand:
+            contour = self.junction_shapes[j].astype(np.float32).reshape(-1, 1, 2)
+            if cv2.pointPolygonTest(contour, (x, y), True) >= -margin:
+                return True
+        return False
 
     # ------------------------------------------------------------------------------------------------------
     def nearest_lanes(

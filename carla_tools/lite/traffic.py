@@ -122,9 +122,13 @@ class SumoTraffic:
             return
 
     def place_ego(self, xy: np.ndarray, heading: float, speed: float) -> None:
-        """Move the ego (box centre, WORLD) into SUMO; the first call inserts it."""
+        """Move the ego (box centre, WORLD) into SUMO; the first call inserts it. SUMO positions a vehicle by
+        its front bumper, so the centre is moved forward by half the ego's length."""
         sumo = self.sumo
-        sx, sy = self.town.offset.world_to_sumo(np.asarray(xy, dtype=np.float64))
+        front = np.asarray(xy, dtype=np.float64) + 0.5 * LINCOLN_MKZ_2020.length * np.array(
+            [np.cos(heading), np.sin(heading)]
+        )
+        sx, sy = self.town.offset.world_to_sumo(front)
         angle = float(heading_to_sumo_angle(heading))
         if not self._hero_added:
             sumo.route.add("r_hero", [self._edges[0]])

@@ -60,8 +60,11 @@ class LiteWorld:
         self.traffic = SumoTraffic(
             town, seed=seed, num_vehicles=num_vehicles, spawn_center=route.world_xy.mean(0)
         )
+        # the ego first, so SUMO inserts nobody on top of it; then clear its surroundings (SUMO vehicles
+        # already on the lane behind could not brake for an ego that appears out of nowhere)
+        self.traffic.place_ego(centre[:2], float(centre[2]), 0.0)
         self.traffic.step()
-        self.traffic.clear_around(centre[:2], 15.0)
+        self.traffic.clear_around(centre[:2], 30.0)
         self.traffic.place_ego(centre[:2], float(centre[2]), 0.0)
         self._actors = self.traffic.actors(centre[:2])
         self._light_states = self.traffic.light_states()
