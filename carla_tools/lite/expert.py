@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from carla_tools.lite.agent_api import AutonomousAgent, make_control
+from carla_tools.lite.criteria import boxes_overlap
 from carla_tools.lite.route import route_light_links
 from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import LINCOLN_MKZ_2020, points_to_local
@@ -33,9 +34,12 @@ class LiteExpert(AutonomousAgent):
     corridor = 1.9  # m, half width of the route corridor for obstacles
     stop_margin = 4.0  # m, stand-still gap to the obstacle / stop line from the ego's front
 
+    patience = 6.0  # s standing behind a stopped crossing vehicle before creeping past it (deadlock breaker)
+
     def setup(self, path_to_conf_file: str) -> None:
         self.world: LiteWorld | None = None
         self._index = 0
+        self._stopped_since: float | None = None
 
     def sensors(self) -> list[dict[str, Any]]:
         return [{"type": "sensor.speedometer", "reading_frequency": 20, "id": "speed"}]
@@ -86,7 +90,13 @@ class LiteExpert(AutonomousAgent):
         if ahead.any():
             v_des = min(v_des, float(self._v_curve[ahead].min()))
         front = LINCOLN_MKZ_2020.length / 2
-        gaps = [self._light_gap(w, s_ego, front), self._vehicle_gap(w, s_ego, front)]
+        if abs(v) > 0.2 or self._stopped_since is None:
+            self._stopped_since = timestamp if abs(v) <= 0.2 else None
+        impatient = self._stopped_since is not None and timestamp - self._stopped_since > self.patience
+        gaps = [
+            self._light_gap(w, s_ego, front),
+            self._vehicle_gap(w, s_ego, front, ignore_crossing=impatient),
+        ]
         gap = min(gaps)
         if math.isfinite(gap):
             v_des = min(v_des, math.sqrt(max(0.0, 2 * self.comfort_decel * max(gap - self.stop_margin, 0.0))))
@@ -94,11 +104,32 @@ class LiteExpert(AutonomousAgent):
         remaining = float(route.accum[-1]) - s_ego
         v_des = min(v_des, math.sqrt(max(0.0, 2 * 2.0 * max(remaining + 5.0, 0.0))))
         a_cmd = 1.2 * (v_des - v)
+        if self._side_conflict(w):
+            return make_control(0.0, steer, 1.0)
         if v_des < 0.05 and v < 0.3:
             return make_control(0.0, steer, 1.0)
         throttle = float(np.clip(a_cmd / 3.0, 0.0, 0.8))
         brake = float(np.clip(-a_cmd / 6.0, 0.0, 1.0)) if a_cmd < -0.3 else 0.0
         return make_control(throttle, steer, brake)
+
+    def _side_conflict(self, w: LiteWorld, horizon: float = 0.6) -> bool:
+        """A vehicle (cutting in or passing close) would touch the ego's slightly inflated box within
+        `horizon` s if the ego keeps its speed: hold still and let it pass."""
+        a = w.actors
+        if not len(a.ids):
+            return False
+        p = w.ego_pose
+        u = np.array([math.cos(p[2]), math.sin(p[2])])
+        ego_future = p[:2] + u * (max(w.ego.speed, 0.0) * horizon + 0.5)
+        ego = np.array(
+            [ego_future[0], ego_future[1], p[2], LINCOLN_MKZ_2020.length + 0.6, LINCOLN_MKZ_2020.width + 0.6]
+        )
+        vel = np.stack([np.cos(a.heading), np.sin(a.heading)], -1) * a.speed[:, None]
+        fut = a.xy + vel * horizon
+        others = np.stack([fut[:, 0], fut[:, 1], a.heading, a.length, a.width], -1)
+        rel = a.xy - p[:2]
+        behind = rel @ u < -LINCOLN_MKZ_2020.length / 2 - 1.0  # vehicles behind us are theirs to avoid
+        return bool((boxes_overlap(ego, others) & ~behind).any())
 
     def _light_gap(self, w: LiteWorld, s_ego: float, front: float) -> float:
         """Distance from the ego's front to the next red / yellow stop line on the route (inf if none)."""
@@ -113,11 +144,21 @@ class LiteExpert(AutonomousAgent):
                 best = min(best, dist + self.stop_margin - 1.5)
         return best
 
-    def _vehicle_gap(self, w: LiteWorld, s_ego: float, front: float) -> float:
-        """Gap from the ego's front to the nearest vehicle in the route corridor ahead, now or within 3 s."""
+    def _vehicle_gap(self, w: LiteWorld, s_ego: float, front: float, ignore_crossing: bool = False) -> float:
+        """Gap from the ego's front to the nearest vehicle in the route corridor ahead, now or within 3 s.
+        With `ignore_crossing`, standing vehicles across the route (> 45° off the ego's heading) are ignored
+        (the side-conflict check still stops the ego before touching them)."""
         a = w.actors
         if not len(a.ids):
             return math.inf
+        if ignore_crossing:
+            dh = np.abs((a.heading - w.ego_pose[2] + np.pi) % (2 * np.pi) - np.pi)
+            keep = ~((a.speed < 0.1) & (dh > np.radians(45)))
+            a = type(a)(
+                a.ids[keep], a.xy[keep], a.heading[keep], a.speed[keep], a.length[keep], a.width[keep]
+            )
+            if not len(a.ids):
+                return math.inf
         route = w.route
         sel = (route.accum >= s_ego - 2) & (route.accum <= s_ego + 50)
         pts, acc = route.world_xy[sel], route.accum[sel]
