@@ -102,9 +102,9 @@ def run_route(
 ) -> dict[str, Any]:
     """Drive `agent` (an agent instance, or a class / factory building one) along `route`; return its record.
 
-    The protocol is the leaderboard's: setup(agent_config) → sensors() → set_global_plan(gps, world) →
-    run_step(input_data, timestamp) per 0.05 s tick → destroy(). `on_step(world, input_data)` is called after
-    every tick (e.g. to save frames for a replay).
+    The protocol is Bench2Drive's evaluator's: agent(host, port, debug) → set_global_plan(gps, world) →
+    setup(f"{agent_config}+{save_name}") → sensors() → run_step(input_data, timestamp) per 0.05 s tick →
+    destroy(). `on_step(world, input_data)` is called after every tick (e.g. to save frames).
     """
     cfg = config or LiteConfig()
     out = Path(out_dir)
@@ -123,33 +123,36 @@ def run_route(
     }  # fmt: skip
     t0 = time.monotonic()
     empty: dict[str, list[str]] = {k: [] for k in INFRACTION_KEYS}
-    if isinstance(agent, type):
-        instance = instantiate(agent)
-    else:
-        instance = agent if hasattr(agent, "run_step") else agent()
-    try:
-        instance.setup(agent_config)
-        specs = parse_sensors(instance.sensors())
-    except SensorSpecError as exc:
-        print(f"lite: route {route.id}: {exc}")
+
+    def early(failure: str) -> dict[str, Any]:
         return make_record(**base, infractions=empty, score_route=0, score_penalty=1.0, duration_game=0.0,
-                           duration_system=0.0, failure="Agent's sensors were invalid")  # fmt: skip
-    except Exception:
-        traceback.print_exc()
-        return make_record(**base, infractions=empty, score_route=0, score_penalty=1.0, duration_game=0.0,
-                           duration_system=0.0, failure="Agent couldn't be set up")  # fmt: skip
-    failure = ""
-    metric: dict[str, Any] = {}
+                           duration_system=time.monotonic() - t0, failure=failure)  # fmt: skip
+
+    # Bench2Drive's evaluator order: load the world, build the agent, give it the plan, then
+    # setup(agent_config + '+' + save_name) and sensors()
     try:
         world = LiteWorld(town, dense, seed=cfg.seed, num_vehicles=cfg.num_vehicles)
     except Exception as exc:
         print(f"lite: route {route.id}: the world could not be built: {exc}")
-        return make_record(**base, infractions=empty, score_route=0, score_penalty=1.0, duration_game=0.0,
-                           duration_system=time.monotonic() - t0, failure="Simulation crashed")  # fmt: skip
+        return early("Simulation crashed")
+    failure = ""
+    metric: dict[str, Any] = {}
     with world:
+        try:
+            if isinstance(agent, type):
+                instance = instantiate(agent)
+            else:
+                instance = agent if hasattr(agent, "run_step") else agent()
+            instance.set_global_plan(*global_plan(dense, town))
+            instance.setup(f"{agent_config}+{name}")
+            specs = parse_sensors(instance.sensors())
+        except SensorSpecError as exc:
+            print(f"lite: route {route.id}: {exc}")
+            return early("Agent's sensors were invalid")
+        except Exception:
+            traceback.print_exc()
+            return early("Agent couldn't be set up")
         criteria = RouteCriteria(world, max_ticks=cfg.max_ticks)
-        gps_route, world_route = global_plan(dense, town)
-        instance.set_global_plan(gps_route, world_route)
         if hasattr(instance, "set_lite_world"):
             instance.set_lite_world(world)
         while not criteria.done:
@@ -177,8 +180,11 @@ def run_route(
         instance.destroy()
     except Exception:
         traceback.print_exc()
-    if cfg.metric_info:
-        write_json_atomic(out / name / "metric_info.json", metric)
+    metric_path = out / name / "metric_info.json"
+    if (
+        cfg.metric_info and not metric_path.exists()
+    ):  # an agent may have written its own (Bench2Drive agents do)
+        write_json_atomic(metric_path, metric)
     return make_record(
         **base,
         infractions=criteria.infractions,
@@ -227,6 +233,8 @@ def run_routes(
             f"({rec['meta']['duration_game']:.1f} s simulated in {rec['meta']['duration_system']:.1f} s)"
         )
         write_json_atomic(path, checkpoint(records, len(routes), sensors))
+        if "Simulation crashed" in rec["status"] or "sensors were invalid" in rec["status"]:
+            break  # the leaderboard stops the whole evaluation on these
     result = checkpoint(records, len(routes), sensors)
     write_json_atomic(path, result)
     return result
