@@ -112,24 +112,29 @@ class LiteExpert(AutonomousAgent):
         brake = float(np.clip(-a_cmd / 6.0, 0.0, 1.0)) if a_cmd < -0.3 else 0.0
         return make_control(throttle, steer, brake)
 
-    def _side_conflict(self, w: LiteWorld, horizon: float = 0.6) -> bool:
-        """A vehicle (cutting in or passing close) would touch the ego's slightly inflated box within
-        `horizon` s if the ego keeps its speed: hold still and let it pass."""
+    def _side_conflict(self, w: LiteWorld, horizon: float = 1.5) -> bool:
+        """A vehicle (crossing, cutting in or passing close) would touch the ego's slightly inflated box within
+        `horizon` s if the ego moved on at (at least) a creeping speed: hold still and let it pass."""
         a = w.actors
         if not len(a.ids):
             return False
         p = w.ego_pose
         u = np.array([math.cos(p[2]), math.sin(p[2])])
-        ego_future = p[:2] + u * (max(w.ego.speed, 0.0) * horizon + 0.5)
-        ego = np.array(
-            [ego_future[0], ego_future[1], p[2], LINCOLN_MKZ_2020.length + 0.6, LINCOLN_MKZ_2020.width + 0.6]
-        )
-        vel = np.stack([np.cos(a.heading), np.sin(a.heading)], -1) * a.speed[:, None]
-        fut = a.xy + vel * horizon
-        others = np.stack([fut[:, 0], fut[:, 1], a.heading, a.length, a.width], -1)
         rel = a.xy - p[:2]
         behind = rel @ u < -LINCOLN_MKZ_2020.length / 2 - 1.0  # vehicles behind us are theirs to avoid
-        return bool((boxes_overlap(ego, others) & ~behind).any())
+        if behind.all():
+            return False
+        vel = np.stack([np.cos(a.heading), np.sin(a.heading)], -1) * a.speed[:, None]
+        v = max(w.ego.speed, 1.0)
+        size = (LINCOLN_MKZ_2020.length + 0.6, LINCOLN_MKZ_2020.width + 0.6)
+        for t in np.linspace(0.0, horizon, 7):
+            c = p[:2] + u * (v * t + 0.3)
+            ego = np.array([c[0], c[1], p[2], *size])
+            fut = a.xy + vel * t
+            others = np.stack([fut[:, 0], fut[:, 1], a.heading, a.length, a.width], -1)
+            if (boxes_overlap(ego, others) & ~behind).any():
+                return True
+        return False
 
     def _light_gap(self, w: LiteWorld, s_ego: float, front: float) -> float:
         """Distance from the ego's front to the next red / yellow stop line on the route (inf if none)."""

@@ -11,6 +11,7 @@ different folder can be given with `maps_dir`.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,11 @@ class TownMap:
         self.name = town
         self.path = net_path(town, maps_dir)
         try:
-            net = sumolib.net.readNet(str(self.path), withInternal=True)
+            with (
+                warnings.catch_warnings()
+            ):  # sumolib warns that the optional `rtree` is missing; not needed here
+                warnings.simplefilter("ignore", UserWarning)
+                net = sumolib.net.readNet(str(self.path), withInternal=True)
         except Exception as exc:  # sumolib raises plain exceptions on bad XML
             raise TownMapError(f"{self.path}: cannot read the SUMO net ({exc})") from None
         dx, dy = net.getLocationOffset()
