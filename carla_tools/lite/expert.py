@@ -113,7 +113,7 @@ class LiteExpert(AutonomousAgent):
         return make_control(throttle, steer, brake)
 
     def _side_conflict(self, w: LiteWorld, horizon: float = 1.5) -> bool:
-        """A vehicle (crossing, cutting in or passing close) would touch the ego's slightly inflated box within
+        """A vehicle (crossing, cutting in or passing close) would touch the ego's inflated box within
         `horizon` s if the ego moved on at (at least) a creeping speed: hold still and let it pass."""
         a = w.actors
         if not len(a.ids):

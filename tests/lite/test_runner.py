@@ -123,3 +123,10 @@ def test_cli_runs_an_agent_file_and_writes_a_checkpoint(tmp_path: Path) -> None:
     # resuming skips finished routes and keeps the records
     assert cli_main(args) == 0
     assert json.loads(out.read_text())["_checkpoint"]["records"] == data["_checkpoint"]["records"]
+
+
+def test_benchmark_runs_without_route_files() -> None:
+    from carla_tools.lite.cli import benchmark
+
+    r = benchmark(64, 48, 70.0, 10, vehicles=5)
+    assert r["steps"] == 10 and r["steps_per_s"] > 0 and r["sensors_ms"] > 0
