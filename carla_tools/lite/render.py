@@ -62,7 +62,8 @@ def _ribbon(shape: np.ndarray, half_width: float, piece: float) -> np.ndarray:
         u = (b - a) / length
         nrm = np.array([-u[1], u[0]]) * half_width
         left, right = pts + nrm, pts - nrm
-        quads.append(np.stack([right[:-1], right[1:], left[1:], left[:-1]], 1))
+        ext = u * 0.03  # overlap neighbouring pieces slightly: no rasterization seams between them
+        quads.append(np.stack([right[:-1] - ext, right[1:] + ext, left[1:] + ext, left[:-1] - ext], 1))
     return np.concatenate(quads) if quads else np.zeros((0, 4, 2))
 
 
