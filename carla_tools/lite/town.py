@@ -130,6 +130,8 @@ class TownMap:
         self.seg_width = np.array([lanes[i].width for i in self.seg_lane])
         self.seg_drivable = np.array([lanes[i].drivable for i in self.seg_lane])
         self.seg_internal = np.array([lanes[i].internal for i in self.seg_lane])
+        self._seg_lo = np.minimum(self.seg_a, self.seg_b)
+        self._seg_hi = np.maximum(self.seg_a, self.seg_b)
         # lane graph: lane -> [(junction lane or -1, next lane)]
         self.successors: dict[int, list[tuple[int, int]]] = {}
         for edge in net.getEdges(withInternal=False):
@@ -199,6 +201,12 @@ class TownMap:
         """
         pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))[:, :2]
         mask = self.seg_drivable if drivable_only else np.ones(len(self.seg_a), bool)
+        if len(pts) <= 4:  # per-step queries: only segments whose bounding box is within 20 m of a point
+            lo, hi = pts.min(0) - 20.0, pts.max(0) + 20.0
+            near = mask & (self._seg_hi[:, 0] >= lo[0]) & (self._seg_lo[:, 0] <= hi[0])
+            near &= (self._seg_hi[:, 1] >= lo[1]) & (self._seg_lo[:, 1] <= hi[1])
+            if near.any():
+                mask = near
         a, b = self.seg_a[mask], self.seg_b[mask]
         seg_lane, seg_h, seg_w, seg_l = (
             self.seg_lane[mask],
