@@ -121,7 +121,9 @@ class LiteExpert(AutonomousAgent):
         p = w.ego_pose
         u = np.array([math.cos(p[2]), math.sin(p[2])])
         rel = a.xy - p[:2]
-        behind = rel @ u < -LINCOLN_MKZ_2020.length / 2 - 1.0  # vehicles behind us are theirs to avoid
+        # a vehicle following in our lane is its own business; one coming up beside us (merging) is not
+        n = np.array([-u[1], u[0]])
+        behind = (rel @ u < -LINCOLN_MKZ_2020.length / 2 - 1.0) & (np.abs(rel @ n) < 1.0)
         if behind.all():
             return False
         vel = np.stack([np.cos(a.heading), np.sin(a.heading)], -1) * a.speed[:, None]
