@@ -145,9 +145,8 @@ class LiteExpert(AutonomousAgent):
             dist = s_stop - s_ego - front
             if dist < -1.0 or dist > 60.0:
                 continue
-            state = w._light_states.get(tls, "")
-            ch = state[idx].lower() if idx < len(state) else "g"
-            if ch in "rs" or (ch in "yu" and dist > w.ego.speed**2 / (2 * 6.0)):
+            ch = w.light_state(tls, idx)
+            if ch == "r" or (ch == "y" and dist > w.ego.speed**2 / (2 * 6.0)):
                 best = min(best, dist + self.stop_margin - 1.5)
         return best
 

@@ -13,7 +13,6 @@ Formats (CARLA 0.9.15 / leaderboard): `input_data[id] = (frame, data)` with
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +127,3 @@ def speed_reading(speed: float) -> dict[str, float]:
 
 def sensor_tags(specs: list[SensorSpec]) -> list[str]:
     return [TYPE_TAGS[s.type] for s in specs]
-
-
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else 0.0

@@ -90,6 +90,12 @@ class LiteWorld:
     def actors(self) -> Actors:
         return self._actors
 
+    def light_state(self, tls_id: str, link_index: int) -> str:
+        """'r', 'y' or 'g' for one signalled link (SUMO's r/s → 'r', y/u → 'y', anything else 'g')."""
+        state = self._light_states.get(tls_id, "")
+        ch = state[link_index].lower() if link_index < len(state) else "g"
+        return "r" if ch in "rs" else "y" if ch in "yu" else "g"
+
     def lights(self, radius: float = 120.0) -> list[LightView]:
         """Signalled approaches within `radius` m, with their current state."""
         out = []
@@ -97,9 +103,7 @@ class LiteWorld:
         for link in self.town.tl_links:
             if np.hypot(*(link.stop_xy - p)) > radius:
                 continue
-            state = self._light_states.get(link.tls_id, "")
-            ch = state[link.link_index].lower() if link.link_index < len(state) else "g"
-            ch = "r" if ch in "rs" else "y" if ch in "yu" else "g"
+            ch = self.light_state(link.tls_id, link.link_index)
             out.append(
                 LightView(
                     link.stop_xy,
