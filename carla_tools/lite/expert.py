@@ -40,6 +40,7 @@ class LiteExpert(AutonomousAgent):
         self.world: LiteWorld | None = None
         self._index = 0
         self._stopped_since: float | None = None
+        self._impatient_until = -1.0
 
     def sensors(self) -> list[dict[str, Any]]:
         return [{"type": "sensor.speedometer", "reading_frequency": 20, "id": "speed"}]
@@ -92,7 +93,9 @@ class LiteExpert(AutonomousAgent):
         front = LINCOLN_MKZ_2020.length / 2
         if abs(v) > 0.2 or self._stopped_since is None:
             self._stopped_since = timestamp if abs(v) <= 0.2 else None
-        impatient = self._stopped_since is not None and timestamp - self._stopped_since > self.patience
+        if self._stopped_since is not None and timestamp - self._stopped_since > self.patience:
+            self._impatient_until = s_ego + 8.0  # stay impatient until 8 m further (or it stops again)
+        impatient = s_ego < self._impatient_until
         gaps = [
             self._light_gap(w, s_ego, front),
             self._vehicle_gap(w, s_ego, front, ignore_crossing=impatient),
@@ -104,7 +107,7 @@ class LiteExpert(AutonomousAgent):
         remaining = float(route.accum[-1]) - s_ego
         v_des = min(v_des, math.sqrt(max(0.0, 2 * 2.0 * max(remaining + 5.0, 0.0))))
         a_cmd = 1.2 * (v_des - v)
-        if self._side_conflict(w):
+        if self._side_conflict(w, impatient=impatient):
             return make_control(0.0, steer, 1.0)
         if v_des < 0.05 and v < 0.3:
             return make_control(0.0, steer, 1.0)
@@ -112,9 +115,10 @@ class LiteExpert(AutonomousAgent):
         brake = float(np.clip(-a_cmd / 6.0, 0.0, 1.0)) if a_cmd < -0.3 else 0.0
         return make_control(throttle, steer, brake)
 
-    def _side_conflict(self, w: LiteWorld, horizon: float = 1.5) -> bool:
+    def _side_conflict(self, w: LiteWorld, horizon: float = 1.5, impatient: bool = False) -> bool:
         """A vehicle (crossing, cutting in or passing close) would touch the ego's inflated box within
-        `horizon` s if the ego moved on at (at least) a creeping speed: hold still and let it pass."""
+        `horizon` s if the ego moved on at (at least) a creeping speed: hold still and let it pass. Once
+        impatient, standing vehicles only count when the bare box 0.5 m ahead would touch them."""
         a = w.actors
         if not len(a.ids):
             return False
@@ -129,13 +133,19 @@ class LiteExpert(AutonomousAgent):
         vel = np.stack([np.cos(a.heading), np.sin(a.heading)], -1) * a.speed[:, None]
         v = max(w.ego.speed, 1.0)
         size = (LINCOLN_MKZ_2020.length + 0.6, LINCOLN_MKZ_2020.width + 0.6)
+        consider = ~behind & ((a.speed > 0.1) | (not impatient))
         for t in np.linspace(0.0, horizon, 7):
             c = p[:2] + u * (v * t + 0.3)
             ego = np.array([c[0], c[1], p[2], *size])
             fut = a.xy + vel * t
             others = np.stack([fut[:, 0], fut[:, 1], a.heading, a.length, a.width], -1)
-            if (boxes_overlap(ego, others) & ~behind).any():
+            if (boxes_overlap(ego, others) & consider).any():
                 return True
+        if impatient:
+            c = p[:2] + u * 0.5
+            ego = np.array([c[0], c[1], p[2], LINCOLN_MKZ_2020.length, LINCOLN_MKZ_2020.width])
+            standing = np.stack([a.xy[:, 0], a.xy[:, 1], a.heading, a.length, a.width], -1)
+            return bool((boxes_overlap(ego, standing) & ~behind & (a.speed <= 0.1)).any())
         return False
 
     def _light_gap(self, w: LiteWorld, s_ego: float, front: float) -> float:
