@@ -130,3 +130,19 @@ def test_benchmark_runs_without_route_files() -> None:
 
     r = benchmark(64, 48, 70.0, 10, vehicles=5)
     assert r["steps"] == 10 and r["steps_per_s"] > 0 and r["sensors_ms"] > 0
+
+
+class _IgnoresLights(LiteExpert):
+    def _light_gap(self, w: Any, s_ego: float, front: float) -> float:
+        return float("inf")
+
+
+def test_running_a_red_light_closed_loop(tmp_path: Path) -> None:
+    """Route 25968 (Town07) crosses a signalled junction: ignoring the light is caught, the expert waits."""
+    cfg = LiteConfig(num_vehicles=20, seed=0, metric_info=False)
+    rec = run_route(_route("25968"), _IgnoresLights, tmp_path, config=cfg)
+    assert len(rec["infractions"]["red_light"]) == 1
+    assert rec["infractions"]["red_light"][0].startswith("Agent ran a red light ")
+    assert rec["scores"]["score_penalty"] == 0.7 and rec["status"] == "Completed"
+    rec = run_route(_route("25968"), LiteExpert, tmp_path, config=cfg)
+    assert rec["infractions"]["red_light"] == [] and rec["scores"]["score_composed"] == 100.0
