@@ -24,7 +24,7 @@ COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "demo": Command("drive_jepa.commands.demo", "tiny end-to-end smoke run on this machine (no data needed)"),
-    "lite": Command("carla_tools.lite.cli", "run agents on Bench2Drive routes in the CPU lite world (SUMO + CARLA towns)"),
+    "lite": Command("carla_tools.lite.cli", "run agents on Bench2Drive routes in the CPU lite world (SUMO)"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"
