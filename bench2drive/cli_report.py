@@ -10,7 +10,7 @@ from pathlib import Path
 from bench2drive.abilities import JunctionTableError, load_junction_table
 from bench2drive.comfort import MetricInfoError
 from bench2drive.report import headline, html, markdown, summary_json
-from bench2drive.results import ResultsFileError, write_json_atomic, write_merged
+from bench2drive.results import ResultsFileError, is_eval_folder, write_json_atomic, write_merged
 from bench2drive.summary import RunSummary, summarize
 from drive_jepa.routes import RouteFileError, load_routes
 
@@ -89,6 +89,8 @@ def main(argv: list[str]) -> int:
             metric_dir = None
             if args.metric_dir:
                 metric_dir = args.metric_dir[i] if len(args.metric_dir) > 1 else args.metric_dir[0]
+            elif len(group) == 1 and is_eval_folder(Path(group[0])):
+                metric_dir = Path(group[0]) / "agent"  # the eval folder's SAVE_PATH: metric_info.json per route
             runs.append(summarize(name, group, routes, args.routes, junctions, metric_dir))
     except (ResultsFileError, RouteFileError, JunctionTableError, MetricInfoError) as exc:
         print(f"drive-jepa report: {exc}", file=sys.stderr)

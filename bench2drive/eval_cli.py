@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", help="the agent's .py file (get_entry_point) [agent]")
     p.add_argument("--agent-config", help="passed to the agent's setup() [agent_config]")
     p.add_argument("--out", help="output folder [out]; rerunning with the same folder resumes")
+    p.add_argument("--world", choices=["carla", "lite"], help="carla (default) or the CPU lite world [servers.world]")
     p.add_argument("--gpus", help="comma list of GPU indices, one CARLA server each [servers.gpus]")
     p.add_argument("--servers-per-gpu", type=int, help="[servers.servers_per_gpu]")
     p.add_argument("--attach", action="append", metavar="HOST:RPC:TM", help="use a running server [servers.attach]")
@@ -77,6 +78,8 @@ def flags_to_overrides(ns: argparse.Namespace) -> list[str]:
     ):
         if getattr(ns, flag) is not None:
             o.append(f"{key}={_q(getattr(ns, flag))}")
+    if ns.world is not None:
+        o.append(f"servers.world={ns.world}")
     if ns.gpus is not None:
         o.append(f"servers.gpus=[{','.join(str(int(g)) for g in _csv(ns.gpus))}]")
     if ns.servers_per_gpu is not None:
@@ -114,8 +117,10 @@ def main(argv: list[str]) -> int:
     from bench2drive.harness.selection import SelectionError
     from drive_jepa.routes import RouteFileError
 
-    ns = build_parser().parse_args(argv)
-    ns.overrides = flags_to_overrides(ns) + list(ns.overrides)
+    ns = build_parser().parse_intermixed_args(argv)
+    # `world=lite` is short for `servers.world=lite` (the and the README's spelling)
+    given = [f"servers.{o}" if o.startswith("world=") else o for o in ns.overrides]
+    ns.overrides = flags_to_overrides(ns) + given
 
     def run(cfg: EvalConfig) -> int:
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)

@@ -174,12 +174,20 @@ def load_results_file(path: Path | str) -> ResultsFile:
     return parse_results(data, path)
 
 
+def is_eval_folder(path: Path) -> bool:
+    """A `drive-jepa eval` output folder (docs/evaluation.md): `records/` and the merged results file."""
+    return path.is_dir() and (path / "records").is_dir() and (path / MERGED_NAME).is_file()
+
+
 def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
-    """Files in the given order; a folder contributes its `*.json` files sorted by name, skipping any
-    path that contains `merged.json` (as merge_route_json.py does) and `*_ability.json` outputs."""
+    """Files in the given order; a `drive-jepa eval` folder contributes its `merged.json`; any other folder (e.g.
+    the per-split checkpoints of a parallel Bench2Drive run) its `*.json` files sorted by name, skipping any path
+    that contains `merged.json` (as merge_route_json.py does) and `*_ability.json` outputs."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if is_eval_folder(p):  # a `drive-jepa eval` output folder: its merged results
+            out.append(p / MERGED_NAME)
+        elif p.is_dir():
             for f in sorted(p.glob("*.json")):
                 if MERGED_NAME in str(f) or f.name.endswith("_ability.json"):
                     continue

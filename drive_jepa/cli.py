@@ -22,6 +22,7 @@ class Command:
 # name -> where it lives. Keep one line per subcommand; later issues add theirs here.
 COMMANDS: dict[str, Command] = {
     "version": Command("drive_jepa.commands.version", "print the package version and key dependency versions"),
+    "demo": Command("drive_jepa.commands.demo", "the main job on this machine: lite-world eval + report + replays"),
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),

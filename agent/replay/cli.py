@@ -135,9 +135,14 @@ def run(ns: argparse.Namespace) -> int:
     if replay.truncated:
         print(f"note: {path}: {replay.truncated}; using the {len(replay.steps)} steps before it", file=sys.stderr)
     if record is not None:
+        unlocated = 0
         for ev in attach_infractions(replay, record):
-            when = f"t={ev['t'] - replay.times[0]:.1f} s" if "t" in ev else "not located"
-            print(f"infraction ({when}): {ev['message']}")
+            if "t" not in ev:
+                unlocated += 1  # e.g. the periodic min-speed reports: no place, no time
+                continue
+            print(f"infraction (t={ev['t'] - replay.times[0]:.1f} s): {ev['message']}")
+        if unlocated:
+            print(f"({unlocated} messages without a location, e.g. min-speed reports, are not placed on the timeline)")
     idx = select_range(replay, ns)
     steps = [replay.steps[i] for i in idx]
     out = ns.out or path.with_name(f"{path.stem}_replay")

@@ -54,6 +54,7 @@ class EvaluatorConfig:
     tm_seed: int = 0  # --traffic-manager-seed
     debug: int = 0  # --debug
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # appended to every job's command (e.g. --lite-vehicles=20)
 
 
 @dataclass

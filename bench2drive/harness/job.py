@@ -58,6 +58,7 @@ class JobSettings:
     debug: int = 0
     record: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
     no_progress_s: float = 900.0
     route_timeout_s: float = 4 * 3600.0
     poll_s: float = 1.0
@@ -122,7 +123,7 @@ def build_command(settings: JobSettings, job: JobSpec, server: SimServer, paths:
         tm_seed=settings.tm_seed,
         debug=settings.debug,
     )
-    return [settings.python or sys.executable, *launcher, *args]
+    return [settings.python or sys.executable, *launcher, *args, *settings.extra_args]
 
 
 def _tail(path: Path, nbytes: int) -> str:

@@ -29,7 +29,9 @@ from bench2drive.harness.progress import Progress
 from bench2drive.harness.scheduler import RunSummary, Scheduler
 from bench2drive.harness.selection import expected_durations, read_durations, select_routes
 from bench2drive.harness.store import RecordStore, write_json_atomic
+from carla_tools.lite.routes_data import LITE_ROUTES
 from carla_tools.server import ServerSpec
+from carla_tools.worlds import LITE_EVALUATOR
 from drive_jepa.routes import load_routes
 
 
@@ -43,15 +45,24 @@ def resolve(cfg: EvalConfig) -> EvalConfig:
         cfg.bench2drive_root = os.environ.get("BENCH2DRIVE_ROOT", "")
     if not cfg.servers.carla_root:
         cfg.servers.carla_root = os.environ.get("CARLA_ROOT", "")
+    lite = cfg.servers.world == "lite"
     if not cfg.routes:
-        if not cfg.bench2drive_root:
+        if lite:  # the bench2drive220 routes in the towns the lite world ships maps for
+            cfg.routes = str(LITE_ROUTES)
+        elif not cfg.bench2drive_root:
             raise EvalSetupError("routes: no route file given and BENCH2DRIVE_ROOT is not set")
-        cfg.routes = str(Path(cfg.bench2drive_root) / "leaderboard" / "data" / "bench2drive220.xml")
+        else:
+            cfg.routes = str(Path(cfg.bench2drive_root) / "leaderboard" / "data" / "bench2drive220.xml")
     if not cfg.agent:
         raise EvalSetupError("agent: the agent's .py file is required (agent=path/to/agent.py)")
     if not Path(cfg.agent).is_file():
         raise EvalSetupError(f"agent: {cfg.agent} is not a file")
-    if not cfg.bench2drive_root or not Path(cfg.bench2drive_root).is_dir():
+    if lite:
+        if not cfg.evaluator.launcher:
+            cfg.evaluator.launcher = list(LITE_EVALUATOR)
+        if not cfg.bench2drive_root:
+            cfg.bench2drive_root = "."  # the lite world needs no Bench2Drive checkout
+    elif not cfg.bench2drive_root or not Path(cfg.bench2drive_root).is_dir():
         raise EvalSetupError(f"bench2drive_root: {cfg.bench2drive_root!r} is not a folder (set BENCH2DRIVE_ROOT)")
     if cfg.repetitions < 1:
         raise EvalSetupError(f"repetitions: expected >= 1, got {cfg.repetitions}")
@@ -106,6 +117,7 @@ def job_settings(cfg: EvalConfig, out: Path) -> JobSettings:
         debug=ev.debug,
         record=cfg.record,
         extra_env=dict(ev.extra_env),
+        extra_args=list(ev.extra_args),
         no_progress_s=wd.no_progress_s,
         route_timeout_s=wd.route_timeout_s,
         poll_s=wd.poll_s,
@@ -118,6 +130,10 @@ def build_jobs(cfg: EvalConfig) -> list[JobSpec]:
     routes = load_routes(cfg.routes)
     sel = cfg.select
     chosen = select_routes(routes, sel.route_ids, sel.towns, sel.scenario_types, sel.abilities)
+    if cfg.servers.world == "lite":
+        from carla_tools.lite.town import TOWNS
+
+        chosen = [r for r in chosen if r.town in TOWNS]  # the lite world has maps for Town01–07 and Town10HD
     expected = expected_durations(chosen, read_durations(Path(p) for p in cfg.durations))
     return [
         JobSpec(key=route_key(r.id, k), route=r.id, repetition=k, expected_s=expected[r.id])

@@ -197,9 +197,12 @@ def run_routes(
     agent_config: str = "",
     config: LiteConfig | None = None,
     resume: bool = True,
+    out_dir: Path | str | None = None,
+    on_step: Callable[[LiteWorld, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run routes in order into one leaderboard checkpoint (rewritten after every route); resumes by skipping
-    routes whose record is already there. A fresh agent is built per route, as the leaderboard does."""
+    routes whose record is already there. A fresh agent is built per route, as the leaderboard does.
+    `out_dir` (default: the checkpoint's folder) receives the per-route `<save_name>/metric_info.json`."""
     path = Path(checkpoint_path)
     records = read_records(path) if resume else []
     done = {r["route_id"] for r in records}
@@ -217,7 +220,8 @@ def run_routes(
                 sensors = sensor_tags(parse_sensors(agent.sensors()))
             except Exception:
                 sensors = []
-        rec = run_route(route, agent, path.parent, agent_config, cfg, index=len(records))
+        target = Path(out_dir) if out_dir is not None else path.parent
+        rec = run_route(route, agent, target, agent_config, cfg, index=len(records), on_step=on_step)
         records.append(rec)
         done.add(rid)
         print(
