@@ -12,7 +12,8 @@ import torch
 
 from agent.camera import carla_front_camera, model_input_camera, navsim_cam_f0
 from agent.planner.checkpoint import load_planner_checkpoint
-from agent.preprocess import ImageInputConfig
+from agent.deploy import deployment
+from agent.preprocess import ImageInputConfig, normalize_video, prepare_frame
 from drive_jepa import config as dj_config
 from drive_jepa.cli import main as cli_main
 from drive_jepa.frames import LINCOLN_MKZ_2020
@@ -158,6 +159,13 @@ def test_drive_jepa_train_end_to_end(tmp_path: Path, kind: str, capsys: pytest.C
     assert loaded.metadata["data"] == kind and loaded.metadata["data_camera"] == want_camera
     assert loaded.config.camera == want_camera and loaded.metadata["data_image"]["out_width"] == 64
     assert (out / "config.yaml").read_text().startswith(f"# drive-jepa config groups: data={kind}")
+    # the checkpoint drives on CARLA frames: the deployment crop + the CARLA camera as the projection
+    dep = deployment(loaded.metadata)
+    assert dep.strategy == ("match_navsim_intrinsics" if kind == "navsim" else "same_rig")
+    bgra = np.random.default_rng(0).integers(0, 255, (900, 1600, 4), dtype=np.uint8)
+    frames = [prepare_frame(bgra, dep.image), prepare_frame(bgra, dep.image)]
+    video = torch.from_numpy(normalize_video(frames, dep.image))[None]
+    projection = torch.as_tensor(dep.camera.projection_matrix(), dtype=torch.float32)[None]
     with torch.no_grad():
-        plan = loaded.model(torch.zeros(1, 3, 2, 32, 64), torch.zeros(1, 8))
+        plan = loaded.model(video, torch.zeros(1, 8), projection)
     assert plan.trajectories.shape[-2:] == (8, 3) and torch.isfinite(plan.trajectories).all()
