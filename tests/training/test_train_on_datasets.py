@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from agent.camera import carla_front_camera, model_input_camera, navsim_cam_f0
-from agent.planner.checkpoint import load_planner_checkpoint
 from agent.deploy import deployment
+from agent.planner.checkpoint import load_planner_checkpoint
 from agent.preprocess import ImageInputConfig, normalize_video, prepare_frame
 from drive_jepa import config as dj_config
 from drive_jepa.cli import main as cli_main
