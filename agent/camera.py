@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.preprocess import ImageInputConfig
 from drive_jepa.frames import CameraMount, Frame, VehicleGeometry
 
 Array = Any  # numpy array or torch tensor
@@ -299,6 +300,26 @@ def carla_front_camera(
     )
     cam = cam.in_frame(Frame.EGO_REAR_AXLE, geometry)
     return cam.for_model_input(crop, MODEL_INPUT_WIDTH, MODEL_INPUT_HEIGHT) if model_input else cam
+
+
+def image_config_crop(image: ImageInputConfig) -> Crop:
+    """The `Crop` (rows/cols removed) of an `ImageInputConfig`'s source box [top, bottom) × [left, right)."""
+    return Crop(
+        top=image.crop_top,
+        bottom=image.source_height - image.crop_bottom,
+        left=image.crop_left,
+        right=image.source_width - image.crop_right,
+    )
+
+
+def model_input_camera(camera: CameraModel, image: ImageInputConfig) -> CameraModel:
+    """A full-resolution camera → the camera of the model input that `agent.preprocess.prepare_frame(…, image)`
+    produces: rescale to the configured source size (a pure resize when the stored frames are smaller than the
+    rig's native size), then the config's crop box, then the resize to `out_width` × `out_height`."""
+    k = camera.intrinsics
+    if (k.width, k.height) != (image.source_width, image.source_height):
+        camera = camera.for_model_input(Crop(), image.source_width, image.source_height)
+    return camera.for_model_input(image_config_crop(image), image.out_width, image.out_height)
 
 
 def camera_by_name(name: str, geometry: VehicleGeometry | None = None) -> CameraModel:

@@ -28,6 +28,19 @@ def _jpeg(path: Path, w: int, h: int, value: int, quality: int = 90) -> None:
     path.write_bytes(buf.tobytes())
 
 
+# a forward-looking camera: OpenCV x right → lidar −y, y down → −z, z forward → +x
+CAM_F0_ROTATION = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+CAM_F0_TRANSLATION = np.array([1.55, 0.05, 1.58])
+
+
+def _cam_entry(data_path: str, calibration: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"data_path": data_path, "cam_intrinsic": np.eye(3), "distortion": np.zeros(5)}
+    if calibration:
+        entry["sensor2lidar_rotation"] = CAM_F0_ROTATION.copy()
+        entry["sensor2lidar_translation"] = CAM_F0_TRANSLATION.copy()
+    return entry
+
+
 def _yaw_quaternion(h: float) -> np.ndarray:
     return np.array([math.cos(h / 2), 0.0, 0.0, math.sin(h / 2)])
 
@@ -41,8 +54,12 @@ def write_navsim_log(
     image_size: tuple[int, int] = (1920, 1080),
     no_route: tuple[int, ...] = (),
     command: int = 1,
+    calibration: bool = True,
 ) -> list[str]:
-    """Write one log whose rear axle follows `poses` (N, 3) WORLD at 2 Hz. Returns the frame tokens."""
+    """Write one log whose rear axle follows `poses` (N, 3) WORLD at 2 Hz. Returns the frame tokens.
+
+    With `calibration` CAM_F0 carries a forward-looking `sensor2lidar_rotation` (OpenCV camera axes → lidar axes)
+    and `sensor2lidar_translation` CAM_F0_TRANSLATION; without it the two keys are absent."""
     frames: list[dict[str, Any]] = []
     tokens = []
     for i, (x, y, h) in enumerate(poses):
@@ -67,15 +84,7 @@ def write_navsim_log(
                 "ego_dynamic_state": [speed, 0.0, 0.25, -0.1],
                 "driving_command": onehot,
                 "lidar_path": f"{log}/MergedPointCloud/{token}.pcd",
-                "cams": {
-                    "CAM_F0": {
-                        "data_path": data_path,
-                        "sensor2lidar_rotation": np.eye(3),
-                        "sensor2lidar_translation": np.zeros(3),
-                        "cam_intrinsic": np.eye(3),
-                        "distortion": np.zeros(5),
-                    }
-                },
+                "cams": {"CAM_F0": _cam_entry(data_path, calibration)},
                 "anns": {
                     "gt_boxes": np.zeros((0, 7)),
                     "gt_names": [],

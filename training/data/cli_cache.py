@@ -19,7 +19,8 @@ from typing import Any
 from omegaconf import MISSING
 
 from drive_jepa import config as config_lib
-from training.data.dataset import DataConfig, cache_dataset
+from training.data.config import DataConfig
+from training.data.dataset import cache_dataset
 
 
 @dataclass

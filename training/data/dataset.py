@@ -23,88 +23,35 @@ import json
 import os
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
-from omegaconf import MISSING
 
+from agent.camera import CameraModel, carla_front_camera, model_input_camera, navsim_cam_f0
 from agent.preprocess import ImageInputConfig, normalize_video, prepare_frame
-from drive_jepa import config as config_lib
+from drive_jepa.frames import LINCOLN_MKZ_2020
 from training.data.bench2drive_reader import Bench2DriveReader
+from training.data.config import (
+    Bench2DriveDataConfig,
+    DataConfig,
+    LoggedDataConfig,
+    NavsimDataConfig,
+)
 from training.data.navsim_reader import NavsimReader, SceneFilter, load_scene_filter
 from training.data.sample import DataLayoutError, DrivingSample
 from training.data.world_snapshot import save_snapshot
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: + per-sample camera calibration (cam_rotation, cam_translation, cam_valid)
 
-
-def navsim_image_config() -> ImageInputConfig:
-    """NAVSIM CAM_F0 1920×1080 → rows 28:−28 → 512×256 (Drive-JEPA); frames are already JPEG, no round trip."""
-    return ImageInputConfig(
-        source_width=1920, source_height=1080, crop_top=28, crop_bottom=1052, crop_right=1920, jpeg_quality=None
-    )
-
-
-def bench2drive_image_config() -> ImageInputConfig:
-    """Bench2Drive rgb_front 1600×900 → the agent's crop rows 50:850 → 512×256; stored as JPEG q20 already."""
-    return ImageInputConfig(jpeg_quality=None)
-
-
-@dataclass
-class DataConfig:
-    """Common data settings. root: dataset root; cache_dir: '' for no cache; teacher_index: '' for none."""
-
-    root: str = MISSING
-    history_offsets: list[float] = field(default_factory=lambda: [-0.5, 0.0])
-    num_poses: int = 8
-    cache_dir: str = ""
-    teacher_index: str = ""
-    max_teachers: int = 256
-    image: ImageInputConfig = field(default_factory=ImageInputConfig)
-
-
-@dataclass
-class NavsimDataConfig(DataConfig):
-    """`data=navsim`: <root>/navsim_logs/<split> + <root>/sensor_blobs/<split>.
-
-    scene_filter: a navsim scene-filter YAML or train/test-split YAML ('' = every scene, navsim defaults: 4 history
-    and 10 future frames, non-overlapping); a split YAML's `data_split` overrides `split`.
-    """
-
-    split: str = "trainval"
-    scene_filter: str = ""
-    image: ImageInputConfig = field(default_factory=navsim_image_config)
-
-
-@dataclass
-class Bench2DriveDataConfig(DataConfig):
-    """`data=bench2drive`: clip folders under root (clips: explicit list relative to root, null = discover all;
-    exclude: clip names or relative paths to leave out, e.g. Bench2DriveZoo's 50 validation clips).
-
-    stride: current frames every `stride` 10 Hz frames (5 = 2 Hz). trigger_rotation_relative: add the parent's yaw
-    to trigger-volume rotations (Bench2Drive docs/anno.md). snapshots: cache the world snapshot per sample.
-    """
-
-    clips: list[str] | None = None
-    exclude: list[str] = field(default_factory=list)
-    stride: int = 5
-    fps: float = 10.0
-    trigger_rotation_relative: bool = True
-    snapshots: bool = True
-    image: ImageInputConfig = field(default_factory=bench2drive_image_config)
-
-
-config_lib.register("navsim", NavsimDataConfig, group="data")
-config_lib.register("bench2drive", Bench2DriveDataConfig, group="data")
 
 Reader = NavsimReader | Bench2DriveReader
 
 
-def make_reader(cfg: DataConfig) -> Reader:
+def make_reader(cfg: LoggedDataConfig) -> Reader:
     """The reader a data config describes."""
     offsets = tuple(cfg.history_offsets)
     if isinstance(cfg, NavsimDataConfig):
@@ -162,7 +109,31 @@ def sample_arrays(sample: DrivingSample, image: ImageInputConfig) -> dict[str, n
         "trajectory": sample.trajectory.astype(np.float32),
         "ego_pose_world": sample.ego_pose_world.astype(np.float64),
         "token": np.asarray(sample.token),
+        "cam_valid": np.asarray(sample.camera_rotation is not None, np.bool_),
+        "cam_rotation": np.zeros((3, 3))
+        if sample.camera_rotation is None
+        else sample.camera_rotation.astype(np.float64),
+        "cam_translation": (
+            np.zeros(3) if sample.camera_translation is None else sample.camera_translation.astype(np.float64)
+        ),
     }
+
+
+def sample_camera(
+    cfg: LoggedDataConfig, rotation: np.ndarray | None = None, translation: np.ndarray | None = None
+) -> CameraModel:
+    """The model-input camera (EGO_REAR_AXLE → pixels of the prepared frames) of one sample.
+
+    NAVSIM: CAM_F0 with the sample's `sensor2lidar_rotation/translation` when given, else the nominal CAM_F0;
+    Bench2Drive: the CARLA front camera of the Bench2Drive rig on the Lincoln MKZ 2020 (rear axle 1.39 m behind
+    the box centre). Either way followed by `cfg.image`'s source size, crop box and output size."""
+    if isinstance(cfg, NavsimDataConfig):
+        full = navsim_cam_f0(rotation, translation, model_input=False)
+    elif isinstance(cfg, Bench2DriveDataConfig):
+        full = carla_front_camera(LINCOLN_MKZ_2020, model_input=False)
+    else:
+        raise TypeError(f"unknown data config {type(cfg).__name__}")
+    return model_input_camera(full, cfg.image)
 
 
 @dataclass
@@ -172,6 +143,7 @@ class TrainingSample:
     video (3, T, H, W) float32 ImageNet-normalized, T frames oldest first; command (4,); speed (); velocity (2,);
     acceleration (2,); target_point (2,) EGO_REAR_AXLE; target_valid (); trajectory (P, 3) EGO_REAR_AXLE at
     0.5 s; teacher_indices (K,) int64 padded with −1; num_teachers (); token: the sample's id.
+    projection (3, 4) float32: EGO_REAR_AXLE points (z = 0 on the ground) → pixels of `video` (`sample_camera`).
     status (8,) = command, velocity, acceleration (the planner's ego-status input, NAVSIM's EgoStatus order).
     """
 
@@ -186,6 +158,7 @@ class TrainingSample:
     teacher_indices: torch.Tensor
     num_teachers: torch.Tensor
     status: torch.Tensor
+    projection: torch.Tensor
     token: str | list[str]
 
 
@@ -219,7 +192,7 @@ def load_teacher_index(path: Path) -> dict[str, np.ndarray]:
     return {str(k): np.asarray(v, np.int64).reshape(-1) for k, v in raw.items()}
 
 
-def _cache_key(cfg: DataConfig) -> str:
+def _cache_key(cfg: LoggedDataConfig) -> str:
     """Folder name of a config's cache: everything that changes a token's cached arrays, hashed. Which tokens are
     selected (scene filter, clips, stride) does not change an entry, so differently filtered runs share a cache."""
     d = asdict(cfg)
@@ -239,13 +212,14 @@ def _entry_name(token: str) -> str:
 class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
     """Training samples for a data config (NAVSIM or Bench2Drive), read from the cache when an entry exists."""
 
-    def __init__(self, cfg: DataConfig, reader: Reader | None = None) -> None:
+    def __init__(self, cfg: LoggedDataConfig, reader: Reader | None = None) -> None:
         cfg.image.validate()
         self.cfg = cfg
         self.reader = reader if reader is not None else make_reader(cfg)
         self.tokens = self.reader.tokens()
         self.cache = Path(cfg.cache_dir) / _cache_key(cfg) if cfg.cache_dir else None
         self.teachers = load_teacher_index(Path(cfg.teacher_index)) if cfg.teacher_index else None
+        self._nominal: CameraModel | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -272,6 +246,14 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
                 return {k: z[k] for k in z.files}
         return sample_arrays(self.reader[i], self.cfg.image)
 
+    def camera_of(self, a: dict[str, np.ndarray]) -> CameraModel:
+        """The model-input camera of a sample's arrays (its calibration when recorded)."""
+        if bool(a["cam_valid"]):
+            return sample_camera(self.cfg, a["cam_rotation"], a["cam_translation"])
+        if self._nominal is None:
+            self._nominal = sample_camera(self.cfg)
+        return self._nominal
+
     def __getitem__(self, i: int) -> TrainingSample:
         a = self.arrays(i)
         token = str(a["token"])
@@ -297,6 +279,7 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
             teacher_indices=torch.from_numpy(teach),
             num_teachers=torch.tensor(len(found), dtype=torch.int64),
             status=t(np.concatenate([a["command"], a["velocity"], a["acceleration"]])),
+            projection=t(self.camera_of(a).projection_matrix()),
             token=token,
         )
 
@@ -353,6 +336,8 @@ def _identity(x: Any) -> Any:
 
 def cache_dataset(cfg: DataConfig, workers: int = 2, limit: int = 0, progress: bool = True) -> CacheReport:
     """Write every missing cache entry of `cfg` (resumable; existing entries are skipped)."""
+    if not isinstance(cfg, LoggedDataConfig):
+        raise ValueError(f"data={cfg.kind} is generated on the fly: nothing to cache (use data=navsim|bench2drive)")
     if not cfg.cache_dir:
         raise ValueError("data.cache_dir is empty: set data.cache_dir=PATH to cache features")
     ds = DrivingDataset(cfg)

@@ -8,7 +8,8 @@ On-disk layout (NAVSIM `docs/install.md`)::
 Each frame dict holds (the keys navsim's `navsim/common/dataclasses.py` reads): `token`, `timestamp` (µs),
 `log_name`, `roadblock_ids`, `ego2global_translation` (3,), `ego2global_rotation` (w, x, y, z quaternion),
 `ego_dynamic_state` (vx, vy, ax, ay in the ego frame), `driving_command` (one-hot of 4: left, straight, right,
-unknown), `cams` {`CAM_F0`: {`data_path` relative to `sensor_blobs/<split>`, `sensor2lidar_rotation`, ...}}.
+unknown), `cams` {`CAM_F0`: {`data_path` relative to `sensor_blobs/<split>`, `sensor2lidar_rotation` (3, 3),
+`sensor2lidar_translation` (3,), ...}} (the calibration is optional here; without it the nominal CAM_F0 is used).
 
 Frames and facts:
 
@@ -150,6 +151,8 @@ class _Log:
     commands: np.ndarray  # (N, 4)
     camera_paths: list[str]  # relative to sensor_blobs/<split>
     has_route: np.ndarray  # (N,) bool
+    cam_rotation: np.ndarray  # (N, 3, 3) CAM_F0 sensor2lidar rotation (NaN where the frame has none)
+    cam_translation: np.ndarray  # (N, 3) CAM_F0 sensor2lidar translation (NaN where the frame has none)
 
 
 def _frame_field(path: Path, i: int, frame: dict[str, Any], key: str) -> Any:
@@ -177,6 +180,8 @@ def _parse_log(path: Path, frames: list[dict[str, Any]], camera: str) -> _Log:
     cmd = np.zeros((n, 4))
     ts = np.zeros(n, dtype=np.int64)
     tokens, cams, route = [], [], np.zeros(n, dtype=bool)
+    cam_rot = np.full((n, 3, 3), np.nan)
+    cam_trans = np.full((n, 3), np.nan)
     for i, fr in enumerate(frames):
         tokens.append(str(_frame_field(path, i, fr, "token")))
         ts[i] = _array(path, i, fr, "timestamp", 1)[0]
@@ -190,8 +195,18 @@ def _parse_log(path: Path, frames: list[dict[str, Any]], camera: str) -> _Log:
         if not isinstance(entry, dict) or "data_path" not in entry:
             raise DataLayoutError(f"{path}: frame {i} has no cams['{camera}']['data_path']")
         cams.append(str(entry["data_path"]))
+        if entry.get("sensor2lidar_rotation") is not None and entry.get("sensor2lidar_translation") is not None:
+            try:
+                cam_rot[i] = np.asarray(entry["sensor2lidar_rotation"], np.float64).reshape(3, 3)
+                cam_trans[i] = np.asarray(entry["sensor2lidar_translation"], np.float64).reshape(3)
+            except (TypeError, ValueError):
+                raise DataLayoutError(
+                    f"{path}: frame {i} cams['{camera}'] sensor2lidar_rotation/translation must be 3×3 and (3,)"
+                ) from None
     poses = np.concatenate([trans[:, :2], F.quaternion_yaw(quats)[:, None]], -1)
-    return _Log(path.stem, tokens, ts, poses, dyn.astype(np.float32), cmd.astype(np.float32), cams, route)
+    return _Log(
+        path.stem, tokens, ts, poses, dyn.astype(np.float32), cmd.astype(np.float32), cams, route, cam_rot, cam_trans
+    )
 
 
 @dataclass
@@ -286,6 +301,7 @@ class NavsimReader:
                 raise DataLayoutError(f"{p}: camera image not found (expected sensor_blobs/{self.split}/<data_path>)")
             paths.append(str(p))
         vel, acc = log.dynamics[cur, :2], log.dynamics[cur, 2:]
+        calibrated = bool(np.isfinite(log.cam_rotation[cur]).all() and np.isfinite(log.cam_translation[cur]).all())
         return DrivingSample(
             token=log.tokens[cur],
             source="navsim",
@@ -300,4 +316,6 @@ class NavsimReader:
             trajectory=np.asarray(traj, np.float32),
             ego_pose_world=origin.copy(),
             timestamp=float(log.timestamps_us[cur]) / 1e6,
+            camera_rotation=log.cam_rotation[cur].copy() if calibrated else None,
+            camera_translation=log.cam_translation[cur].copy() if calibrated else None,
         )

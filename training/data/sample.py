@@ -31,6 +31,9 @@ class DrivingSample:
     trajectory: (num_poses, 3) float32 EGO_REAR_AXLE (x, y, heading) at dt, 2·dt, … seconds.
     ego_pose_world: (3,) float64 WORLD pose of the rear axle at t.
     timestamp: seconds (NAVSIM: µs timestamp / 1e6; Bench2Drive: frame index / fps).
+    camera_rotation, camera_translation: the current frame's front-camera calibration when the dataset records one
+    (NAVSIM `cams.CAM_F0.sensor2lidar_rotation` (3, 3): OpenCV camera axes → lidar/ego axes, and
+    `sensor2lidar_translation` (3,) metres); None = use the rig's nominal camera.
     """
 
     token: str
@@ -46,3 +49,5 @@ class DrivingSample:
     trajectory: np.ndarray
     ego_pose_world: np.ndarray
     timestamp: float
+    camera_rotation: np.ndarray | None = None
+    camera_translation: np.ndarray | None = None

@@ -45,6 +45,7 @@ def fork_bench(
 
     from agent.planner.checkpoint import load_planner_checkpoint
     from drive_jepa import config as dj_config
+    from training.data.config import data_camera_name
     from training.planner.data import ForkDataset, collate, load_vocabulary
     from training.planner.train import TrainConfig, tiny_overrides, train
 
@@ -81,7 +82,7 @@ def fork_bench(
                 cfg.model.image_height,
                 cfg.model.image_width,
                 vocab,
-                cfg.data.camera,
+                data_camera_name(cfg.data),
                 0,
                 seed + 1000,
                 speed=getattr(cfg.data, "speed", 8.0),

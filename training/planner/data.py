@@ -11,6 +11,10 @@ producing it):
 * projection (3, 4) or None: EGO_REAR_AXLE (z = 0 on the ground) → model-input pixels, from `agent.camera`
   (per-sample calibration); None = the model's default camera;
 * score_candidates (C,) int64 / score_labels (C, K): optional offline sub-score labels of vocabulary rows.
+
+The recorded datasets (`data=navsim|bench2drive`, `training.data.dataset.DrivingDataset`) plug in through ONE
+adapter, `planner_sample` / `DrivingPlannerDataset`: `TrainingSample` → `PlannerSample` (status, trajectory, teacher
+indices without padding, the per-sample model-input camera projection).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +32,9 @@ from torch.utils.data import Dataset
 from agent.camera import CameraModel, Crop, camera_by_name
 from agent.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from drive_jepa.frames import arc_poses
+
+if TYPE_CHECKING:
+    from training.data.dataset import DrivingDataset, TrainingSample
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -284,3 +292,48 @@ class ForkDataset(Dataset[PlannerSample]):
             self.teacher_rows.clone(),
             token=f"fork-{self.seed}-{index}-{'LR'[mode]}",
         )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# recorded datasets (NAVSIM, Bench2Drive) → the planner contract
+
+
+def planner_sample(sample: TrainingSample) -> PlannerSample:
+    """The one `TrainingSample` → `PlannerSample` adapter. status = (command one-hot, vx, vy, ax, ay) exactly as
+    `TrainingSample.status`; trajectory EGO_REAR_AXLE at 0.5 s; the −1 padding of `teacher_indices` is dropped
+    (collate re-pads per batch); projection = the sample's model-input camera (per-sample calibration)."""
+    n = int(sample.num_teachers)
+    return PlannerSample(
+        video=sample.video,
+        status=sample.status,
+        trajectory=sample.trajectory,
+        teacher_indices=sample.teacher_indices[:n].clone(),
+        projection=sample.projection,
+        token=str(sample.token),
+    )
+
+
+class DrivingPlannerDataset(Dataset[PlannerSample]):
+    """A `DrivingDataset` (cache-backed when `data.cache_dir` is set) seen through `planner_sample`.
+
+    Checks once that the data produce what the model expects: frame size (image_height × image_width) and
+    the number of future poses."""
+
+    def __init__(self, dataset: DrivingDataset, image_height: int, image_width: int, num_poses: int) -> None:
+        img = dataset.cfg.image
+        if (img.out_height, img.out_width) != (image_height, image_width):
+            raise ValueError(
+                f"data.image is {img.out_width}×{img.out_height} but the model takes {image_width}×{image_height} "
+                "(set data.image.out_width/out_height or model.image_width/height)"
+            )
+        if dataset.cfg.num_poses != num_poses:
+            raise ValueError(f"data.num_poses={dataset.cfg.num_poses} but model.num_poses={num_poses}")
+        if len(dataset) == 0:
+            raise ValueError(f"data={dataset.cfg.kind} under {dataset.cfg.root}: no samples selected")
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> PlannerSample:
+        return planner_sample(self.dataset[index])

@@ -22,37 +22,8 @@ from omegaconf import MISSING
 
 from agent.planner.config import PlannerModelConfig
 from drive_jepa import config as dj_config
+from training.data.config import DataConfig, ForkDataConfig, LoggedDataConfig, SyntheticDataConfig, data_camera_name
 from training.planner.losses import LossConfig, ScoreFn
-
-
-@dataclass
-class DataConfig:
-    """Base of the `data=` group. size: samples per epoch; teachers: vocabulary teachers per sample."""
-
-    kind: str = MISSING
-    size: int = 256
-    teachers: int = 8
-    seed: int = 0
-    camera: str = "navsim_cam_f0"
-
-
-@dataclass
-class SyntheticDataConfig(DataConfig):
-    """Painted arcs (random speed/curvature/acceleration) with an analytic stand-in scorer for online scores."""
-
-    kind: str = "synthetic"
-    online_scores: bool = True
-
-
-@dataclass
-class ForkDataConfig(DataConfig):
-    """Two safe branches, the human takes one at random (bench (a))."""
-
-    kind: str = "fork"
-    teachers: int = 4
-    speed: float = 8.0
-    curvature: float = 0.015
-    human_left: float = 1.0  # probability that the human takes the left branch
 
 
 @dataclass
@@ -85,12 +56,12 @@ class TrainConfig:
 
 
 dj_config.register("train", TrainConfig)
-dj_config.register("synthetic", SyntheticDataConfig, group="data")
-dj_config.register("fork", ForkDataConfig, group="data")
 
 
-def tiny_overrides() -> list[str]:
-    """Overrides that make a CPU run take seconds (used by tests and docs)."""
+def tiny_overrides(data: str = "synthetic") -> list[str]:
+    """Overrides that make a CPU run take seconds (used by tests and docs); `data`: the data option in use
+    (generated options also get a small epoch, recorded ones use every selected sample)."""
+    sized = ["data.size=32"] if data in ("synthetic", "fork") else []
     return [
         "model.image_height=32",
         "model.image_width=64",
@@ -106,12 +77,32 @@ def tiny_overrides() -> list[str]:
         "model.baseline.layers=1",
         "model.baseline.ffn=64",
         "batch_size=4",
-        "data.size=32",
         "threads=1",
+        *sized,
     ]
 
 
 # --------------------------------------------------------------------------------------------------------------
+
+
+def align_data_with_model(cfg: TrainConfig) -> None:
+    """Recorded data (navsim, bench2drive): the prepared frames take the model's input size, and the model's
+    default camera (used when no projection is passed, e.g. by an agent without calibration) is the data's rig.
+    Every sample still carries its own projection. Changes `cfg` in place (saved with the run)."""
+    if isinstance(cfg.data, LoggedDataConfig):
+        cfg.data.image.out_width = cfg.model.image_width
+        cfg.data.image.out_height = cfg.model.image_height
+        cfg.model.camera = data_camera_name(cfg.data)
+
+
+def data_metadata(cfg: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint records about its training data (read by `agent.deploy`)."""
+    from dataclasses import asdict
+
+    meta: dict[str, Any] = {"data": cfg.data.kind, "data_camera": data_camera_name(cfg.data)}
+    if isinstance(cfg.data, LoggedDataConfig):
+        meta["data_image"] = asdict(cfg.data.image)
+    return meta
 
 
 def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
@@ -119,6 +110,11 @@ def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
 
     m = cfg.model
     d = cfg.data
+    if isinstance(d, LoggedDataConfig):
+        from training.data.dataset import DrivingDataset
+        from training.planner.data import DrivingPlannerDataset
+
+        return DrivingPlannerDataset(DrivingDataset(d), m.image_height, m.image_width, m.num_poses)
     if isinstance(d, SyntheticDataConfig):
         return SyntheticPlannerDataset(
             d.size, m.image_height, m.image_width, vocabulary, d.camera, d.teachers, d.seed, m.dt, m.num_poses
@@ -138,7 +134,7 @@ def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
             m.num_poses,
             d.human_left,
         )
-    raise ValueError(f"data.kind={d.kind!r}: no dataset for it in this build (synthetic, fork)")
+    raise ValueError(f"data.kind={d.kind!r}: no dataset for it (synthetic, fork, navsim, bench2drive)")
 
 
 @dataclass
@@ -186,6 +182,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     random.seed(seed)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
 
+    align_data_with_model(cfg)
     vocabulary, vocab_sha = load_vocabulary(cfg.vocabulary, cfg.model.num_poses, cfg.model.dt)
     dataset = build_dataset(cfg, vocabulary)
     model = DrivePlanner(cfg.model).to(device)
@@ -241,7 +238,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     camera = model.camera
     metadata = {
         "vocabulary": {"path": cfg.vocabulary, "sha256": vocab_sha},
-        "data": cfg.data.kind,
+        **data_metadata(cfg),
         "model_kind": cfg.model.kind,
     }
 
@@ -322,7 +319,8 @@ def _truncate_metrics(path: Path, step: int) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="drive-jepa train",
-        description="Train a Drive-JEPA planner. Pick the dataset with `data=synthetic|fork`, the planner with "
+        description="Train a Drive-JEPA planner. Pick the dataset with `data=synthetic|fork|navsim|bench2drive` "
+        "(navsim/bench2drive: set data.root), the planner with "
         "`model.kind=proposal|baseline`, override any field with key=value (see --cfg). Multi-GPU: "
         "`torchrun --nproc_per_node=N -m drive_jepa train ...`.",
     )
@@ -330,7 +328,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tiny", action="store_true", help="prepend the tiny CPU overrides (seconds per run)")
     ns = parser.parse_args(argv)
     if ns.tiny:
-        ns.overrides = tiny_overrides() + list(ns.overrides)
+        chosen = [o.split("=", 1)[1] for o in ns.overrides if o.startswith("data=")]
+        ns.overrides = tiny_overrides(chosen[-1] if chosen else "synthetic") + list(ns.overrides)
 
     def run(cfg: TrainConfig) -> int:
         try:
