@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.preprocess import ImageInputConfig
 from drive_jepa.frames import CameraMount, Frame, VehicleGeometry
+
+if TYPE_CHECKING:  # agent.preprocess imports this module (the one crop/resize lives here)
+    from agent.preprocess import ImageInputConfig
 
 Array = Any  # numpy array or torch tensor
 
@@ -302,16 +304,6 @@ def carla_front_camera(
     return cam.for_model_input(crop, MODEL_INPUT_WIDTH, MODEL_INPUT_HEIGHT) if model_input else cam
 
 
-def image_config_crop(image: ImageInputConfig) -> Crop:
-    """The `Crop` (rows/cols removed) of an `ImageInputConfig`'s source box [top, bottom) × [left, right)."""
-    return Crop(
-        top=image.crop_top,
-        bottom=image.source_height - image.crop_bottom,
-        left=image.crop_left,
-        right=image.source_width - image.crop_right,
-    )
-
-
 def model_input_camera(camera: CameraModel, image: ImageInputConfig) -> CameraModel:
     """A full-resolution camera → the camera of the model input that `agent.preprocess.prepare_frame(…, image)`
     produces: rescale to the configured source size (a pure resize when the stored frames are smaller than the
@@ -319,7 +311,7 @@ def model_input_camera(camera: CameraModel, image: ImageInputConfig) -> CameraMo
     k = camera.intrinsics
     if (k.width, k.height) != (image.source_width, image.source_height):
         camera = camera.for_model_input(Crop(), image.source_width, image.source_height)
-    return camera.for_model_input(image_config_crop(image), image.out_width, image.out_height)
+    return camera.for_model_input(image.crop(), image.out_width, image.out_height)
 
 
 def camera_by_name(name: str, geometry: VehicleGeometry | None = None) -> CameraModel:

@@ -1,10 +1,10 @@
 """A `drive-jepa train` checkpoint as the agent's `PlanModel` (the leaderboard agent's `model=checkpoint`).
 
-The planner runs on the GPU with bf16 autocast when one is available, on the CPU in float32 otherwise. The
-waypoint-anchored attention projects through the camera the agent actually has: the CARLA front camera of the
-rig (size, FOV, mount), expressed in EGO_REAR_AXLE of the CARLA ego and cropped/resized exactly like the pixels
-(`ImageInputConfig.crop()` → the checkpoint's input size). A checkpoint trained on NAVSIM therefore sees CARLA
-geometry through the CARLA camera model, not through the CAM_F0 model it was trained with (see docs/deploy.md).
+The planner runs on the GPU with bf16 autocast when one is available, on the CPU in float32 otherwise. How the
+CARLA frames are cropped/resized and which camera model the waypoint-anchored attention projects through come from
+`agent.deploy.deployment(checkpoint metadata, rig)` (docs/deploy.md): the same pipeline as training for a CARLA-
+trained checkpoint, intrinsics matching for a NAVSIM-trained one, and always the real CARLA camera (EGO_REAR_AXLE)
+as the projection.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from agent.camera import CameraModel, Intrinsics
+from agent.camera import CameraModel
+from agent.deploy import deployment
 from agent.model_api import ModelInputs, ModelOutputs
 from agent.planner.checkpoint import LoadedPlanner, load_planner_checkpoint
 from agent.preprocess import ImageInputConfig
-from agent.sensors import FrontCameraConfig
-from drive_jepa.frames import LINCOLN_MKZ_2020, Frame, VehicleGeometry
+from agent.sensors import SensorRigConfig
+from drive_jepa.frames import LINCOLN_MKZ_2020, VehicleGeometry
 
 
 def resolve_device(device: str) -> torch.device:
@@ -33,23 +34,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def rig_model_camera(
-    cam: FrontCameraConfig, image: ImageInputConfig, width: int, height: int, geometry: VehicleGeometry
-) -> CameraModel:
-    """The rig's front camera at the model input (crop of `image`, resized to width × height), EGO_REAR_AXLE."""
-    raw = CameraModel(
-        "carla_front",
-        Intrinsics.from_fov(cam.width, cam.height, cam.fov),
-        cam.mount().ego_to_camera(),
-        Frame.EGO_CENTER,
-    ).in_frame(Frame.EGO_REAR_AXLE, geometry)
-    return raw.for_model_input(image.crop(), width, height)
-
-
 @dataclass
 class CheckpointPlanModel:
     loaded: LoadedPlanner
-    camera: CameraModel
+    camera: CameraModel  # model-input size, EGO_REAR_AXLE: the planner's projection
+    image: ImageInputConfig  # how CARLA frames become the model input (use as PolicyConfig.image)
     device: torch.device
     bf16: bool
 
@@ -58,16 +47,13 @@ class CheckpointPlanModel:
         cls,
         path: str | Path,
         device: str = "auto",
-        camera: FrontCameraConfig | None = None,
-        image: ImageInputConfig | None = None,
+        rig: SensorRigConfig | None = None,
         geometry: VehicleGeometry = LINCOLN_MKZ_2020,
     ) -> CheckpointPlanModel:
         dev = resolve_device(device)
         loaded = load_planner_checkpoint(path, device=dev)
-        cfg = loaded.config
-        image = image or ImageInputConfig()
-        cam = rig_model_camera(camera or FrontCameraConfig(), image, cfg.image_width, cfg.image_height, geometry)
-        return cls(loaded, cam, dev, bf16=dev.type == "cuda" and torch.cuda.is_bf16_supported())
+        dep = deployment(loaded.metadata, rig, geometry)
+        return cls(loaded, dep.camera, dep.image, dev, bf16=dev.type == "cuda" and torch.cuda.is_bf16_supported())
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -102,11 +102,10 @@ def build_model(cfg: AgentConfig) -> PlanModel:
             raise ValueError("agent config: model=checkpoint needs `checkpoint` (a drive-jepa train folder)")
         from agent.checkpoint_model import CheckpointPlanModel
 
-        model = CheckpointPlanModel.load(
-            cfg.checkpoint, device=cfg.device, camera=cfg.policy.rig.camera, image=cfg.policy.image
-        )
-        # the pixels must reach the model at the size and frame spacing it was trained with
-        cfg.policy.image.out_width, cfg.policy.image.out_height = model.image_size
+        model = CheckpointPlanModel.load(cfg.checkpoint, device=cfg.device, rig=cfg.policy.rig)
+        # the pixels reach the model as agent.deploy decided for this checkpoint and rig (crop, size, JPEG), at
+        # the frame spacing it was trained with
+        cfg.policy.image = model.image
         cfg.policy.history_offsets = model.frame_offsets
         return model
     raise ValueError(f"agent config: unknown model {cfg.model!r} (expected route_follow or checkpoint)")

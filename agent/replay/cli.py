@@ -135,14 +135,15 @@ def run(ns: argparse.Namespace) -> int:
     if replay.truncated:
         print(f"note: {path}: {replay.truncated}; using the {len(replay.steps)} steps before it", file=sys.stderr)
     if record is not None:
-        unlocated = 0
+        min_speed = 0
         for ev in attach_infractions(replay, record):
-            if "t" not in ev:
-                unlocated += 1  # e.g. the periodic min-speed reports: no place, no time
+            if "t" not in ev and str(ev["message"]).startswith("Average speed is"):
+                min_speed += 1  # the periodic min-speed reports: no place, no time, not penalised by Bench2Drive
                 continue
-            print(f"infraction (t={ev['t'] - replay.times[0]:.1f} s): {ev['message']}")
-        if unlocated:
-            print(f"({unlocated} messages without a location, e.g. min-speed reports, are not placed on the timeline)")
+            when = f"t={ev['t'] - replay.times[0]:.1f} s" if "t" in ev else "not located"
+            print(f"infraction ({when}): {ev['message']}")
+        if min_speed:
+            print(f"({min_speed} min-speed reports are not placed on the timeline)")
     idx = select_range(replay, ns)
     steps = [replay.steps[i] for i in idx]
     out = ns.out or path.with_name(f"{path.stem}_replay")

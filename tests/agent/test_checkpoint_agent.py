@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 
 from agent import leaderboard_agent as la
-from agent.camera import carla_front_camera
-from agent.checkpoint_model import CheckpointPlanModel, rig_model_camera
-from agent.preprocess import ImageInputConfig
-from agent.sensors import FrontCameraConfig
-from drive_jepa.frames import LINCOLN_MKZ_2020
+from agent.checkpoint_model import CheckpointPlanModel
+from agent.sensors import SensorRigConfig
 from tests.agent.sim import BicycleSim, l_shaped_route
 
 
@@ -26,15 +23,13 @@ def tiny_checkpoint(tmp_path_factory):
     return out
 
 
-def test_rig_camera_equals_the_camera_models_carla_front_camera():
-    ours = rig_model_camera(FrontCameraConfig(), ImageInputConfig(), 512, 256, LINCOLN_MKZ_2020)
-    ref = carla_front_camera(LINCOLN_MKZ_2020)
-    assert np.allclose(ours.projection_matrix(), ref.projection_matrix(), atol=1e-9)
-
-
 def test_checkpoint_model_outputs(tiny_checkpoint):
     model = CheckpointPlanModel.load(tiny_checkpoint, device="cpu")
     assert model.image_size == (64, 32) and model.frame_offsets == (-0.5, 0.0)
+    # the deployment decision: the model's input size, and the projection is the rig's camera at that size
+    assert (model.image.out_width, model.image.out_height) == (64, 32)
+    assert model.camera.projection_matrix().shape == (3, 4)
+    assert CheckpointPlanModel.load(tiny_checkpoint, device="cpu", rig=SensorRigConfig()).image == model.image
     from agent.model_api import ModelInputs
 
     out = model.plan(
@@ -59,7 +54,6 @@ def test_leaderboard_agent_runs_a_trained_checkpoint_with_momentum(tiny_checkpoi
     conf.write_text(
         f"model: checkpoint\ncheckpoint: {tiny_checkpoint}\ndevice: cpu\n"
         "policy:\n  rig:\n    camera: {width: 400, height: 225}\n"
-        "  image: {source_width: 400, source_height: 225, crop_top: 12, crop_bottom: 212, crop_right: 400}\n"
     )
     agent = la.DriveJEPAAgent("localhost", 2000, False)
     sim = BicycleSim()
