@@ -16,12 +16,15 @@ from carla_tools.snapshots import ego_record, frame_record
 from drive_jepa import frames as F
 from tests.conftest import fixtures_dir
 from tests.training.synth_data import write_b2d_clip
-from training.data.world_snapshot import load_snapshot, save_snapshot  # noqa: F401 (format under test)
 from training.scoring.from_snapshot import (
+    LightObs,
     LogConverter,
     LogError,
+    SceneConfig,
+    light_connectors,
     log_from_carla_snapshots,
     read_bench2drive_clip,
+    town_map,
 )
 from training.scoring.scorer import PDMScorer
 from training.scoring.teachers import main as teachers_main
@@ -176,6 +179,8 @@ def test_snapshot_log_scene(tmp_path: Path) -> None:
     assert not pres[:2].any() and pres[3:].all()  # appears between 2.1 s and 2.3 s (first frame at 2.2 s)
     np.testing.assert_allclose(ag.states[i_walk, 5, 1].item(), 8.0 + (2.5 - 2.2), atol=1e-9)
     assert ag.type_code[i_walk].item() == 1  # PEDESTRIAN
+    assert not ag.dropped_v2.any()
+    np.testing.assert_allclose(scene.history.comfort_states[:, 8:].numpy(), 0.0)  # as NAVSIM's interpolation
     # the light at the end of the lane controls both connectors; red until 3 s (sample-and-hold)
     tl = scene.traffic_lights
     assert tl.lane_ids == [":54_0_0", ":54_1_0"]
@@ -234,6 +239,37 @@ def test_bench2drive_clip_scene(tmp_path: Path) -> None:
     np.testing.assert_allclose(ag.states[i, :, 3].numpy(), -3.0, atol=1e-9)  # speed 3 along heading west
     # the clip's red light (trigger at CARLA (38, 2)) is far from this road: no connector is mapped
     assert scene.traffic_lights.lane_ids == []
+
+
+def test_light_mapping_by_trigger_box_and_stop_points() -> None:
+    tm = town_map("Town01", fixtures_dir("carla_maps"))
+    cfg = SceneConfig()
+
+    def box(x: float, y: float, length: float = 4.0, width: float = 3.0) -> LightObs:
+        corners = F.points_to_global(
+            np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * [length / 2, width / 2], np.array([x, y, 0.0])
+        )
+        return LightObs("1", True, np.zeros((0, 3)), corners)
+
+    # a trigger box on lane -1_0 a few metres before its end: both connectors out of it
+    assert light_connectors(box(172.0, LANE_Y), tm, cfg) == [":54_0_0", ":54_1_0"]
+    # the opposite lane (1_0, driving east) crosses a box there too, but leaves it 150 m before its own end
+    assert set(light_connectors(box(172.0, -LANE_Y), tm, cfg)).isdisjoint({":26_4_0", ":26_5_0"})
+    assert light_connectors(box(250.0, LANE_Y), tm, cfg) == []  # mid-lane: nothing
+    # stop points with a heading pick the lane in that direction only
+    east = LightObs("2", True, np.array([[320.0, -LANE_Y, 0.0]]), None)
+    west_on_east_lane = LightObs("3", True, np.array([[320.0, -LANE_Y, math.pi]]), None)
+    assert light_connectors(east, tm, cfg) == tm.connector_successors(["1_0"]) != []
+    assert light_connectors(west_on_east_lane, tm, cfg) == []
+
+
+def test_stop_points_from_carla_waypoint_transforms() -> None:
+    carla = pytest.importorskip("carla")
+    from carla_tools.snapshots import stop_points_from_carla
+
+    tf = carla.Transform(carla.Location(171.0, -2.0, 0.0), carla.Rotation(yaw=180.0))
+    (pt,) = stop_points_from_carla([tf])
+    _assert_poses(np.array(pt), np.array([171.0, 2.0, math.pi]))
 
 
 def _vocab_slice(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:

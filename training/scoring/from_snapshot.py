@@ -406,8 +406,16 @@ def ego_states(log: Log, t0: float) -> np.ndarray:
     return out[1 - lo : 1 - lo + n]
 
 
+def _box_polygon(pose: np.ndarray, length: float, width: float) -> Any:
+    import shapely
+
+    hl, hw = length / 2, width / 2
+    return shapely.Polygon(F.points_to_global(np.array([[hl, hw], [-hl, hw], [-hl, -hw], [hl, -hw]]), pose))
+
+
 def _agents(log: Log, t0: float, origin: np.ndarray, cfg: SceneConfig) -> dict[str, Any]:
-    """Tracks over t0 … t0 + 5 s (51 steps): linear interpolation between consecutive frames."""
+    """Tracks over t0 … t0 + 5 s (51 steps): linear interpolation between consecutive frames. Tracks whose box
+    intersects the ego box at t0 are listed as dropped by v2's log replay (as NAVSIM v2 does)."""
     t_hi = t0 + (V1_STEPS - 1) * DT
     sel = [j for j, f in enumerate(log.frames) if t0 - cfg.max_gap_s - 1e-9 <= f.t_s <= t_hi + cfg.max_gap_s + 1e-9]
     frames = [log.frames[j] for j in sel]
@@ -445,6 +453,11 @@ def _agents(log: Log, t0: float, origin: np.ndarray, cfg: SceneConfig) -> dict[s
     near = np.where(present, dist, np.inf).min(axis=1) <= cfg.agent_radius_m if n_a else np.zeros(0, bool)
     keep = np.nonzero(near)[0].tolist()
     tokens = list(ids)
+    geo = log.geometry
+    ego_box = _box_polygon(F.rear_axle_to_center(origin, geo.rear_axle_to_center), geo.length, geo.width)
+    dropped = [
+        tokens[a] for a in keep if present[a, 0] and ego_box.intersects(_box_polygon(states[a, 0, :3], *sizes[a]))
+    ]
     tracks = []
     for a in keep:
         tracks.append(
@@ -458,7 +471,7 @@ def _agents(log: Log, t0: float, origin: np.ndarray, cfg: SceneConfig) -> dict[s
                 "present_v2": [bool(x) for x in present[a, : FUTURE_STEPS + 1]],
             }
         )
-    return {"tracks": tracks, "dropped_by_v2_log_replay": []}
+    return {"tracks": tracks, "dropped_by_v2_log_replay": dropped}
 
 
 def _route(log: Log, j_now: int, tm: TownMap, lane_seq: list[str | None], cfg: SceneConfig) -> dict[str, Any]:
@@ -673,6 +686,8 @@ class LogConverter:
         lights = _traffic_lights(log, t0, self.tm, kept, set(route["lane_ids"]), cfg, self._light_cache)
         geo = log.geometry
         ref = st[now:].tolist()
+        comfort = st[0 : now - 1].copy()
+        comfort[:, 8:] = 0.0  # NAVSIM's interpolated History-Comfort states carry no steering/yaw rates
         return {
             "format_version": SCENE_FORMAT,
             "scene_id": self.scene_id(j),
@@ -689,7 +704,7 @@ class LogConverter:
                 },
                 "initial_state": {"state": st[now].tolist()},
                 "past_states": {"states": st[0 : now + 1 : 5].tolist()},
-                "history_comfort_states": {"states": st[0 : now - 1].tolist()},
+                "history_comfort_states": {"states": comfort.tolist()},
                 "previous_frame": None,
             },
             "map": map_d,
