@@ -3,6 +3,7 @@ synthetic Bench2Drive clip, converted, checked, and scored end to end by `drive-
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
@@ -239,6 +240,18 @@ def test_bench2drive_clip_scene(tmp_path: Path) -> None:
     np.testing.assert_allclose(ag.states[i, :, 3].numpy(), -3.0, atol=1e-9)  # speed 3 along heading west
     # the clip's red light (trigger at CARLA (38, 2)) is far from this road: no connector is mapped
     assert scene.traffic_lights.lane_ids == []
+    # move its trigger volume onto lane -1_0 just before the junction (CARLA y = -WORLD y): both connectors red
+    for path in sorted((clip / "anno").glob("*.json.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            anno = json.load(f)
+        for b in anno["bounding_boxes"]:
+            if b["class"] == "traffic_light":
+                b["trigger_volume_location"] = [172.0, -LANE_Y, 0.0]
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            json.dump(anno, f)
+    scene = LogConverter(read_bench2drive_clip(clip), fixtures_dir("carla_maps")).scene(j)
+    tl = scene.traffic_lights
+    assert tl.lane_ids == [":54_0_0", ":54_1_0"] and tl.is_red.all() and tl.on_route.tolist() == [True, False]
 
 
 def test_light_mapping_by_trigger_box_and_stop_points() -> None:
