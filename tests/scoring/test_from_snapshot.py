@@ -22,6 +22,7 @@ from training.scoring.from_snapshot import (
     LogConverter,
     LogError,
     SceneConfig,
+    convert_logs,
     light_connectors,
     log_from_carla_snapshots,
     read_bench2drive_clip,
@@ -197,6 +198,13 @@ def test_gaps_and_unknown_town(tmp_path: Path) -> None:
     conv = _carla_log(tmp_path, drop=(40, 41, 42, 43))  # frames at 2.67-2.87 s missing
     with pytest.raises(LogError, match=r"missing frames between frame 1039 .* gap 0\.33 s"):
         conv.scene_dict(_index_at(conv, 2.0))
+    # a whole folder: the scenes whose window holds the gap are reported and skipped, the others converted
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_snapshot_log(logs / "gappy.jsonl", drop=(100, 101, 102, 103))  # 6.67-6.87 s: only t0 = 2 s is whole
+    paths, errors = convert_logs("carla-snapshots", logs, tmp_path / "scenes", fixtures_dir("carla_maps"))
+    assert [p.relative_to(tmp_path / "scenes").as_posix() for p in paths] == ["gappy/01030.json.gz"]
+    assert len(errors) == 2 and all("missing frames between frame 1099" in e for e in errors)
     from carla_tools.snapshots import read_snapshots
 
     path = write_snapshot_log(tmp_path / "x.jsonl", town="Town99")

@@ -21,8 +21,8 @@ What a scene holds and where it comes from:
   steering angle (kinematic bicycle) by central differences; initial state, past states (−1.5, −1.0, −0.5, 0 s)
   and History-Comfort states (−1.5 … −0.2 s);
 * human trajectory: the logged ego's future rear-axle poses (0.1 … 4.0 s) in EGO_REAR_AXLE;
-* route: the lanes the logged ego drives on (map matching of its rear axle from t0 − 1.5 s to the end of the
-  log, heading within 60° of the lane), extended beyond the log by the straightest successor lanes; route lanes =
+* route: the lanes the logged ego drives on (map matching of its rear axle from t0 − 1.5 s to t0 + 20 s,
+  heading within 60° of the lane), extended beyond the log by the straightest successor lanes; route lanes =
   every lane of the roadblocks (SUMO edges) of those lanes; centreline = the matched lanes' centrelines, cut at
   the projection of the ego path where the ego changes to a lane that is not a successor;
 * traffic lights: each light is mapped to the lane connectors it controls (from its stop points for CARLA logs:
@@ -120,7 +120,8 @@ class SceneConfig:
     max_gap_s: float = 0.2  # consecutive frames further apart than this inside a scene window are a gap
     map_radius_m: float = 100.0  # half-size of the map square around the ego kept in the scene
     agent_radius_m: float = 80.0  # actors ever closer than this to the ego at t0 are kept
-    route_extension_m: float = 120.0  # route centreline continued this far beyond the logged path
+    route_horizon_s: float = 20.0  # the logged ego path up to t0 + this many seconds gives the route
+    route_extension_m: float = 120.0  # route centreline continued this far beyond that path
     trigger_reach_m: float = 25.0  # a trigger box controls a lane only if it lies this close to the lane's end
     max_heading_diff: float = math.radians(60.0)  # map matching: lane direction vs ego / stop-point heading
 
@@ -406,6 +407,13 @@ def ego_states(log: Log, t0: float) -> np.ndarray:
     return out[1 - lo : 1 - lo + n]
 
 
+def _frame_range(log: Log, t_lo: float, t_hi: float) -> range:
+    """Indices of the frames with t_lo <= t <= t_hi (binary search: scenes of long logs stay O(window))."""
+    lo = int(np.searchsorted(log.times, t_lo - 1e-9, "left"))
+    hi = int(np.searchsorted(log.times, t_hi + 1e-9, "right"))
+    return range(lo, hi)
+
+
 def _box_polygon(pose: np.ndarray, length: float, width: float) -> Any:
     import shapely
 
@@ -417,8 +425,7 @@ def _agents(log: Log, t0: float, origin: np.ndarray, cfg: SceneConfig) -> dict[s
     """Tracks over t0 … t0 + 5 s (51 steps): linear interpolation between consecutive frames. Tracks whose box
     intersects the ego box at t0 are listed as dropped by v2's log replay (as NAVSIM v2 does)."""
     t_hi = t0 + (V1_STEPS - 1) * DT
-    sel = [j for j, f in enumerate(log.frames) if t0 - cfg.max_gap_s - 1e-9 <= f.t_s <= t_hi + cfg.max_gap_s + 1e-9]
-    frames = [log.frames[j] for j in sel]
+    frames = [log.frames[j] for j in _frame_range(log, t0 - cfg.max_gap_s, t_hi + cfg.max_gap_s)]
     ids: dict[str, int] = {}
     types: list[str] = []
     sizes: list[np.ndarray] = []
@@ -475,12 +482,12 @@ def _agents(log: Log, t0: float, origin: np.ndarray, cfg: SceneConfig) -> dict[s
 
 
 def _route(log: Log, j_now: int, tm: TownMap, lane_seq: list[str | None], cfg: SceneConfig) -> dict[str, Any]:
-    """Route lanes and centreline from the matched lanes of the ego path (t0 − 1.5 s … end of log)."""
+    """Route lanes and centreline from the matched lanes of the ego path (t0 − 1.5 s … t0 + route_horizon_s)."""
     import shapely
     from shapely.ops import substring
 
     t0 = log.times[j_now]
-    idx = [j for j in range(len(log.frames)) if log.times[j] >= t0 - HISTORY_STEPS * DT - 1e-9]
+    idx = _frame_range(log, t0 - HISTORY_STEPS * DT, t0 + cfg.route_horizon_s)
     runs: list[tuple[str, list[int]]] = []
     for j in idx:
         lid = lane_seq[j]
@@ -507,7 +514,7 @@ def _route(log: Log, j_now: int, tm: TownMap, lane_seq: list[str | None], cfg: S
             pieces.append(np.asarray(substring(line, s0, s1).coords)[:, :2])
     lanes = [lid for lid, _ in runs]
     # continue beyond the log: straightest successor, until route_extension_m past the last logged position
-    last_xy = log.ego_rear[-1, :2]
+    last_xy = log.ego_rear[idx[-1], :2]
     ahead = tm.lines[lanes[-1]].length - tm.lines[lanes[-1]].project(shapely.Point(last_xy))
     cur = lanes[-1]
     while ahead < cfg.route_extension_m and len(lanes) < 200:
@@ -582,12 +589,10 @@ def _traffic_lights(
     """Red flags per lane connector over t0 … t0 + 4 s (41 steps), sample-and-hold between frames."""
     grid = t0 + DT * np.arange(FUTURE_STEPS + 1)
     seen: dict[str, tuple[LightObs, list[tuple[float, bool]]]] = {}
-    for f in log.frames:
-        if f.t_s > grid[-1] + cfg.max_gap_s:
-            break
-        for light in f.lights:
+    for j in _frame_range(log, t0 - 1.0, grid[-1] + cfg.max_gap_s):
+        for light in log.frames[j].lights:
             entry = seen.setdefault(light.id, (light, []))
-            entry[1].append((f.t_s, light.is_red))
+            entry[1].append((float(log.times[j]), light.is_red))
     red_by_conn: dict[str, np.ndarray] = {}
     for lid, (light, obs) in seen.items():
         if lid not in cache:
@@ -766,20 +771,32 @@ def convert_logs(
     maps_dir: Path | None = None,
     cfg: SceneConfig = SceneConfig(),
     town: str | None = None,
-) -> list[Path]:
+) -> tuple[list[Path], list[str]]:
     """Write one scene file per current frame of every log under root to `out/<log>/<frame>.json.gz`
-    (atomic; files already there are kept, so an interrupted conversion resumes). Returns every scene file."""
+    (atomic; files already there are kept, so an interrupted conversion resumes).
+
+    Returns (every scene file, error lines). A log or scene that cannot be converted (gap, unknown town, ...)
+    is reported as one line and skipped; the others are still converted. No log at all raises LogError."""
     paths: list[Path] = []
+    errors: list[str] = []
     found = False
-    for _name, load in iter_logs(source, root, town):
+    for name, load in iter_logs(source, root, town):
         found = True
-        conv = LogConverter(load(), maps_dir, cfg)
+        try:
+            conv = LogConverter(load(), maps_dir, cfg)
+        except (LogError, ValueError, KeyError) as e:
+            errors.append(f"{name}: {e}" if isinstance(e, KeyError) else str(e))
+            continue
         for j in conv.scene_indices():
             path = out / f"{conv.scene_id(j)}.json.gz"
             if not path.exists():
-                _write_json_gz(conv.scene_dict(j), path)
+                try:
+                    _write_json_gz(conv.scene_dict(j), path)
+                except LogError as e:
+                    errors.append(f"{conv.scene_id(j)}: {e}")
+                    continue
             paths.append(path)
     if not found:
         kind = "*.jsonl snapshot logs" if source == "carla-snapshots" else "clip folders with anno/"
         raise LogError(f"{root}: no {kind} found")
-    return paths
+    return paths, errors

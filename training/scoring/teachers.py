@@ -14,6 +14,12 @@ order):
      "cap": 256, "num_rows": V, "num_pass": int (rows >= threshold before the cap),
      "teachers": [row, ...], "scores": [EPDMS, ...]}
 
+Sources (`--source`): `scenes` (default), a folder of scene files; `carla-snapshots`, `*.jsonl` logs of
+`carla_tools.snapshots.SnapshotLogger`; `bench2drive`, Bench2Drive clip folders. Logs are first converted to
+scene files under `<out>/scenes/<log>/<frame>.json.gz` (training/scoring/from_snapshot.py; files already there
+are kept) and the index's scene ids are `<log>/<frame>`. Logs or scenes that cannot be converted (a gap in the
+frames, an unknown town) are reported one line each and skipped; the exit status is then 1.
+
 Resumable: lines already present for the same vocabulary/threshold/cap/version are kept and their scenes
 skipped;
 a truncated last line (interrupted write) is dropped. Lines are appended and flushed one scene at a time.
@@ -208,6 +214,7 @@ def main(argv: list[str]) -> int:
     cfg = TeacherConfig(
         threshold=args.threshold, cap=args.cap, batch=args.batch, version=args.version, device=args.device
     )
+    errors: list[str] = []
     try:
         scenes, by_path = args.scenes, False
         if args.source != "scenes":
@@ -225,4 +232,4 @@ def main(argv: list[str]) -> int:
         return 2
     recs = read_index(index)
     print(f"{index}: {len(recs)} scenes, {sum(len(r['teachers']) for r in recs)} teachers")
-    return 0
+    return 1 if errors else 0
