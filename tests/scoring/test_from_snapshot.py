@@ -3,6 +3,7 @@ synthetic Bench2Drive clip, converted, checked, and scored end to end by `drive-
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -19,6 +20,7 @@ from tests.conftest import fixtures_dir
 from tests.training.synth_data import write_b2d_clip
 from training.scoring.from_snapshot import (
     LightObs,
+    Log,
     LogConverter,
     LogError,
     SceneConfig,
@@ -26,6 +28,7 @@ from training.scoring.from_snapshot import (
     light_connectors,
     log_from_carla_snapshots,
     read_bench2drive_clip,
+    scene_frames,
     town_map,
 )
 from training.scoring.scorer import PDMScorer
@@ -192,6 +195,17 @@ def test_snapshot_log_scene(tmp_path: Path) -> None:
     assert tl.on_route.tolist() == [True, False]  # the route goes straight on
     # reference for EP: the expert's own 41 states
     np.testing.assert_allclose(scene.reference.reference_states[:, 0].numpy(), X0 - SPEED * steps[:41], atol=1e-9)
+
+
+def test_scene_frames_on_an_offset_clock(tmp_path: Path) -> None:
+    """A 20 Hz log whose clock is 1/60 s off the 0.5 s grid still gets one scene per 0.5 s (nearest frame)."""
+    conv = _carla_log(tmp_path)
+    log = conv.log
+    times = np.arange(0, 8.0 + 1e-9, 0.05) + 1 / 60
+    frames = [dataclasses.replace(log.frames[0], frame=k, t_s=float(t)) for k, t in enumerate(times)]
+    shifted = Log("offset", "Town01", frames)
+    got = [round(shifted.times[j], 4) for j in scene_frames(shifted)]
+    assert got == [round(x + 1 / 60, 4) for x in (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
 
 
 def test_gaps_and_unknown_town(tmp_path: Path) -> None:

@@ -341,12 +341,20 @@ def town_map(town: str, maps_dir: Path | None = None) -> TownMap:
 
 
 def scene_frames(log: Log, cfg: SceneConfig = SceneConfig()) -> list[int]:
-    """Indices of the frames that can be current frames: at a multiple of `every_s`, with 1.5 s of history and
-    4 s of future inside the log (gaps inside the window are reported by `scene_dict`, not skipped here)."""
+    """Indices of the frames that can be current frames: the frame nearest to each multiple of `every_s` (if
+    closer than half the median frame interval: a log whose clock is offset from the grid still gets scenes),
+    with 1.5 s of history and 4 s of future inside the log (gaps inside the window are reported by
+    `scene_dict`, not skipped here)."""
     t = log.times
-    on_grid = np.abs(t / cfg.every_s - np.round(t / cfg.every_s)) < 1e-6
-    ok = on_grid & (t - HISTORY_STEPS * DT >= t[0] - 1e-6) & (t + FUTURE_STEPS * DT <= t[-1] + 1e-6)
-    return [int(i) for i in np.nonzero(ok)[0]]
+    if len(t) < 2:
+        return []
+    tol = 0.5 * float(np.median(np.diff(t))) - 1e-9
+    grid = cfg.every_s * np.arange(math.ceil(t[0] / cfg.every_s - 1e-9), math.floor(t[-1] / cfg.every_s + 1e-9) + 1)
+    j = np.clip(np.searchsorted(t, grid), 1, len(t) - 1)
+    j = np.where(np.abs(t[j - 1] - grid) <= np.abs(t[j] - grid), j - 1, j)
+    ok = np.abs(t[j] - grid) < max(tol, 1e-6)
+    ok &= (t[j] - HISTORY_STEPS * DT >= t[0] - 1e-6) & (t[j] + FUTURE_STEPS * DT <= t[-1] + 1e-6)
+    return sorted({int(x) for x in j[ok]})
 
 
 def _check_window(log: Log, t_lo: float, t_hi: float, cfg: SceneConfig) -> None:
