@@ -29,6 +29,7 @@ from agent.control import Control
 from agent.model_api import PlanModel
 from agent.policy import DrivingPolicy, Observation, PolicyConfig, StepInfo
 from agent.recording import SUFFIX, RecordingConfig, RecordingWriter, step_fields
+from agent.selection import ArgmaxSelector, MomentumConfig, MomentumSelector, Selector
 from agent.sensors import leaderboard_sensors
 from drive_jepa import config as config_lib
 
@@ -68,7 +69,12 @@ class AgentConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     model: str = "route_follow"  # "route_follow" (no weights) or "checkpoint"
     checkpoint: str | None = None  # a `drive-jepa train` checkpoint folder when model=checkpoint
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
+    # proposal selection: "momentum" (S ← (w_s·S + w_c·S_c)/(w_s + w_c) against the previous plan), "argmax", or
+    # "auto" = momentum for checkpoint models (scores in [0, 1]), argmax for route_follow (its scores are costs)
+    selection: str = "auto"
+    momentum_score_weight: float = 7.0
+    momentum_comfort_weight: float = 1.0
     # Where metric_info.json goes (<save_path>/<save_name>/). Bench2Drive's scripts export SAVE_PATH; it is used
     # only when this is unset, so the evaluator's documented convention keeps working.
     save_path: str | None = None
@@ -96,8 +102,31 @@ def build_model(cfg: AgentConfig) -> PlanModel:
             raise ValueError("agent config: model=checkpoint needs `checkpoint` (a drive-jepa train folder)")
         from agent.checkpoint_model import CheckpointPlanModel
 
-        return CheckpointPlanModel.load(cfg.checkpoint, device=cfg.device)
+        model = CheckpointPlanModel.load(
+            cfg.checkpoint, device=cfg.device, camera=cfg.policy.rig.camera, image=cfg.policy.image
+        )
+        # the pixels must reach the model at the size and frame spacing it was trained with
+        cfg.policy.image.out_width, cfg.policy.image.out_height = model.image_size
+        cfg.policy.history_offsets = model.frame_offsets
+        return model
     raise ValueError(f"agent config: unknown model {cfg.model!r} (expected route_follow or checkpoint)")
+
+
+def build_selector(cfg: AgentConfig) -> Selector:
+    kind = cfg.selection
+    if kind == "auto":
+        kind = "argmax" if cfg.model == "route_follow" else "momentum"
+    if kind == "argmax":
+        return ArgmaxSelector()
+    if kind == "momentum":
+        return MomentumSelector(
+            MomentumConfig(
+                previous_weight=cfg.momentum_score_weight,
+                comfort_weight=cfg.momentum_comfort_weight,
+                max_gap_s=cfg.policy.max_gap_s,
+            )
+        )
+    raise ValueError(f"agent config: unknown selection {cfg.selection!r} (expected auto, argmax or momentum)")
 
 
 def parse_input_data(input_data: dict[str, Any], timestamp: float, cfg: PolicyConfig) -> Observation:
@@ -152,7 +181,8 @@ class DriveJEPAAgent(AutonomousAgent):
         conf = parts[0] or None
         self.save_name: str | None = parts[-1] if len(parts) > 1 else None
         self.cfg = load_agent_config(conf)
-        self.policy = DrivingPolicy(self.cfg.policy, build_model(self.cfg), self._build_selector())
+        model = build_model(self.cfg)  # may adapt cfg.policy.image / history_offsets to a checkpoint
+        self.policy = DrivingPolicy(self.cfg.policy, model, build_selector(self.cfg))
         self.step_count = 0
         self.last_info: StepInfo | None = None
         self.metric_info: dict[str, Any] = {}
@@ -166,9 +196,6 @@ class DriveJEPAAgent(AutonomousAgent):
         # Bench2Drive's evaluator calls set_global_plan before setup: apply a plan that is already there
         if getattr(self, "_global_plan", None):
             self.policy.set_global_plan(self._global_plan, self._global_plan_world_coord or [])
-
-    def _build_selector(self) -> Any:
-        return None  # the default (argmax); a checkpoint's config may select momentum-aware selection
 
     def sensors(self) -> list[dict[str, Any]]:
         cfg = getattr(self, "cfg", None) or load_agent_config(None)

@@ -2,8 +2,8 @@
 
 A `PlanModel` takes `ModelInputs` (the video tensor and the ego status, as in training) and returns
 `ModelOutputs`: N proposals of T poses in EGO_REAR_AXLE at 0.5 s spacing (first pose at +0.5 s), one learned score
-per proposal, and optional named sub-scores. A `Selector` turns scores into the chosen index and may keep state
-across frames (momentum-aware selection); `ArgmaxSelector` is the stateless baseline.
+per proposal, and optional named sub-scores. Selection (argmax or momentum-aware, with state across frames) lives
+in `agent.selection`.
 """
 
 from __future__ import annotations
@@ -33,27 +33,3 @@ class ModelOutputs:
 
 class PlanModel(Protocol):
     def plan(self, inputs: ModelInputs) -> ModelOutputs: ...
-
-
-@dataclass
-class Selection:
-    index: int
-    final_scores: np.ndarray  # (N,) what was maximised
-    momentum_scores: np.ndarray | None = None  # (N,) comfort term against the previous plan, when used
-
-
-class Selector(Protocol):
-    def reset(self) -> None: ...
-
-    def select(self, outputs: ModelOutputs, ego_pose_world: np.ndarray, timestamp: float) -> Selection: ...
-
-
-class ArgmaxSelector:
-    """Pick the highest learned score; no state."""
-
-    def reset(self) -> None:
-        return None
-
-    def select(self, outputs: ModelOutputs, ego_pose_world: np.ndarray, timestamp: float) -> Selection:
-        scores = np.nan_to_num(np.asarray(outputs.scores, dtype=np.float64), nan=-np.inf)
-        return Selection(int(np.argmax(scores)), scores)

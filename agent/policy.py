@@ -19,7 +19,7 @@ import numpy as np
 
 from agent.control import Control, ControlConfig, Controller
 from agent.localization import EgoState, LocalizationConfig, Localizer, plan_to_arrays
-from agent.model_api import ArgmaxSelector, ModelInputs, ModelOutputs, PlanModel, Selection, Selector
+from agent.model_api import ModelInputs, ModelOutputs, PlanModel
 from agent.preprocess import (
     FrameHistory,
     ImageInputConfig,
@@ -31,6 +31,7 @@ from agent.preprocess import (
     check_frame as bgra_to_rgb_check,
 )
 from agent.route import RouteConfig, RoutePlanner, RouteState
+from agent.selection import ArgmaxSelector, Selection, Selector
 from agent.sensors import SensorRigConfig
 from drive_jepa import frames as F
 
@@ -164,7 +165,7 @@ class DrivingPolicy:
             )
             outputs = self.model.plan(inputs)
             info.timings_ms["model"] = 1e3 * (time.perf_counter() - t1)
-            selection = self.selector.select(outputs, ego.rear_axle, t)
+            selection = self.selector.choose(outputs, ego.rear_axle, t)
             chosen = np.asarray(outputs.proposals[selection.index], dtype=np.float64)
             if np.all(np.isfinite(chosen)):
                 origin = np.zeros((1, 3))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from agent.camera import Crop, preprocess_image
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -38,6 +40,15 @@ class ImageInputConfig:
     jpeg_quality: int | None = 20  # None: no JPEG round trip
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+
+    def crop(self) -> Crop:
+        """The crop as the camera model's margins (pixels removed at each side)."""
+        return Crop(
+            top=self.crop_top,
+            bottom=self.source_height - self.crop_bottom,
+            left=self.crop_left,
+            right=self.source_width - self.crop_right,
+        )
 
     def validate(self) -> None:
         if not (0 <= self.crop_top < self.crop_bottom <= self.source_height):
@@ -78,9 +89,9 @@ def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def crop_resize(rgb: np.ndarray, cfg: ImageInputConfig) -> np.ndarray:
-    """uint8 RGB source image → uint8 RGB (out_height, out_width, 3)."""
-    crop = rgb[cfg.crop_top : cfg.crop_bottom, cfg.crop_left : cfg.crop_right]
-    return cv2.resize(crop, (cfg.out_width, cfg.out_height), interpolation=cv2.INTER_AREA)
+    """uint8 RGB source image → uint8 RGB (out_height, out_width, 3), through the camera model's one crop/resize
+    (`agent.camera.preprocess_image`), so pixels and projected geometry agree."""
+    return preprocess_image(rgb, cfg.crop(), cfg.out_width, cfg.out_height)
 
 
 def prepare_frame(image: np.ndarray, cfg: ImageInputConfig, bgra: bool = True) -> np.ndarray:
@@ -91,11 +102,20 @@ def prepare_frame(image: np.ndarray, cfg: ImageInputConfig, bgra: bool = True) -
     return crop_resize(rgb, cfg)
 
 
-def normalize_video(frames: list[np.ndarray], cfg: ImageInputConfig) -> np.ndarray:
-    """T uint8 RGB frames (H, W, 3), oldest first → float32 (3, T, H, W), ImageNet-normalized."""
+def normalize_frames(
+    frames: list[np.ndarray], mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> np.ndarray:
+    """T uint8 RGB frames (H, W, 3), oldest first → float32 (3, T, H, W): (rgb / 255 − mean) / std.
+
+    The one normalization of the project (agent, planner training, V-JEPA pretraining)."""
     scaled = np.stack(frames, 0).astype(np.float32) / np.float32(255.0)  # (T, H, W, 3)
-    normed = (scaled - np.asarray(cfg.mean, np.float32)) / np.asarray(cfg.std, np.float32)
+    normed = (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(normed.transpose(3, 0, 1, 2), dtype=np.float32)
+
+
+def normalize_video(frames: list[np.ndarray], cfg: ImageInputConfig) -> np.ndarray:
+    """`normalize_frames` with the config's mean/std."""
+    return normalize_frames(frames, cfg.mean, cfg.std)
 
 
 @dataclass

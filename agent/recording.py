@@ -368,11 +368,11 @@ def step_fields(info: Any, control: Any) -> tuple[dict[str, Any], dict[str, np.n
             arrays[f"sub/{name}"] = np.asarray(sub, dtype=np.float32)
     if info.selection is not None:
         header["selected"] = int(info.selection.index)
-        final = np.asarray(info.selection.final_scores, dtype=np.float32)
+        final = np.asarray(info.selection.scores, dtype=np.float32)
         if "scores" not in arrays or not np.array_equal(final, arrays["scores"]):  # argmax: the reader restores it
             arrays["final_scores"] = final
-        if info.selection.momentum_scores is not None:
-            arrays["momentum_scores"] = np.asarray(info.selection.momentum_scores, dtype=np.float32)
+        if info.selection.comfort is not None:
+            arrays["momentum_scores"] = np.asarray(info.selection.comfort, dtype=np.float32)
     if info.plan is not None:
         arrays["plan"] = np.asarray(info.plan, dtype=np.float32)  # (T, 3) EGO_REAR_AXLE, driven now
     return header, arrays

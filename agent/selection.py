@@ -19,9 +19,11 @@ First frame, a reset (route start) or a gap longer than `max_gap_s` → no previ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
+from agent.model_api import ModelOutputs
 from drive_jepa.frames import interp_poses, to_global, to_local, wrap_angle
 
 # NAVSIM EC thresholds on the RMS difference: acceleration, jerk, yaw rate, yaw acceleration
@@ -56,11 +58,34 @@ class MomentumState:
 
 @dataclass
 class Selection:
+    """The one result type of proposal selection (the policy, the recorder and the replays read it)."""
+
     index: int
     trajectory: np.ndarray  # (T, 3) EGO_REAR_AXLE
-    scores: np.ndarray  # (N,) after momentum
-    raw_scores: np.ndarray  # (N,) as given
+    scores: np.ndarray  # (N,) what was maximised (after momentum)
+    raw_scores: np.ndarray  # (N,) as the model gave them
     comfort: np.ndarray | None = field(default=None)  # (N,) S_c, None when no previous plan applied
+
+
+class Selector(Protocol):
+    """What the policy core needs of a selector; it may keep state across frames (reset at route start)."""
+
+    def reset(self) -> None: ...
+
+    def choose(self, outputs: ModelOutputs, ego_pose_world: np.ndarray, timestamp: float) -> Selection: ...
+
+
+class ArgmaxSelector:
+    """Pick the highest model score; no state (NaN scores never win)."""
+
+    def reset(self) -> None:
+        return None
+
+    def choose(self, outputs: ModelOutputs, ego_pose_world: np.ndarray, timestamp: float) -> Selection:
+        raw = np.asarray(outputs.scores, dtype=np.float64)
+        scores = np.nan_to_num(raw, nan=-np.inf)
+        idx = int(np.argmax(scores))
+        return Selection(idx, np.asarray(outputs.proposals[idx], dtype=np.float64), scores, raw, None)
 
 
 def comfort_features(poses: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -122,6 +147,10 @@ class MomentumSelector:
         ok = np.stack(passes, -1)
         out = np.asarray(ok.all(-1) if self.cfg.mode == "binary" else ok.mean(-1), dtype=np.float64)
         return out
+
+    def choose(self, outputs: ModelOutputs, ego_pose_world: np.ndarray, timestamp: float) -> Selection:
+        """The `Selector` interface: momentum-aware selection over a model's outputs."""
+        return self.select(outputs.proposals, outputs.scores, ego_pose_world, timestamp)
 
     def select(
         self,

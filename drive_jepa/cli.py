@@ -36,6 +36,7 @@ COMMANDS: dict[str, Command] = {
     "pretrain": Command("training.pretrain.command", "V-JEPA pretraining of the encoder on driving video"),
     "teachers": Command("training.scoring.teachers", "score a vocabulary on every scene and write the teacher index"),
     "vocab": Command("training.scoring.vocab", "build a trajectory vocabulary by k-means, or show the published one"),
+    "lite": Command("carla_tools.lite.cli", "run agents on Bench2Drive routes in the CPU lite world (SUMO)"),
 }
 
 _USAGE = "usage: drive-jepa [-h] COMMAND [ARGS ...]"

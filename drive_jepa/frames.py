@@ -242,6 +242,54 @@ def compass_to_carla_yaw(compass: Array, fallback: Array | float = math.nan) -> 
     return np.where(bad, fallback, yaw)
 
 
+def heading_to_compass(heading: Array) -> Array:
+    """WORLD heading (rad, CCW from east) → IMU compass (rad, 0 = north, clockwise) in [0, 2π)."""
+    heading = _asarray(heading)
+    return (math.pi / 2 - heading) % (2 * math.pi)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SUMO nets converted from the CARLA towns' OpenDRIVE (netconvert): SUMO's plane is OpenDRIVE's right-handed
+# plane shifted by the net's `<location netOffset="dx,dy">`, so SUMO (x, y) = WORLD (x + dx, y + dy) and
+# CARLA_WORLD = (x_sumo − dx, −(y_sumo − dy)). SUMO vehicle angles are degrees, 0 = north (+y), clockwise.
+
+
+@dataclass(frozen=True)
+class SumoNetOffset:
+    """The `netOffset` (metres) of a SUMO net converted from a CARLA town's OpenDRIVE."""
+
+    dx: float
+    dy: float
+
+    def sumo_to_world(self, xy: Array) -> Array:
+        """SUMO points (..., 2+) → WORLD points (..., 2)."""
+        xy = _asarray(xy)
+        return _stack([xy[..., 0] - self.dx, xy[..., 1] - self.dy])
+
+    def world_to_sumo(self, xy: Array) -> Array:
+        xy = _asarray(xy)
+        return _stack([xy[..., 0] + self.dx, xy[..., 1] + self.dy])
+
+    def sumo_to_carla(self, xy: Array) -> Array:
+        """SUMO points (..., 2+) → CARLA_WORLD points (..., 2)."""
+        return carla_points_to_world(self.sumo_to_world(xy))
+
+    def carla_to_sumo(self, xy: Array) -> Array:
+        """CARLA_WORLD points (..., 2+) → SUMO points (..., 2)."""
+        xy = _asarray(xy)
+        return self.world_to_sumo(carla_points_to_world(xy[..., :2]))
+
+
+def sumo_angle_to_heading(angle_deg: Array) -> Array:
+    """SUMO vehicle angle (degrees, 0 = north, clockwise) → WORLD heading (rad, CCW from east), wrapped."""
+    return wrap_angle(_deg2rad(90.0 - _asarray(angle_deg)))
+
+
+def heading_to_sumo_angle(heading: Array) -> Array:
+    """WORLD heading (rad) → SUMO angle in degrees, [0, 360)."""
+    return (90.0 - _rad2deg(_asarray(heading))) % 360.0
+
+
 # --------------------------------------------------------------------------------------------------------------
 # GNSS <-> CARLA world, exactly as the leaderboard's `_location_to_gps` (spherical Mercator around the map's
 # geo-reference), and its exact inverse.

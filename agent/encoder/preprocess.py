@@ -12,8 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from agent.camera import Crop, preprocess_image
+from agent.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize_frames
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "frames_to_clip"]
 
 
 def frames_to_clip(
@@ -30,17 +32,13 @@ def frames_to_clip(
     interpolation, scaled to [0, 1] and normalized with ImageNet mean/std. `reduce`: the frames were decoded
     at 1/reduce scale, so the crop (given in full-resolution rows) is divided by it.
     """
-    import cv2
-
     top, bottom = round(crop_top / reduce), round(crop_bottom / reduce)
-    out = np.empty((len(frames), height, width, 3), dtype=np.float32)
+    out = []
     for i, img in enumerate(frames):
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f"frame {i}: expected RGB uint8 (H, W, 3), got {img.dtype} {img.shape}")
         h = img.shape[0]
         if top + bottom >= h:
             raise ValueError(f"frame {i}: crop of {top} + {bottom} rows leaves nothing of {h} rows")
-        out[i] = cv2.resize(img[top : h - bottom], (width, height), interpolation=cv2.INTER_AREA)
-    x = torch.from_numpy(out).div_(255.0)
-    x = (x - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
-    return x.permute(3, 0, 1, 2).contiguous()
+        out.append(preprocess_image(img, Crop(top=top, bottom=bottom), width, height))
+    return torch.from_numpy(normalize_frames(out))

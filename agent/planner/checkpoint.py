@@ -42,6 +42,8 @@ def frames_metadata(cfg: PlannerModelConfig) -> dict[str, Any]:
         "t0": cfg.dt,
         "anchor_points": "ego_rear_axle, z = 0 on the ground",
         "video": "(3, T, H, W) ImageNet-normalised RGB, oldest frame first",
+        # the frame spacing every dataset of this project feeds (NAVSIM 2 Hz: t − 0.5 s, t); the agent reads it
+        "video_frame_offsets_s": [-0.5 * (cfg.encoder.frames - 1 - i) for i in range(cfg.encoder.frames)],
         "status": "command one-hot (left, straight, right, unknown), vx, vy, ax, ay (rear axle, ego frame)",
     }
 
@@ -152,6 +154,8 @@ def load_planner_checkpoint(path: str | Path, device: str | torch.device = "cpu"
     if meta.get("format") != FORMAT:
         raise ValueError(f"{meta_file}: format {meta.get('format')!r}, expected {FORMAT!r}")
     cfg = model_config_from_yaml((step_dir / "model.yaml").read_text(), step_dir / "model.yaml")
+    # the encoder's weights are in model.safetensors: do not re-read the V-JEPA file it was initialised from
+    cfg.encoder.vjepa_checkpoint = None
     model = DrivePlanner(cfg)
     state = load_file(str(step_dir / "model.safetensors"), device="cpu")
     try:

@@ -17,15 +17,21 @@ STATUS_DIM = 8  # driving command one-hot (4: left, straight, right, unknown), v
 class EncoderConfig:
     """The video encoder producing the token grid.
 
-    kind: "patch" = `PatchEncoder` (a small trainable tubelet-conv encoder for tests and tiny configs); the real
-    V-JEPA encoder is wired in by name once `agent/encoder/` provides it.
+    kind: "patch" = `PatchEncoder` (a small trainable tubelet-conv encoder for tests and tiny configs); "vjepa" =
+    the V-JEPA 2 ViT of `agent/encoder/` (3D RoPE, tubelets 2×16×16), optionally initialised from a checkpoint.
     """
 
-    kind: str = "patch"
-    dim: int = 64  # token dimension D
+    kind: str = "patch"  # "patch" (PatchEncoder) or "vjepa" (agent.encoder.VJEPAEncoder)
+    dim: int = 64  # token dimension D (for vjepa: must equal the preset's embed_dim)
     patch: int = 16  # spatial patch size (pixels)
     frames: int = 2  # tubelet depth = number of input frames
     freeze: bool = False
+    vjepa_size: str = "vit_large"  # V-JEPA preset (agent.encoder.encoder_config): tiny, vit_large, vit_huge, ...
+    # a V-JEPA 2 checkpoint (official training checkpoint or plain state dict) loaded strictly at build time;
+    # `vjepa_key` picks its entry (target_encoder = the EMA encoder, or encoder)
+    vjepa_checkpoint: str | None = None
+    vjepa_key: str = "target_encoder"
+    activation_checkpointing: bool = False
 
 
 @dataclass

@@ -14,11 +14,8 @@ import torch
 
 from agent.camera import CameraModel, Crop, preprocess_image, raw_crop_by_name
 from agent.planner.checkpoint import LoadedPlanner
-from agent.planner.tokens import IMAGENET_MEAN, IMAGENET_STD
+from agent.preprocess import normalize_frames
 from agent.selection import MomentumConfig, MomentumSelector, Selection
-
-_MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
-_STD = np.array(IMAGENET_STD, dtype=np.float32)
 
 
 class PlannerRunner:
@@ -43,9 +40,8 @@ class PlannerRunner:
         if len(frames) != self.cfg.encoder.frames:
             raise ValueError(f"expected {self.cfg.encoder.frames} frames, got {len(frames)}")
         h, w = self.cfg.image_height, self.cfg.image_width
-        imgs = [preprocess_image(f, self.crop, w, h).astype(np.float32) / 255.0 for f in frames]
-        arr = (np.stack(imgs) - _MEAN) / _STD  # (T, H, W, 3)
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(3, 0, 1, 2)))[None].to(self.device)
+        imgs = [preprocess_image(f, self.crop, w, h) for f in frames]
+        return torch.from_numpy(normalize_frames(imgs))[None].to(self.device)
 
     @torch.no_grad()
     def step(

@@ -12,10 +12,6 @@ from torch import Tensor, nn
 
 from agent.planner.config import EncoderConfig
 
-# ImageNet normalisation of the video input (the V-JEPA / Drive-JEPA preprocessing): (rgb / 255 − mean) / std
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 @runtime_checkable
 class TokenEncoder(Protocol):
@@ -53,11 +49,48 @@ class PatchEncoder(nn.Module):
         return x
 
 
+class VJEPATokenEncoder(nn.Module):
+    """The V-JEPA 2 ViT as a `TokenEncoder`: video (B, 3, T, H, W) → token grid (B, D, Hp, Wp).
+
+    The tubelet (2 frames) merges the Drive-JEPA input pair into one temporal slice; with more frames the temporal
+    slices are averaged. Weights come from `vjepa_checkpoint` (strict: any missing/unexpected/mis-shaped key is an
+    error) or are randomly initialised (then train or pretrain them with `drive-jepa pretrain`).
+    """
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        from agent.encoder import VJEPAEncoder, encoder_config, load_encoder
+
+        vcfg = encoder_config(cfg.vjepa_size, activation_checkpointing=cfg.activation_checkpointing)
+        if vcfg.patch_size != cfg.patch or vcfg.tubelet_size > cfg.frames or cfg.frames % vcfg.tubelet_size:
+            raise ValueError(
+                f"encoder: V-JEPA {cfg.vjepa_size} has patch {vcfg.patch_size} and tubelet {vcfg.tubelet_size}, "
+                f"but the planner config asks for patch {cfg.patch} and {cfg.frames} frames"
+            )
+        if vcfg.embed_dim != cfg.dim:
+            raise ValueError(f"encoder.dim={cfg.dim} but V-JEPA {cfg.vjepa_size} has embed_dim {vcfg.embed_dim}")
+        if cfg.vjepa_checkpoint:
+            self.vit = load_encoder(cfg.vjepa_checkpoint, key=cfg.vjepa_key, cfg=vcfg)
+        else:
+            self.vit = VJEPAEncoder(vcfg)
+        self.dim = cfg.dim
+        self.frames = cfg.frames
+
+    def forward(self, video: Tensor) -> Tensor:
+        if video.dim() != 5 or video.shape[1] != 3 or video.shape[2] != self.frames:
+            raise ValueError(f"VJEPATokenEncoder: expected video (B, 3, {self.frames}, H, W), got {tuple(video.shape)}")
+        grid = self.vit.forward_grid(video)  # (B, T', Hp, Wp, D)
+        return grid.mean(1).permute(0, 3, 1, 2).contiguous()
+
+
 def build_encoder(cfg: EncoderConfig) -> nn.Module:
+    enc: nn.Module
     if cfg.kind == "patch":
-        enc: nn.Module = PatchEncoder(cfg)
+        enc = PatchEncoder(cfg)
+    elif cfg.kind == "vjepa":
+        enc = VJEPATokenEncoder(cfg)
     else:
-        raise ValueError(f"encoder.kind={cfg.kind!r}: only 'patch' is available in this build (V-JEPA: agent/encoder)")
+        raise ValueError(f"encoder.kind={cfg.kind!r}: expected 'patch' or 'vjepa'")
     if cfg.freeze:
         for p in enc.parameters():
             p.requires_grad_(False)

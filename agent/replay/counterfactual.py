@@ -21,9 +21,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.model_api import ArgmaxSelector, ModelInputs, ModelOutputs, PlanModel, Selector
+from agent.model_api import ModelInputs, ModelOutputs, PlanModel
 from agent.preprocess import normalize_video, prepare_frame
 from agent.recording import Replay, Step
+from agent.selection import ArgmaxSelector, Selector
 
 DIFFER_FDE_M = 1.0  # selected plans whose end points are farther apart than this "differ"
 
@@ -140,8 +141,8 @@ def compare(
             continue
         outputs = model.plan(rebuild.inputs(i))
         ego = step.header.get("ego") or {}
-        selection = sel.select(outputs, np.asarray(ego.get("rear_axle", [0.0, 0.0, 0.0])), step.t)
-        fc = FrameComparison(step, outputs, selection.index, np.asarray(selection.final_scores, dtype=np.float32))
+        selection = sel.choose(outputs, np.asarray(ego.get("rear_axle", [0.0, 0.0, 0.0])), step.t)
+        fc = FrameComparison(step, outputs, selection.index, np.asarray(selection.scores, dtype=np.float32))
         fc.row = _row(replay, fc)
         out.append(fc)
     return out

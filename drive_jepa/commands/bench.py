@@ -3,6 +3,7 @@
   drive-jepa bench schedule ...   makespan of the harness's queue vs Bench2Drive's static split vs the bound
   drive-jepa bench scorer ...     the torch EPDMS scorer on all vocabulary rows of a scene vs NAVSIM's figure
   drive-jepa bench planner ...    the method's claims on synthetic data: MTD on a two-mode fork, momentum selection
+  drive-jepa bench agent ...      the leaderboard agent's run_step latency (tiny / full ViT-L config)
 
 Each writes its figures to stdout; docs/PERFORMANCE.md records them with the machine they were measured on.
 `drive-jepa bench WHAT --help` explains one.
@@ -18,6 +19,7 @@ BENCHES: dict[str, str] = {
     "schedule": "bench2drive.bench_cli",
     "scorer": "training.scoring.bench",
     "planner": "training.planner.bench",
+    "agent": "agent.bench_latency",
 }
 
 

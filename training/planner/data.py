@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from agent.camera import CameraModel, Crop, camera_by_name
-from agent.planner.tokens import IMAGENET_MEAN, IMAGENET_STD
+from agent.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from drive_jepa.frames import arc_poses
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
