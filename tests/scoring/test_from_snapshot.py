@@ -25,6 +25,7 @@ from training.scoring.from_snapshot import (
     LogError,
     SceneConfig,
     convert_logs,
+    idm_reference,
     light_connectors,
     log_from_carla_snapshots,
     read_bench2drive_clip,
@@ -307,6 +308,46 @@ def test_stop_points_from_carla_waypoint_transforms() -> None:
     _assert_poses(np.array(pt), np.array([171.0, 2.0, math.pi]))
 
 
+def test_idm_reference_free_road_red_light_and_lead() -> None:
+    cfg = SceneConfig(reference="idm")
+    geo = F.LINCOLN_MKZ_2020
+    front = geo.rear_axle_to_center + geo.length / 2
+    route = {"centerline": [[x, 0.0, 0.0] for x in np.linspace(0, 300, 301)], "start_lane_speed_limit_mps": 12.0}
+    init = np.zeros(11)
+    init[3] = 10.0
+    free = idm_reference(init, route, [], [], {}, geo, cfg)
+    assert free.shape == (41, 11) and np.all(np.diff(free[:, 0]) > 0)
+    assert 10.0 < free[-1, 3] <= 12.0 and np.all(free[:, 5] <= cfg.idm_accel + 1e-12)
+    np.testing.assert_allclose(free[:, 1:3], 0.0)
+    # a red route connector starting at x = 40 m: IDM brakes (≤ 3 m/s²) and the front bumper stays before it
+    lanes = {"c": {"centerline": [[40.0, 0.0, 0.0], [50.0, 0.0, 0.0]]}}
+    red = [{"lane_connector_id": "c", "is_red_per_step": [True] * 41, "on_route": True}]
+    stop = idm_reference(init, route, [], red, lanes, geo, cfg)
+    assert np.all(np.diff(stop[:, 3]) < 0) and stop[-1, 3] < 4.0 and np.all(stop[:, 0] + front < 40.0)
+    assert np.all(stop[:, 5] >= -cfg.idm_decel - 1e-12)
+    # a lead vehicle 30 m ahead at 5 m/s (present at every step): the rollout follows without closing in
+    lead_x = 30.0 + 5.0 * 0.1 * np.arange(41)
+    track = {
+        "length": 4.0,
+        "width": 1.8,
+        "states": [[float(x), 0.0, 0.0, 5.0, 0.0] for x in lead_x],
+    }
+    follow = idm_reference(init, route, [track], [], {}, geo, cfg)
+    gap = lead_x - 2.0 - (follow[:, 0] + front)
+    assert gap.min() > cfg.idm_min_gap_m and follow[-1, 3] < 10.0
+
+
+def test_idm_reference_in_a_scene(tmp_path: Path) -> None:
+    conv = _carla_log(tmp_path)
+    conv.cfg = SceneConfig(reference="idm")
+    scene = conv.scene(_index_at(conv, 2.0))
+    ref = scene.reference.reference_states.numpy()
+    lead = scene.agents.states[scene.agents.tokens.index("7"), :41, 0].numpy()
+    progress = ref[0, 0] - ref[-1, 0]  # driving west
+    assert SPEED * 4.0 < progress < LEAD_GAP + SPEED * 4.0 - 3.0  # faster than the expert, stays behind the lead
+    assert np.all(ref[:, 0] - lead > 5.0)
+
+
 def _vocab_slice(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     vocab = np.load(fixtures_dir("vocab", "navsim_8192.npy"))
     # human-like: within 1 m of the expert's path (straight on at 5 m/s) at every 0.1 s step and within 0.5 m of
@@ -352,6 +393,14 @@ def test_teachers_on_carla_sources(tmp_path: Path, source: str) -> None:
         scene = load_scene_json(out / "scenes" / r["file"])
         dac = PDMScorer(scene).score(vocab[torch.from_numpy(offroad)], 0.1)["drivable_area_compliance"]
         assert (dac == 0).all(), "rows that leave the road must fail DAC"
+    if source == "bench2drive":
+        # with the IDM reference (speed limit 13.9 m/s on an empty road) the expert's 5 m/s is too slow: EP ~0.65
+        out_idm = tmp_path / "out_idm"
+        args_idm = [*args[:7], str(out_idm), *args[8:], "--reference", "idm"]
+        assert teachers_main(args_idm) == 0
+        (rec_idm,) = read_index(out_idm / "teachers.jsonl")
+        assert rec_idm["num_pass"] < recs[0]["num_pass"]
+        assert not set(rec_idm["teachers"]) & set(np.nonzero(human)[0].tolist())
     # resumable: a second run keeps every line and converts nothing again
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "scenes").rglob("*.json.gz")}
     assert teachers_main(args) == 0

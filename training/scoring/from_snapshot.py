@@ -31,8 +31,11 @@ What a scene holds and where it comes from:
   0.1 s step, sample-and-hold between frames;
 * agents: every actor within `agent_radius_m`, linearly interpolated between consecutive frames (heading on the
   circle) over 0 … 5 s, present only where two bracketing frames hold it;
-* PDM-Closed reference for EP: NOT NAVSIM's PDM-Closed planner; the logged expert's own 41 future states (see
-  docs/scorer.md, "Scenes from CARLA logs", for how this differs).
+* PDM-Closed reference for EP: NOT NAVSIM's PDM-Closed planner. `reference="expert"` (default): the logged
+  expert's own 41 future states; `reference="idm"`: one IDM rollout along the route centreline at the lane's
+  speed limit behind the logged agents and before red route connectors (PDM-Closed's centreline proposal at
+  100 % of the limit, without its other 14 proposals and their scoring). See docs/scorer.md, "Scenes from
+  CARLA logs", for how both differ.
 
 Gaps raise `LogError` with one line naming the log and what is missing (frames, town, traffic-light geometry).
 """
@@ -124,6 +127,16 @@ class SceneConfig:
     route_extension_m: float = 120.0  # route centreline continued this far beyond that path
     trigger_reach_m: float = 25.0  # a trigger box controls a lane only if it lies this close to the lane's end
     max_heading_diff: float = math.radians(60.0)  # map matching: lane direction vs ego / stop-point heading
+    reference: str = "expert"  # EP reference: "expert" (logged future) or "idm" (centreline IDM rollout)
+    # IDM of the "idm" reference: PDM-Closed's policy parameters (NAVSIM/tuplan_garage pdm_closed_planner config:
+    # min gap 1 m, headway 1.5 s, accel 1.5 m/s², decel 3 m/s², target = fraction x speed limit, fallback 15 m/s;
+    # `batch_idm_policy.py` hard-codes the acceleration exponent 10)
+    idm_min_gap_m: float = 1.0
+    idm_headway_s: float = 1.5
+    idm_accel: float = 1.5
+    idm_decel: float = 3.0
+    idm_exponent: float = 10.0
+    idm_fallback_speed: float = 15.0
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -663,6 +676,89 @@ def _clip_map(tm: TownMap, centre: np.ndarray, radius: float) -> dict[str, Any]:
     return out
 
 
+def idm_reference(
+    initial: np.ndarray,
+    route: dict[str, Any],
+    tracks: list[dict[str, Any]],
+    lights: list[dict[str, Any]],
+    lanes: dict[str, dict[str, Any]],
+    geometry: F.VehicleGeometry,
+    cfg: SceneConfig,
+) -> np.ndarray:
+    """(41, 11) reference states (WORLD; x, y, heading, vx, ax filled, the rest 0) of an IDM rollout along the
+    route centreline from the ego's projection: target speed = the start lane's limit (fallback
+    `idm_fallback_speed`), lead = the nearest present agent ahead whose centre is within (its half width + the
+    ego's) of the centreline, or the start of a red route connector (a standing obstacle)."""
+    import shapely
+
+    cl = np.asarray(route["centerline"], np.float64)
+    line = shapely.LineString(cl[:, :2])
+    seg = np.hypot(*np.diff(cl[:, :2], axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    limit = route.get("start_lane_speed_limit_mps")
+    v0 = float(limit) if limit else cfg.idm_fallback_speed
+    s = float(line.project(shapely.Point(initial[:2])))
+    v = float(max(initial[3], 0.0))
+    front = geometry.rear_axle_to_center + geometry.length / 2  # rear axle -> front bumper
+    steps = FUTURE_STEPS + 1
+    # obstacles per step: (arc length of their rear end, speed along the path); NaN where none
+    n = len(tracks)
+    obs_s = np.full((n, steps), np.nan)
+    obs_v = np.zeros((n, steps))
+    for i, tr in enumerate(tracks):
+        st = np.array([x if x is not None else [np.nan] * 5 for x in tr["states"][:steps]], np.float64)
+        ok = np.isfinite(st[:, 0])
+        if not ok.any():
+            continue
+        pts = shapely.points(st[ok, :2])
+        lat = shapely.distance(line, pts)
+        sa = shapely.line_locate_point(line, pts)
+        k = np.clip(np.searchsorted(cum, sa) - 1, 0, len(seg) - 1)
+        hd = cl[k, 2]
+        inside = lat <= tr["width"] / 2 + geometry.width / 2
+        obs_s[i, np.nonzero(ok)[0][inside]] = (sa - tr["length"] / 2)[inside]
+        obs_v[i, np.nonzero(ok)[0]] = st[ok, 3] * np.cos(hd) + st[ok, 4] * np.sin(hd)
+    red_s = []
+    for light in lights:
+        if light["on_route"] and light["lane_connector_id"] in lanes:
+            start = np.asarray(lanes[light["lane_connector_id"]]["centerline"])[0, :2]
+            red_s.append((float(line.project(shapely.Point(start))), np.asarray(light["is_red_per_step"], bool)))
+    xs, vs, accs = [s], [v], [0.0]
+    for k in range(steps - 1):
+        gaps = [np.inf]
+        lead_v = [0.0]
+        ahead = obs_s[:, k] - (s + front)
+        for a in np.nonzero(np.isfinite(ahead) & (obs_s[:, k] > s))[0].tolist():
+            gaps.append(float(ahead[a]))
+            lead_v.append(float(obs_v[a, k]))
+        for stop_s, red in red_s:
+            if red[k] and stop_s > s + front - 0.5:
+                gaps.append(stop_s - (s + front))
+                lead_v.append(0.0)
+        j = int(np.argmin(gaps))
+        acc = cfg.idm_accel * (1 - (v / max(v0, 0.1)) ** cfg.idm_exponent)
+        if math.isfinite(gaps[j]):
+            s_star = cfg.idm_min_gap_m + v * cfg.idm_headway_s
+            s_star += v * (v - lead_v[j]) / (2 * math.sqrt(cfg.idm_accel * cfg.idm_decel))
+            acc -= cfg.idm_accel * (s_star / max(gaps[j], cfg.idm_min_gap_m)) ** 2
+        acc = float(np.clip(acc, -cfg.idm_decel, cfg.idm_accel))
+        s = s + v * DT  # explicit Euler, as PDM-Closed's BatchIDMPolicy.propagate
+        v = max(v + acc * DT, 0.0)  # (no reversing: clamped at 0 here)
+        xs.append(s)
+        vs.append(v)
+        accs.append(acc)
+    sq = np.clip(np.asarray(xs), 0.0, cum[-1])
+    k = np.clip(np.searchsorted(cum, sq, "right") - 1, 0, len(seg) - 1)
+    w = np.where(seg[k] > 0, (sq - cum[k]) / np.where(seg[k] > 0, seg[k], 1.0), 0.0)
+    xy = cl[k, :2] + (cl[k + 1, :2] - cl[k, :2]) * w[:, None]
+    out = np.zeros((steps, 11))
+    out[:, :2] = xy
+    out[:, 2] = cl[k, 2]
+    out[:, 3] = vs
+    out[:, 5] = accs
+    return out
+
+
 @dataclass
 class LogConverter:
     """Scenes of one log: map matching and light mapping are done once per log."""
@@ -698,7 +794,14 @@ class LogConverter:
         route["lane_ids"] = [x for x in route["lane_ids"] if x in kept]
         lights = _traffic_lights(log, t0, self.tm, kept, set(route["lane_ids"]), cfg, self._light_cache)
         geo = log.geometry
-        ref = st[now:].tolist()
+        tracked = _agents(log, t0, origin, cfg)
+        if cfg.reference == "expert":
+            ref = st[now:].tolist()
+        elif cfg.reference == "idm":
+            lanes_by_id = {ln["id"]: ln for ln in map_d["lanes"]}
+            ref = idm_reference(st[now], route, tracked["tracks"], lights["lights"], lanes_by_id, geo, cfg).tolist()
+        else:
+            raise LogError(f"unknown reference {cfg.reference!r}; expected 'expert' or 'idm'")
         comfort = st[0 : now - 1].copy()
         comfort[:, 8:] = 0.0  # NAVSIM's interpolated History-Comfort states carry no steering/yaw rates
         return {
@@ -723,10 +826,11 @@ class LogConverter:
             "map": map_d,
             "route": route,
             "traffic_lights": lights,
-            "tracked_objects": _agents(log, t0, origin, cfg),
+            "tracked_objects": tracked,
             "human": {"poses_8": poses_40[4::5].tolist(), "poses_40": poses_40.tolist()},
-            # fallback for PDM-Closed: the logged expert's own states (docs/scorer.md, "Scenes from CARLA logs")
+            # stand-in for PDM-Closed (docs/scorer.md, "Scenes from CARLA logs")
             "pdm_closed": {"v2": {"reference_states_41": ref}, "v1": {"reference_states_41": ref}},
+            "reference_kind": cfg.reference,
         }
 
     def scene(self, j: int) -> Scene:

@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--town", default=None, help="town of snapshot logs that do not record it (e.g. Town01)")
     p.add_argument("--every", type=float, default=0.5, help="log sources: one scene every this many seconds")
+    p.add_argument(
+        "--reference",
+        choices=("expert", "idm"),
+        default="expert",
+        help="log sources: EP reference in place of NAVSIM's PDM-Closed: the logged expert (default) or an IDM "
+        "rollout along the route centreline at the speed limit (docs/scorer.md, 'Scenes from CARLA logs')",
+    )
     p.add_argument("--vocab", type=Path, required=True, help="(V, 40, 3) .npy vocabulary")
     p.add_argument("--out", type=Path, required=True, help=f"output dir (writes {INDEX_NAME})")
     p.add_argument("--threshold", type=float, default=TeacherConfig.threshold)
@@ -222,7 +229,12 @@ def main(argv: list[str]) -> int:
 
             scenes, by_path = args.out / "scenes", True
             paths = convert_logs(
-                args.source, args.scenes, scenes, args.maps, SceneConfig(every_s=args.every), args.town
+                args.source,
+                args.scenes,
+                scenes,
+                args.maps,
+                SceneConfig(every_s=args.every, reference=args.reference),
+                args.town,
             )
             if not paths:
                 raise ValueError(f"{args.scenes}: logs too short for a scene (1.5 s history + 4 s future)")
