@@ -220,6 +220,9 @@ def test_gaps_and_unknown_town(tmp_path: Path) -> None:
     paths, errors = convert_logs("carla-snapshots", logs, tmp_path / "scenes", fixtures_dir("carla_maps"))
     assert [p.relative_to(tmp_path / "scenes").as_posix() for p in paths] == ["gappy/01030.json.gz"]
     assert len(errors) == 2 and all("missing frames between frame 1099" in e for e in errors)
+    # scene files are reused on a rerun, so other settings into the same folder are refused
+    with pytest.raises(LogError, match="scenes were converted with reference='expert', this run 'idm'"):
+        convert_logs("carla-snapshots", logs, tmp_path / "scenes", None, SceneConfig(reference="idm"))
     from carla_tools.snapshots import read_snapshots
 
     path = write_snapshot_log(tmp_path / "x.jsonl", town="Town99")

@@ -42,6 +42,7 @@ Gaps raise `LogError` with one line naming the log and what is missing (frames, 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -876,6 +877,28 @@ def _write_json_gz(d: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+SETTINGS_NAME = ".convert-settings"  # not *.json: the scene-file scan must not pick it up
+
+
+def _check_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Scene files already in `out` must come from the same settings (they are reused, not rebuilt)."""
+    path = out / SETTINGS_NAME
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = sorted(k for k in settings.keys() | old.keys() if old.get(k) != settings.get(k))
+        if diff:
+            k = diff[0]
+            raise LogError(
+                f"{out}: scenes were converted with {k}={old.get(k)!r}, this run {settings.get(k)!r}; "
+                "use another --out (or delete that folder)"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(settings, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def convert_logs(
     source: str,
     root: Path,
@@ -889,6 +912,7 @@ def convert_logs(
 
     Returns (every scene file, error lines). A log or scene that cannot be converted (gap, unknown town, ...)
     is reported as one line and skipped; the others are still converted. No log at all raises LogError."""
+    _check_settings(out, {"source": source, **dataclasses.asdict(cfg)})
     paths: list[Path] = []
     errors: list[str] = []
     found = False
