@@ -8,7 +8,13 @@ x east, y north = -y_CARLA; metres; headings CCW radians = -yaw_CARLA; velocitie
              "rear_axle": [x, y, heading]},
      "actors": [{"id", "type", "type_id", "x", "y", "heading", "vx", "vy", "length", "width", "height"}, ...],
      "traffic_lights": [{"id", "state" ("Red"|"Yellow"|"Green"|"Off"|"Unknown"),
-                         "lanes": [[road_id, lane_id], ...]}, ...]}
+                         "lanes": [[road_id, lane_id], ...],
+                         "stop_points": [[x, y, heading], ...]}, ...],
+     "town": str (optional, e.g. "Town01")}
+
+`stop_points` are the WORLD poses of the light's affected-lane waypoints (`get_affected_lane_waypoints()`: one
+per controlled lane, at its stop line, heading along the lane); the scene converter maps them onto the town's
+lane connectors (training/scoring/from_snapshot.py).
 
 Actor poses are bounding-box centres (actor transform composed with the box offset); `type` uses the nuPlan
 tracked-object names the scorer expects (VEHICLE, PEDESTRIAN, BICYCLE, TRAFFIC_CONE, BARRIER, GENERIC_OBJECT).
@@ -97,9 +103,14 @@ def ego_record(rec: dict[str, Any], geometry: VehicleGeometry = LINCOLN_MKZ_2020
 
 
 def frame_record(
-    frame: int, t_s: float, ego: dict[str, Any], actors: list[dict[str, Any]], lights: list[dict[str, Any]]
+    frame: int,
+    t_s: float,
+    ego: dict[str, Any],
+    actors: list[dict[str, Any]],
+    lights: list[dict[str, Any]],
+    town: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    rec = {
         "format": FORMAT,
         "frame": int(frame),
         "t_s": float(t_s),
@@ -107,6 +118,17 @@ def frame_record(
         "actors": actors,
         "traffic_lights": lights,
     }
+    if town:
+        rec["town"] = town
+    return rec
+
+
+def stop_points_from_carla(transforms: list[Any]) -> list[list[float]]:
+    """carla.Transform of affected-lane waypoints -> WORLD [x, y, heading] rows."""
+    if not transforms:
+        return []
+    raw = np.array([[t.location.x, t.location.y, t.rotation.yaw] for t in transforms], dtype=np.float64)
+    return [[float(v) for v in row] for row in carla_to_world(raw)]
 
 
 class SnapshotLogger:
@@ -125,13 +147,16 @@ class SnapshotLogger:
         self.hero_role = hero_role
         self.geometry = geometry
         self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across ticks
-        self._lanes: dict[int, list[tuple[int, int]]] = {}
+        self._lanes: dict[int, tuple[list[list[int]], list[list[float]]]] = {}
+        # "Carla/Maps/Town01" -> "Town01"
+        self.town = str(world.get_map().name).rsplit("/", 1)[-1]
 
-    def _light_lanes(self, light: Any) -> list[list[int]]:
+    def _light_lanes(self, light: Any) -> tuple[list[list[int]], list[list[float]]]:
         if light.id not in self._lanes:  # static per light: query once
-            wps = light.get_affected_lane_waypoints()
-            self._lanes[light.id] = sorted({(int(w.road_id), int(w.lane_id)) for w in wps})
-        return [list(x) for x in self._lanes[light.id]]
+            wps = list(light.get_affected_lane_waypoints())
+            lanes = sorted({(int(w.road_id), int(w.lane_id)) for w in wps})
+            self._lanes[light.id] = ([list(x) for x in lanes], stop_points_from_carla([w.transform for w in wps]))
+        return self._lanes[light.id]
 
     def log(self) -> dict[str, Any] | None:
         """Record the world's current state; returns the record (None if no hero vehicle exists yet)."""
@@ -149,11 +174,11 @@ class SnapshotLogger:
                 actors.append(rec)
         if ego is None:
             return None
-        lights = [
-            {"id": int(tl.id), "state": str(tl.get_state()), "lanes": self._light_lanes(tl)}
-            for tl in self.world.get_actors().filter("traffic.traffic_light")
-        ]
-        rec = frame_record(snap.frame, snap.timestamp.elapsed_seconds, ego, actors, lights)
+        lights = []
+        for tl in self.world.get_actors().filter("traffic.traffic_light"):
+            lanes, stops = self._light_lanes(tl)
+            lights.append({"id": int(tl.id), "state": str(tl.get_state()), "lanes": lanes, "stop_points": stops})
+        rec = frame_record(snap.frame, snap.timestamp.elapsed_seconds, ego, actors, lights, self.town)
         self._f.write(json.dumps(rec) + "\n")
         self._f.flush()
         return rec

@@ -14,6 +14,12 @@ order):
      "cap": 256, "num_rows": V, "num_pass": int (rows >= threshold before the cap),
      "teachers": [row, ...], "scores": [EPDMS, ...]}
 
+Sources (`--source`): `scenes` (default), a folder of scene files; `carla-snapshots`, `*.jsonl` logs of
+`carla_tools.snapshots.SnapshotLogger`; `bench2drive`, Bench2Drive clip folders. Logs are first converted to
+scene files under `<out>/scenes/<log>/<frame>.json.gz` (training/scoring/from_snapshot.py; files already there
+are kept) and the index's scene ids are `<log>/<frame>`. Logs or scenes that cannot be converted (a gap in the
+frames, an unknown town) are reported one line each and skipped; the exit status is then 1.
+
 Resumable: lines already present for the same vocabulary/threshold/cap/version are kept and their scenes
 skipped;
 a truncated last line (interrupted write) is dropped. Lines are appended and flushed one scene at a time.
@@ -112,7 +118,16 @@ def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def run(scenes: Path, vocab_path: Path, out: Path, cfg: TeacherConfig, progress: bool = True) -> Path:
+def run(
+    scenes: Path,
+    vocab_path: Path,
+    out: Path,
+    cfg: TeacherConfig,
+    progress: bool = True,
+    scene_id_from_path: bool = False,
+) -> Path:
+    """Score every scene file under `scenes`; `scene_id_from_path`: scene id = relative path without the suffix
+    (`<log>/<frame>`, the Bench2Drive sample token) instead of the file name stem."""
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -143,7 +158,8 @@ def run(scenes: Path, vocab_path: Path, out: Path, cfg: TeacherConfig, progress:
         for path in tqdm(todo, desc="teachers", unit="scene", disable=not progress):
             scores = score_scene(path, vocab, cfg)
             rows, vals, n_pass = select_teachers(scores, cfg.threshold, cfg.cap)
-            scene_id = path.name.split(".")[0]
+            rel = path.relative_to(scenes).as_posix()
+            scene_id = rel.split(".")[0] if scene_id_from_path else path.name.split(".")[0]
             rec = {
                 "scene_id": scene_id,
                 "file": path.relative_to(scenes).as_posix(),
@@ -168,7 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="drive-jepa teachers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--scenes", type=Path, required=True, help="dataset dir of scene files (*.json.gz)")
+    p.add_argument(
+        "--source",
+        choices=("scenes", "carla-snapshots", "bench2drive"),
+        default="scenes",
+        help="what --scenes holds: scene files (default); carla_tools snapshot logs (*.jsonl); Bench2Drive clip "
+        "folders (<clip>/anno/*.json.gz). Logs are converted first to OUT/scenes/<log>/<frame>.json.gz "
+        "(kept between runs), scene id = <log>/<frame>",
+    )
+    p.add_argument("--scenes", type=Path, required=True, help="input dir (see --source)")
+    p.add_argument(
+        "--maps", type=Path, default=None, help="CARLA town SUMO nets (default ../shared/fixtures/carla_maps)"
+    )
+    p.add_argument("--town", default=None, help="town of snapshot logs that do not record it (e.g. Town01)")
+    p.add_argument("--every", type=float, default=0.5, help="log sources: one scene every this many seconds")
+    p.add_argument(
+        "--reference",
+        choices=("expert", "idm"),
+        default="expert",
+        help="log sources: EP reference in place of NAVSIM's PDM-Closed: the logged expert (default) or an IDM "
+        "rollout along the route centreline at the speed limit (docs/scorer.md, 'Scenes from CARLA logs')",
+    )
     p.add_argument("--vocab", type=Path, required=True, help="(V, 40, 3) .npy vocabulary")
     p.add_argument("--out", type=Path, required=True, help=f"output dir (writes {INDEX_NAME})")
     p.add_argument("--threshold", type=float, default=TeacherConfig.threshold)
@@ -185,11 +221,27 @@ def main(argv: list[str]) -> int:
     cfg = TeacherConfig(
         threshold=args.threshold, cap=args.cap, batch=args.batch, version=args.version, device=args.device
     )
+    errors: list[str] = []
     try:
-        index = run(args.scenes, args.vocab, args.out, cfg, progress=not args.no_progress)
+        scenes, by_path = args.scenes, False
+        if args.source != "scenes":
+            from training.scoring.from_snapshot import SceneConfig, convert_logs
+
+            scenes, by_path = args.out / "scenes", True
+            paths = convert_logs(
+                args.source,
+                args.scenes,
+                scenes,
+                args.maps,
+                SceneConfig(every_s=args.every, reference=args.reference),
+                args.town,
+            )
+            if not paths:
+                raise ValueError(f"{args.scenes}: logs too short for a scene (1.5 s history + 4 s future)")
+        index = run(scenes, args.vocab, args.out, cfg, progress=not args.no_progress, scene_id_from_path=by_path)
     except (ValueError, OSError) as e:
         print(f"teachers: {e}", file=sys.stderr)
         return 2
     recs = read_index(index)
     print(f"{index}: {len(recs)} scenes, {sum(len(r['teachers']) for r in recs)} teachers")
-    return 0
+    return 1 if errors else 0
