@@ -173,8 +173,20 @@ def collate(samples: Sequence[TrainingSample]) -> TrainingSample:
 
 
 def load_teacher_index(path: Path) -> dict[str, np.ndarray]:
-    """{token: int64 vocabulary indices} from a teacher index JSON or NPZ (see module docstring)."""
+    """{token: int64 vocabulary indices} from `drive-jepa teachers`' `teachers.jsonl` (scene_id = token; the file
+    or its folder), or a JSON / NPZ teacher index (see module docstring)."""
     path = Path(path)
+    if path.is_dir() or path.suffix == ".jsonl":  # `drive-jepa teachers` output: teachers.jsonl (or its folder)
+        from training.scoring.teachers import INDEX_NAME, read_index
+
+        index = path / INDEX_NAME if path.is_dir() else path
+        try:
+            rows = read_index(index)
+        except (OSError, ValueError) as exc:
+            raise DataLayoutError(f"{index}: cannot read teacher index ({exc})") from None
+        if not rows and not index.exists():
+            raise DataLayoutError(f"{index}: teacher index not found")
+        return {str(r["scene_id"]): np.asarray(r["teachers"], np.int64).reshape(-1) for r in rows}
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
