@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench2drive.results import INFRACTION_KEYS, KNOWN_STATUSES, TOOL_ROUTE_COUNT, is_success, route_number
+from bench2drive.results import KNOWN_STATUSES, TOOL_ROUTE_COUNT, is_success, route_number
+from drive_jepa.leaderboard_format import INFRACTION_KEYS
 
 # Leaderboard 2.0 penalty coefficient per infraction message (statistics_manager.py PENALTY_VALUE_DICT).
 PENALTY_FACTORS: dict[str, float] = {

@@ -14,8 +14,8 @@ from typing import Any
 
 from bench2drive.abilities import ABILITIES, TS, abilities_of
 from bench2drive.plots import hbar_chart, vbar_chart
-from bench2drive.results import INFRACTION_KEYS
 from bench2drive.summary import RunSummary, ability_table
+from drive_jepa.leaderboard_format import INFRACTION_KEYS
 
 RC_BINS: tuple[tuple[float, float, str], ...] = tuple(
     [(10.0 * i, 10.0 * (i + 1), f"{10 * i}–{10 * (i + 1)}") for i in range(10)] + [(100.0, math.inf, "100")]

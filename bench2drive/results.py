@@ -26,22 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The 12 infraction lists of a record, in the leaderboard's order.
-INFRACTION_KEYS: tuple[str, ...] = (
-    "collisions_layout",
-    "collisions_pedestrian",
-    "collisions_vehicle",
-    "red_light",
-    "stop_infraction",
-    "outside_route_lanes",
-    "min_speed_infractions",
-    "yield_emergency_vehicle_infractions",
-    "scenario_timeouts",
-    "route_dev",
-    "vehicle_blocked",
-    "route_timeout",
-)
-
 SUCCESS_STATUSES: frozenset[str] = frozenset({"Completed", "Perfect"})
 
 # Every status string the Bench2Drive leaderboard writes (statistics_manager.py / leaderboard_evaluator.py).

@@ -28,21 +28,8 @@ import numpy as np
 
 from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import LINCOLN_MKZ_2020, wrap_angle
+from drive_jepa.leaderboard_format import INFRACTION_KEYS
 
-INFRACTION_KEYS = (
-    "collisions_layout",
-    "collisions_pedestrian",
-    "collisions_vehicle",
-    "red_light",
-    "stop_infraction",
-    "outside_route_lanes",
-    "min_speed_infractions",
-    "yield_emergency_vehicle_infractions",
-    "scenario_timeouts",
-    "route_dev",
-    "vehicle_blocked",
-    "route_timeout",
-)
 PENALTY = {  # leaderboard PENALTY_VALUE_DICT
     "collisions_pedestrian": 0.5,
     "collisions_vehicle": 0.6,
