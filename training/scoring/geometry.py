@@ -57,6 +57,35 @@ def convex_quads_intersect(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return ~sep.any(-1)
 
 
+def obb_intersect(
+    ax: torch.Tensor,
+    ay: torch.Tensor,
+    ac: torch.Tensor,
+    as_: torch.Tensor,
+    a_hl: torch.Tensor | float,
+    a_hw: torch.Tensor | float,
+    bx: torch.Tensor,
+    by: torch.Tensor,
+    bc: torch.Tensor,
+    bs: torch.Tensor,
+    b_hl: torch.Tensor | float,
+    b_hw: torch.Tensor | float,
+) -> torch.Tensor:
+    """Closed intersection of oriented boxes given as centre, (cos, sin) of the heading and half sizes.
+
+    The separating-axis test of `convex_quads_intersect` written with centres and half extents: along each of
+    the four box axes the boxes are separated iff |centre offset . axis| > the sum of the projected half
+    extents. No corners are built, so it needs ~1/3 of the memory traffic of the corner form."""
+    dx, dy = bx - ax, by - ay
+    cab = (ac * bc + as_ * bs).abs()  # |cos(b - a)|
+    sab = (ac * bs - as_ * bc).abs()  # |sin(b - a)|
+    sep = (dx * ac + dy * as_).abs() > a_hl + b_hl * cab + b_hw * sab
+    sep |= (dy * ac - dx * as_).abs() > a_hw + b_hl * sab + b_hw * cab
+    sep |= (dx * bc + dy * bs).abs() > b_hl + a_hl * cab + a_hw * sab
+    sep |= (dy * bc - dx * bs).abs() > b_hw + a_hl * sab + a_hw * cab
+    return ~sep
+
+
 def segment_quad_intersect(p0: torch.Tensor, p1: torch.Tensor, quad: torch.Tensor) -> torch.Tensor:
     """Closed intersection of segments p0->p1 (..., 2) with rectangles (..., 4, 2) by separating axes."""
     d = p1 - p0
@@ -301,6 +330,13 @@ def popcount64(x: torch.Tensor) -> torch.Tensor:
 
 
 BITS_PER_WORD = 62
+BOUNDARY_FLAG = 1 << 62  # free bit above the 62 polygon bits of word 0: "this cell has boundary entries"
+
+
+def _flag_boundary(interior: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    flagged = interior.clone()
+    flagged[:, 0] |= (counts > 0).to(torch.int64) << 62
+    return flagged
 
 
 @dataclass
@@ -319,6 +355,7 @@ class PolygonBits:
     b_edges: torch.Tensor
     words: int
     b_count: torch.Tensor  # (cells,) int32 number of boundary entries
+    flagged: torch.Tensor | None = None  # (cells, W) interior bits, word 0 with BOUNDARY_FLAG if b_count > 0
 
     @staticmethod
     def from_grid(g: PolygonGrid) -> PolygonBits:
@@ -343,6 +380,7 @@ class PolygonBits:
             g.entry_edges[b],
             w,
             counts.to(torch.int32),
+            _flag_boundary(interior.view(ncell, w), counts),
         )
 
     def mask(self, polys: torch.Tensor) -> torch.Tensor:
@@ -351,6 +389,26 @@ class PolygonBits:
         idx = torch.nonzero(polys).squeeze(1)
         out.index_add_(0, idx // BITS_PER_WORD, torch.ones_like(idx) << (idx % BITS_PER_WORD))
         return out
+
+    def query_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        """Same as `query` for flat coordinate tensors px, py (M,) -> (M, W) bitmasks.
+
+        Cheaper form: one table gather per point answers both "which polygons contain the whole cell" and
+        "does the cell hold boundary entries" (BOUNDARY_FLAG); only the few points in boundary cells run the
+        exact crossing-parity test."""
+        g = self.grid
+        if self.flagged is None:
+            self.flagged = _flag_boundary(self.interior, self.b_count)
+        ix = ((px - g.origin[0]) / g.cell).clamp_(0, g.nx - 1).to(torch.int64)
+        iy = ((py - g.origin[1]) / g.cell).clamp_(0, g.ny - 1).to(torch.int64)
+        cid = torch.add(iy, ix, alpha=g.ny)
+        bits = self.flagged[cid]  # (M, W)
+        has = torch.nonzero(bits[:, 0] >= BOUNDARY_FLAG).squeeze(1)
+        bits[:, 0] &= BOUNDARY_FLAG - 1
+        if len(has):
+            sub = self.query(torch.stack([px[has], py[has]], -1))
+            bits[has] = sub
+        return bits
 
     def query(self, pts: torch.Tensor) -> torch.Tensor:
         """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point."""
@@ -398,48 +456,47 @@ def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) 
     """Arc length of the closest point on polyline `line` (S+1, 2) for points (M, 2), and the distance.
 
     Like shapely `project` / `distance` (the first closest segment wins ties). Segments are grouped in chunks
-    of `chunk`; a chunk is evaluated exactly only if its bounding-circle lower bound can beat the best upper
-    bound, which keeps the cost ~O(M (S / chunk + chunk)) instead of O(M S).
+    of `chunk`; a (point, chunk) pair is evaluated exactly only if the chunk's bounding-circle lower bound can
+    beat the point's best upper bound. Pairs are kept sparse (no padding to the worst point), so the cost is
+    ~O(M (S / chunk) + pairs * chunk).
     """
+    dev = line.device
     a = line[:-1]
     d = line[1:] - a
     seg_len = torch.linalg.vector_norm(d, dim=-1)
-    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=line.device), torch.cumsum(seg_len, 0)])
+    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=dev), torch.cumsum(seg_len, 0)])
     ns = a.shape[0]
     nc = -(-ns // chunk)
     pad = nc * chunk - ns
     a_p = torch.cat([a, a[-1:].expand(pad, 2)], 0).view(nc, chunk, 2)
-    d_p = torch.cat([d, torch.zeros(pad, 2, dtype=d.dtype, device=d.device)], 0).view(nc, chunk, 2)
-    valid = (torch.arange(nc * chunk, device=line.device) < ns).view(nc, chunk)
+    d_p = torch.cat([d, torch.zeros(pad, 2, dtype=d.dtype, device=dev)], 0).view(nc, chunk, 2)
+    valid = (torch.arange(nc * chunk, device=dev) < ns).view(nc, chunk)
     ends = torch.cat([a_p, a_p + d_p], 1)  # (nc, 2 chunk, 2)
     ctr = (ends.amax(1) + ends.amin(1)) / 2
     rad = torch.linalg.vector_norm(ends - ctr[:, None], dim=-1).amax(1)
-    dc = torch.linalg.vector_norm(points[:, None] - ctr[None], dim=-1)  # (M, nc)
+    dc = torch.cdist(points, ctr, compute_mode="donot_use_mm_for_euclid_dist")  # (M, nc)
     lower = (dc - rad).clamp_min(0)
     upper = (dc + rad).amin(1, keepdim=True)
-    cand = lower <= upper + 1e-9  # (M, nc)
-    kmax = int(cand.sum(1).max())
-    # candidate chunk ids per point in increasing order (pad with the last candidate)
-    order = torch.sort(torch.where(cand, torch.arange(nc, device=line.device), nc), 1).values[:, :kmax]
-    first = order[:, :1]
-    order = torch.where(order == nc, first, order)
-    aa = a_p[order]  # (M, K, chunk, 2)
-    dd = d_p[order]
-    rel = points[:, None, None] - aa
+    pi, ci = torch.nonzero(lower <= upper + 1e-6).unbind(1)
+    rel = points[pi, None] - a_p[ci]  # (P, chunk, 2)
+    dd = d_p[ci]
     len2 = (dd * dd).sum(-1)
     t = ((rel * dd).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
     diff = rel - t[..., None] * dd
     dist2 = (diff * diff).sum(-1)
-    dist2 = torch.where(valid[order], dist2, torch.full_like(dist2, float("inf")))
-    seg = (order[..., None] * chunk + torch.arange(chunk, device=line.device)).flatten(1)
-    flat = dist2.flatten(1)
+    dist2 = torch.where(valid[ci], dist2, torch.full_like(dist2, float("inf")))
+    m = points.shape[0]
+    mn = torch.full((m,), float("inf"), dtype=points.dtype, device=dev)
+    mn.scatter_reduce_(0, pi, dist2.amin(1), reduce="amin")
     # first closest segment: minimum distance, ties broken by the lowest segment index
-    mn = flat.amin(1, keepdim=True)
-    seg_best = torch.where(flat == mn, seg, ns).amin(1)
-    pos = torch.argmax(((seg == seg_best[:, None]) & (flat == mn)).to(torch.uint8), 1)
-    tb = t.flatten(1).gather(1, pos[:, None]).squeeze(1)
+    seg = ci[:, None] * chunk + torch.arange(chunk, device=dev)
+    seg_c = torch.where(dist2 == mn[pi, None], seg, ns).amin(1)
+    seg_best = torch.full((m,), ns, dtype=torch.int64, device=dev)
+    seg_best.scatter_reduce_(0, pi, seg_c, reduce="amin")
+    ab, db = a[seg_best], d[seg_best]
+    tb = (((points - ab) * db).sum(-1) / (db * db).sum(-1).clamp_min(1e-300)).clamp(0, 1)
     s = cum[seg_best] + tb * seg_len[seg_best]
-    return s, mn.squeeze(1).sqrt()
+    return s, mn.sqrt()
 
 
 @dataclass
