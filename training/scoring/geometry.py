@@ -402,7 +402,10 @@ class PolygonBits:
         ix = ((px - g.origin[0]) / g.cell).clamp_(0, g.nx - 1).to(torch.int64)
         iy = ((py - g.origin[1]) / g.cell).clamp_(0, g.ny - 1).to(torch.int64)
         cid = torch.add(iy, ix, alpha=g.ny)
-        bits = self.flagged[cid]  # (M, W)
+        if self.words == 1:  # 1-D gather (a gather of (M, 1) rows is ~2x slower)
+            bits = self.flagged.view(-1)[cid][:, None]
+        else:
+            bits = self.flagged[cid]  # (M, W)
         has = torch.nonzero(bits[:, 0] >= BOUNDARY_FLAG).squeeze(1)
         bits[:, 0] &= BOUNDARY_FLAG - 1
         if len(has):
@@ -478,12 +481,13 @@ def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) 
     lower = (dc - rad).clamp_min(0)
     upper = (dc + rad).amin(1, keepdim=True)
     pi, ci = torch.nonzero(lower <= upper + 1e-6).unbind(1)
-    rel = points[pi, None] - a_p[ci]  # (P, chunk, 2)
-    dd = d_p[ci]
-    len2 = (dd * dd).sum(-1)
-    t = ((rel * dd).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
-    diff = rel - t[..., None] * dd
-    dist2 = (diff * diff).sum(-1)
+    # component-wise (a reduction over a trailing dim of size 2 is slow on CPU)
+    ax, ay, ddx, ddy = a_p[..., 0][ci], a_p[..., 1][ci], d_p[..., 0][ci], d_p[..., 1][ci]  # (P, chunk)
+    rx, ry = points[pi, 0, None] - ax, points[pi, 1, None] - ay
+    len2 = ddx * ddx + ddy * ddy
+    t = ((rx * ddx + ry * ddy) / len2.clamp_min(1e-300)).clamp(0, 1)
+    ex, ey = rx - t * ddx, ry - t * ddy
+    dist2 = ex * ex + ey * ey
     dist2 = torch.where(valid[ci], dist2, torch.full_like(dist2, float("inf")))
     m = points.shape[0]
     mn = torch.full((m,), float("inf"), dtype=points.dtype, device=dev)
@@ -494,7 +498,9 @@ def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) 
     seg_best = torch.full((m,), ns, dtype=torch.int64, device=dev)
     seg_best.scatter_reduce_(0, pi, seg_c, reduce="amin")
     ab, db = a[seg_best], d[seg_best]
-    tb = (((points - ab) * db).sum(-1) / (db * db).sum(-1).clamp_min(1e-300)).clamp(0, 1)
+    rbx, rby = points[:, 0] - ab[:, 0], points[:, 1] - ab[:, 1]
+    dbx, dby = db[:, 0], db[:, 1]
+    tb = ((rbx * dbx + rby * dby) / (dbx * dbx + dby * dby).clamp_min(1e-300)).clamp(0, 1)
     s = cum[seg_best] + tb * seg_len[seg_best]
     return s, mn.sqrt()
 

@@ -45,6 +45,7 @@ SUB_SCORES_V2 = (
     "lane_keeping",
     "history_comfort",
 )
+COMFORT_COMPONENTS = (2, 5, 6, 9, 10)  # StateIndex: heading, ax, ay, yaw rate, yaw acceleration
 FILTERED_V2 = (
     "no_at_fault_collisions",
     "drivable_area_compliance",
@@ -120,10 +121,9 @@ class _AgentRaster:
         iy = ((py - self.origin[1]) / self.cell).clamp_(0, self.ny - 1).to(torch.int64)
         key = torch.add(iy, ix, alpha=self.ny)
         key += (step * (self.nx * self.ny))[:, None]
-        masks = self.table[key.view(-1)]  # (S N, W)
         es, ags = [], []
         for w in range(self.words):
-            m = masks[:, w]
+            m = self.table[:, w].contiguous()[key.view(-1)] if self.words > 1 else self.table.view(-1)[key.view(-1)]
             f = torch.nonzero(m).squeeze(1)
             m = m[f]
             while len(f):
@@ -278,17 +278,20 @@ class PDMScorer:
         c, s = torch.cos(h), torch.sin(h)
         cx, cy = x + self.r2c * c, y + self.r2c * s
         fx, fy, lx, ly = c * self.half_l, s * self.half_l, s * -self.half_w, c * self.half_w
-        # the four corners (front-left, rear-left, rear-right, front-right) as flat coordinate rows
-        px = torch.stack([cx + fx + lx, cx - fx + lx, cx - fx - lx, cx + fx - lx]).view(-1)
-        py = torch.stack([cy + fy + ly, cy - fy + ly, cy - fy - ly, cy + fy - ly]).view(-1)
         t, n = x.shape
-        corner_bits = self.grid.query_xy(px, py).view(4, t, n)  # 1 word: 3 bits used
-        nondrivable = ((corner_bits[0] & corner_bits[1] & corner_bits[2] & corner_bits[3]) & 1) == 0
+        # the four corners (front-left, rear-left, rear-right, front-right), one grid lookup each (1 word: 3 bits)
+        all_bits = None
+        for sf, sl in ((1, 1), (-1, 1), (-1, -1), (1, -1)):
+            px = cx + fx + lx if sf > 0 and sl > 0 else (cx - fx + lx if sl > 0 else (cx - fx - lx if sf < 0 else cx + fx - lx))
+            py = cy + fy + ly if sf > 0 and sl > 0 else (cy - fy + ly if sl > 0 else (cy - fy - ly if sf < 0 else cy + fy - ly))
+            bits = self.grid.query_xy(px.view(-1), py.view(-1))[:, 0]
+            all_bits = bits if all_bits is None else all_bits & bits
+        assert all_bits is not None
+        nondrivable = (all_bits & 1).view(t, n) == 0
+        centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1))[:, 0].view(t, n)
         if self.has_intersections:
-            cb = self.grid.query_xy(torch.stack([cx, x]).view(-1), torch.stack([cy, y]).view(-1)).view(2, t, n)
-            centre_bits, rear_inter = cb[0], (cb[1] & 4) != 0
+            rear_inter = (self.grid.query_xy(x.reshape(-1), y.reshape(-1))[:, 0].view(t, n) & 4) != 0
         else:
-            centre_bits = self.grid.query_xy(cx.reshape(-1), cy.reshape(-1)).view(t, n)
             rear_inter = (centre_bits & 4) != 0
         return {
             "cx": cx,
@@ -337,22 +340,22 @@ class PDMScorer:
         n = px.shape[1]
         assert ag.raster is not None
         e, ai = ag.raster.candidates(px, py, obj_step)
-        si, ni = e // n, e % n
+        si = e // n
         ex, ey = px.view(-1)[e], py.view(-1)[e]
-        ts = t_of_row[si]
-        ec, es = areas["cos"][ts, ni], areas["sin"][ts, ni]
         k = ai * ag.present.shape[1] + obj_step[si]
-        bx, by, bc, bs, bl, bw = ag.box[:, k].unbind(0)
-        # bounding circles first (cheap), then the separating axes on the survivors
-        dx, dy = bx - ex, by - ey
+        # bounding circles first (cheap, x and y only), then the separating axes on the survivors
+        dx, dy = ag.box[0][k] - ex, ag.box[1][k] - ey
         reach = ag.radius[ai] + self.ego_radius + 1e-6
         close = torch.nonzero(dx * dx + dy * dy <= reach * reach).squeeze(1)
+        e, k, si, ai = e[close], k[close], si[close], ai[close]
+        ni = e - si * n
+        state = t_of_row[si] * n + ni
+        ec, es = areas["cos"].view(-1)[state], areas["sin"].view(-1)[state]
         hit = obb_intersect(
-            ex[close], ey[close], ec[close], es[close], self.half_l, self.half_w,
-            bx[close], by[close], bc[close], bs[close], bl[close], bw[close],
+            ex[close], ey[close], ec, es, self.half_l, self.half_w,
+            ag.box[0][k], ag.box[1][k], ag.box[2][k], ag.box[3][k], ag.box[4][k], ag.box[5][k],
         )  # fmt: skip
-        keep = close[hit]
-        return si[keep], ni[keep], ai[keep]
+        return si[hit], ni[hit], ai[hit]
 
     @staticmethod
     def _rel_cos(rx: torch.Tensor, ry: torch.Tensor, heading: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -540,8 +543,13 @@ class PDMScorer:
                 last_reset >= 0, cnt.gather(0, last_reset.clamp_min(0)), torch.zeros_like(cnt)
             )
             out["lane_keeping"] = (~((cnt - cnt_at_reset) >= need).any(0)).to(dtype)
-            hist = self.hist.T[:, :, None].expand(-1, -1, n)  # (11, H, N)
-            both = torch.cat([hist, comp], 1).permute(2, 1, 0)
+            # history + simulated states, only the components comfort reads (heading, ax, ay, yaw rate/accel)
+            hlen = self.hist.shape[0]
+            both = torch.empty(11, hlen + t, n, dtype=dtype, device=comp.device)
+            for k in COMFORT_COMPONENTS:
+                both[k, :hlen] = self.hist[:, k, None]
+                both[k, hlen:] = comp[k]
+            both = both.permute(2, 1, 0)
             out["history_comfort"] = comfortable(both, cfg.dt, self.r2c, cfg.comfort, center_shift=True).to(dtype)
             if self.prev_sim is not None:
                 k = round(0.5 / cfg.dt)

@@ -215,8 +215,10 @@ def simulate(
     k_steer = dt / (dt + p.steering_time_constant)
     two_pi = 2 * math.pi
 
-    def wrap(a: torch.Tensor) -> torch.Tensor:  # same formula as drive_jepa.frames.wrap_angle
-        return torch.remainder(a + math.pi, two_pi) - math.pi
+    def wrap(a: torch.Tensor) -> torch.Tensor:
+        # [-pi, pi) as drive_jepa.frames.wrap_angle, via floor (float64 `remainder` / `floor_divide` are ~5x
+        # slower on CPU); equal up to rounding of the last bit
+        return torch.add(a, torch.floor((a + math.pi) * (1.0 / two_pi)), alpha=-two_pi)
 
     init = initial_state.to(dev, dtype)
     x = init[0].expand(n).clone()
@@ -231,6 +233,13 @@ def simulate(
     out[:, 0] = init[:, None]
     out[4, 1:] = 0.0
     out[6, 1:] = 0.0
+    # constant factors of the horizon sums (see the closed form above)
+    c_sa_u, c_sa_a = hz * dt, s1 * dt
+    c_ab_uu, c_ab_ua, c_ab_aa = s1 * c_ab, q1 * c_ab, q2 * c_ab
+    c_b1_u, c_b1_a = s1 * c_ab, s2 * c_ab
+    c_b0_uu, c_b0_ua, c_b0_aa = r0 * c_b0, r1 * c_b0, r2 * c_b0
+    c_e1_u, c_e1_a = hz * dl, s1 * dl
+    inv_wb_dt = dt / wheel_base
     for i in range(num - 1):
         j = min(i + hz, m - 1)
         v_ref = vel_t[j]
@@ -238,40 +247,34 @@ def simulate(
         stop = (v_ref <= p.stopping_velocity) & (vx <= p.stopping_velocity)
         accel_cmd = torch.where(stop, dv * -p.stopping_gain, dv * gain_lon)
         # lateral errors w.r.t. reference pose i
-        ch, sh = ref_c[i], ref_s[i]
-        e0 = (y - ref_y[i]) * ch - (x - ref_x[i]) * sh
+        e0 = (y - ref_y[i]) * ref_c[i] - (x - ref_x[i]) * ref_s[i]
         e1 = wrap(hd - ref_h[i])
         u, al = vx, accel_cmd * dt
         uu, ua, aa = u * u, u * al, al * al
         k0, k1, k2, k3, k4 = kap[i].unbind(0)
-        lin = u * hz + al * s1  # sum over the horizon of v_k / dt
-        sum_a = lin * dt
-        sum_ab = (uu * s1 + ua * q1 + aa * q2) * c_ab
-        sum_ac = (uu * k2 + ua * k3 + aa * k4) * (-dt * dt)
-        e0_end = e0 + e1 * sum_a + delta * sum_ab + sum_ac
-        e1_end = wrap(e1 + delta * (lin * dl) - (u * k0 + al * k1) * dt)
-        b1_end = (u * s1 + al * s2) * c_ab
-        b0_end = (uu * r0 + ua * r1 + aa * r2) * c_b0
-        steer_lqr = -(b0_end * (q0 * e0_end) + b1_end * (q1_lat * e1_end)) / (
-            b0_end * b0_end * q0 + b1_end * b1_end * q1_lat + p.r_lateral
-        )
-        steer_cmd = steer_lqr.masked_fill(stop, 0.0)
-        # kinematic bicycle with first-order command delay
-        ax_new = (accel_cmd - ax) * k_acc + ax
-        ideal_delta = steer_cmd * dt + delta
-        delta_f = (ideal_delta - delta) * k_steer + delta
-        steer_rate = (delta_f - delta) / dt
-        x_n = x + vx * torch.cos(hd) * dt
-        y_n = y + vx * torch.sin(hd) * dt
-        h_n = wrap(hd + vx * tan_delta / wheel_base * dt)
-        vx_n = vx + ax_new * dt
-        delta_n = torch.clamp(delta + steer_rate * dt, -p.max_steering_angle, p.max_steering_angle)
+        sum_a = torch.add(u * c_sa_u, al, alpha=c_sa_a)
+        sum_ab = torch.add(torch.add(uu * c_ab_uu, ua, alpha=c_ab_ua), aa, alpha=c_ab_aa)
+        sum_ac = torch.addcmul(torch.addcmul(uu * k2, ua, k3), aa, k4)
+        e0_end = torch.addcmul(torch.addcmul(e0, e1, sum_a), delta, sum_ab).sub_(sum_ac, alpha=dt * dt)
+        lat = torch.add(u * c_e1_u, al, alpha=c_e1_a)
+        e1_end = wrap(torch.addcmul(e1, delta, lat).sub_(torch.addcmul(u * k0, al, k1), alpha=dt))
+        b1_end = torch.add(u * c_b1_u, al, alpha=c_b1_a)
+        b0_end = torch.add(torch.add(uu * c_b0_uu, ua, alpha=c_b0_ua), aa, alpha=c_b0_aa)
+        num_l = torch.addcmul(b0_end * e0_end * q0, b1_end, e1_end, value=q1_lat)
+        den_l = torch.addcmul((b0_end * b0_end).mul_(q0).add_(p.r_lateral), b1_end, b1_end, value=q1_lat)
+        steer_cmd = (num_l / den_l).neg_().masked_fill_(stop, 0.0)
+        # kinematic bicycle with first-order command delay: delta_f - delta = k_steer * dt * steer_cmd
+        ax_new = torch.add(ax, accel_cmd - ax, alpha=k_acc)
+        steer_rate = steer_cmd * k_steer
+        row = out[:, i + 1]
+        torch.addcmul(x, vx, torch.cos(hd), value=dt, out=row[0])
+        torch.addcmul(y, vx, torch.sin(hd), value=dt, out=row[1])
+        h_n = wrap(torch.addcmul(hd, vx, tan_delta, value=inv_wb_dt))
+        vx_n = torch.add(vx, ax_new, alpha=dt)
+        delta_n = torch.add(delta, steer_rate, alpha=dt).clamp_(-p.max_steering_angle, p.max_steering_angle)
         tan_delta = torch.tan(delta_n)
         yaw_n = vx_n * tan_delta / wheel_base
-        row = out[:, i + 1]
-        for k, v in ((0, x_n), (1, y_n), (2, h_n), (3, vx_n), (5, ax_new), (7, delta_n), (8, steer_rate)):
-            row[k] = v
-        row[9] = yaw_n
+        row[2], row[3], row[5], row[7], row[8], row[9] = h_n, vx_n, ax_new, delta_n, steer_rate, yaw_n
         torch.div(yaw_n - yaw_rate, dt, out=row[10])
-        x, y, hd, vx, ax, delta, yaw_rate = x_n, y_n, h_n, vx_n, ax_new, delta_n, yaw_n
+        x, y, hd, vx, ax, delta, yaw_rate = row[0], row[1], h_n, vx_n, ax_new, delta_n, yaw_n
     return out.permute(2, 1, 0)
