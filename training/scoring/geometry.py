@@ -157,6 +157,8 @@ class PolygonGrid:
         import shapely
 
         geoms = [r if hasattr(r, "geom_type") else shapely.Polygon(np.asarray(r, dtype=np.float64)) for r in rings]
+        for g in geoms:
+            shapely.prepare(g)  # indexed point-in-polygon for the many cell-centre queries below
         rings = [
             np.concatenate([np.asarray(c.coords)[:-1] for c in _rings_of(g)], 0) if not g.is_empty else np.zeros((0, 2))
             for g in geoms
@@ -227,10 +229,10 @@ class PolygonGrid:
             i0, j0 = np.floor((ring.min(0) - lo) / cell).astype(np.int64)
             i1, j1 = np.floor((ring.max(0) - lo) / cell).astype(np.int64)
             ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
-            cc = (ii * ny + jj).ravel()
-            cc = cc[~np.isin(cc, bcells)]
-            cxy = lo + (np.stack([cc // ny, cc % ny], 1) + 0.5) * cell
-            inside = shapely.contains_xy(poly, cxy[:, 0], cxy[:, 1])
+            cc = ii * ny + jj
+            on_boundary = np.zeros(nx * ny, bool)
+            on_boundary[bcells] = True
+            inside = _scanline_inside(a, b, lo, cell, (i0, i1), (j0, j1)) & ~on_boundary[cc]
             cc = cc[inside]
             ent_poly.append(np.full(len(cc), p))
             ent_cell.append(cc)
@@ -302,6 +304,36 @@ class PolygonGrid:
             inside[bidx] = inside[bidx] ^ parity
         keep = torch.nonzero(inside).squeeze(1)
         return pt[keep], self.entry_poly[ent[keep]]
+
+
+def _scanline_inside(
+    a: np.ndarray, b: np.ndarray, lo: np.ndarray, cell: float, irange: tuple[int, int], jrange: tuple[int, int]
+) -> np.ndarray:
+    """Inside flags (ni, nj) of the cell centres i0..i1 x j0..j1 by the crossing parity of a +x ray against
+    the edges a -> b of every ring (half-open in y, holes included).
+
+    Exact for every cell that no edge crosses (its centre is far from all edges); cells that an edge crosses
+    are boundary cells, whose flags the caller does not use. Replaces ~1e6 shapely point queries per map."""
+    (i0, i1), (j0, j1) = irange, jrange
+    ni, nj = i1 - i0 + 1, j1 - j0 + 1
+    ya, yb = a[:, 1], b[:, 1]
+    # candidate rows of every edge (one row of slack each side), then the exact half-open test
+    r0 = np.floor((np.minimum(ya, yb) - lo[1]) / cell - 0.5).astype(np.int64) - 1
+    r1 = np.ceil((np.maximum(ya, yb) - lo[1]) / cell - 0.5).astype(np.int64) + 1
+    r0, r1 = np.maximum(r0, j0), np.minimum(r1, j1)
+    cnt = np.maximum(r1 - r0 + 1, 0)
+    eid = np.repeat(np.arange(len(a)), cnt)
+    row = np.repeat(r0, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    yc = lo[1] + (row + 0.5) * cell
+    crosses = (ya[eid] <= yc) != (yb[eid] <= yc)
+    eid, row, yc = eid[crosses], row[crosses], yc[crosses]
+    xa, xb, yae, ybe = a[eid, 0], b[eid, 0], ya[eid], yb[eid]
+    xc = xa + (yc - yae) * (xb - xa) / (ybe - yae)
+    # number of cell centres of the row left of the crossing: those cells see it on their +x ray
+    ic = np.clip(np.ceil((xc - lo[0]) / cell - 0.5).astype(np.int64) - i0, 0, ni)
+    hist = np.bincount((row - j0) * (ni + 1) + ic, minlength=nj * (ni + 1)).reshape(nj, ni + 1)
+    right = hist.sum(1, keepdims=True) - np.cumsum(hist, 1)[:, :ni]  # crossings with ic > i
+    return (right % 2 == 1).T
 
 
 def _rings_of(g: Any) -> list[Any]:
@@ -529,27 +561,31 @@ class SegmentGrid:
         ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
         ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
         centres = lo + (np.stack([ii.ravel(), jj.ravel()], 1) + 0.5) * cell
-        # candidate (cell, segment) pairs by segment bounding boxes, then exact distance to the cell centre
-        pairs_c, pairs_s, pairs_d = [], [], []
-        for s_idx in range(len(a)):
-            bmin = np.minimum(a[s_idx], b[s_idx]) - reach
-            bmax = np.maximum(a[s_idx], b[s_idx]) + reach
-            i0, j0 = np.floor((bmin - lo) / cell).astype(int)
-            i1, j1 = np.floor((bmax - lo) / cell).astype(int)
-            ci, cj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
-            cid = (ci * ny + cj).ravel()
-            pc = centres[cid]
-            d = b[s_idx] - a[s_idx]
-            t = np.clip(((pc - a[s_idx]) @ d) / max(d @ d, 1e-300), 0, 1)
-            dist = np.hypot(*(pc - a[s_idx] - t[:, None] * d).T)
-            ok = dist <= reach
-            pairs_c.append(cid[ok])
-            pairs_s.append(np.full(ok.sum(), s_idx))
-            pairs_d.append(dist[ok])
-        pc_all = np.concatenate(pairs_c)
-        ps_all = np.concatenate(pairs_s)
-        order = np.argsort(pc_all, kind="stable")
-        pc_all, ps_all = pc_all[order], ps_all[order]
+        # candidate (cell, segment) pairs by the bounding boxes of <= 2 m pieces of each segment (vectorized,
+        # bounded span), then the exact distance from the cell centre to the whole segment
+        seg = b - a
+        npc = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / 2.0).astype(np.int64), 1)
+        sid = np.repeat(np.arange(len(a)), npc)
+        k = np.arange(len(sid)) - np.repeat(np.cumsum(npc) - npc, npc)
+        pa = a[sid] + seg[sid] * (k / npc[sid])[:, None]
+        pb = a[sid] + seg[sid] * ((k + 1) / npc[sid])[:, None]
+        i0 = np.floor((np.minimum(pa, pb) - reach - lo) / cell).astype(np.int64)
+        i1 = np.floor((np.maximum(pa, pb) + reach - lo) / cell).astype(np.int64)
+        span = int((i1 - i0).max()) + 1
+        rng = np.arange(span)
+        ci = i0[:, 0, None, None] + rng[:, None]
+        cj = i0[:, 1, None, None] + rng[None, :]
+        inside = (ci <= i1[:, 0, None, None]) & (cj <= i1[:, 1, None, None])
+        cid = (ci * ny + cj)[inside]
+        sidx = np.broadcast_to(sid[:, None, None], inside.shape)[inside]
+        key = np.unique(cid * len(a) + sidx)  # sorted by cell, then segment
+        cid, sidx = key // len(a), key % len(a)
+        pc = centres[cid]
+        d = seg[sidx]
+        t = np.clip(np.einsum("ij,ij->i", pc - a[sidx], d) / np.maximum(np.einsum("ij,ij->i", d, d), 1e-300), 0, 1)
+        dist = np.hypot(*(pc - a[sidx] - t[:, None] * d).T)
+        ok = dist <= reach
+        pc_all, ps_all, pd_all = cid[ok], sidx[ok], dist[ok]
         counts = np.bincount(pc_all, minlength=nx * ny)
         smax = max(int(counts.max()), 1)
         used = np.nonzero(counts)[0]
@@ -560,7 +596,7 @@ class SegmentGrid:
         slot = np.arange(len(pc_all)) - start[pc_all]
         segs[cell_row[pc_all], slot] = np.concatenate([a[ps_all], b[ps_all]], 1)
         centre_dist = np.full(nx * ny, np.inf)
-        np.minimum.at(centre_dist, pc_all, np.concatenate(pairs_d)[order])
+        np.minimum.at(centre_dist, pc_all, pd_all)
         all_near = centre_dist + cell * np.sqrt(0.5) + 1e-9 < radius
         return SegmentGrid(
             origin=torch.from_numpy(lo.astype(np.float64)),
