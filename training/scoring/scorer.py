@@ -586,15 +586,25 @@ class PDMScorer:
 
     # --------------------------------------------------------------------------------------------------------
     def score(
-        self, plans: torch.Tensor, plan_dt: float, version: int = 2, diagnostics: bool = False
+        self,
+        plans: torch.Tensor,
+        plan_dt: float,
+        version: int = 2,
+        diagnostics: bool = False,
+        states: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Score candidate plans (N, K, 3). Returns per-candidate tensors (N,) (see docs/scorer.md).
 
-        `diagnostics=True` also returns `ego_areas` (N, 41, 3) [multiple lanes, non-drivable, oncoming]."""
+        `diagnostics=True` also returns `ego_areas` (N, 41, 3) [multiple lanes, non-drivable, oncoming].
+        `states`: the `simulated_states` an earlier call returned for the same plans (the simulation does not
+        depend on the version), e.g. to score v2 and v1 without simulating twice."""
         cfg = self.cfg
         plans = plans.to(self.device, torch.float64)
         n = plans.shape[0]
-        states = self.simulate_plans(plans, plan_dt)
+        if states is None:
+            states = self.simulate_plans(plans, plan_dt)
+        elif states.shape[:2] != (n, cfg.num_steps):
+            raise ValueError(f"states: expected ({n}, {cfg.num_steps}, 11) for {n} plans, got {tuple(states.shape)}")
         cand_raw = self.sub_scores(states, version, diagnostics)
         fixed = self._fixed_rows(version, diagnostics)
         ref_states = None if self.scene.reference is None else fixed.get("reference")
@@ -701,4 +711,5 @@ class PDMScorer:
             "comfort": cand["comfort"],
             "pdms": pdms,
             "progress_raw": prog,
+            "simulated_states": states,
         }
