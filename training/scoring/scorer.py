@@ -279,11 +279,17 @@ class PDMScorer:
         cx, cy = x + self.r2c * c, y + self.r2c * s
         fx, fy, lx, ly = c * self.half_l, s * self.half_l, s * -self.half_w, c * self.half_w
         t, n = x.shape
-        # the four corners (front-left, rear-left, rear-right, front-right), one grid lookup each (1 word: 3 bits)
         all_bits = None
-        for sf, sl in ((1, 1), (-1, 1), (-1, -1), (1, -1)):
-            px = cx + fx + lx if sf > 0 and sl > 0 else (cx - fx + lx if sl > 0 else (cx - fx - lx if sf < 0 else cx + fx - lx))
-            py = cy + fy + ly if sf > 0 and sl > 0 else (cy - fy + ly if sl > 0 else (cy - fy - ly if sf < 0 else cy + fy - ly))
+        # one grid lookup per corner (1 word, 3 bits); corners and arithmetic order as in `box_corners`
+        for corner in range(4):
+            if corner == 0:
+                px, py = cx + fx + lx, cy + fy + ly
+            elif corner == 1:
+                px, py = cx - fx + lx, cy - fy + ly
+            elif corner == 2:
+                px, py = cx - fx - lx, cy - fy - ly
+            else:
+                px, py = cx + fx - lx, cy + fy - ly
             bits = self.grid.query_xy(px.view(-1), py.view(-1))[:, 0]
             all_bits = bits if all_bits is None else all_bits & bits
         assert all_bits is not None
@@ -406,12 +412,13 @@ class PDMScorer:
             ego_c = self._corners(areas, ti, ni)
             obj_c = ag.corners[ai, ti]
             centroid = obj_c.mean(-2)
-            behind = self._rel_cos(st_x, st_y, st_h, centroid) < math.cos(
-                math.radians(self.cfg.agent_behind_angle_deg)
-            )
+            behind = self._rel_cos(st_x, st_y, st_h, centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
             front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
-            lateral_fault = self._multiple_lanes(ego_c) | areas["non_drivable"][ti, ni]
             active = ~ego_stopped & ~track_stopped
+            lateral_fault = areas["non_drivable"][ti, ni].clone()
+            # the multiple-lanes test decides the outcome only for active, not-behind, non-frontal events
+            need = torch.nonzero(active & ~behind & ~front & ~lateral_fault).squeeze(1)
+            lateral_fault[need] = self._multiple_lanes(ego_c[need])
             fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
             counted = self._first_fault(n, a_cnt, ni, ai, ti, fault)
             val = torch.where(ag.is_agent[ai], 0.0, 0.5).to(dtype)
@@ -444,11 +451,10 @@ class PDMScorer:
             c = self._rel_cos(comp[0, tt, tn], comp[1, tt, tn], comp[2, tt, tn], centroid)
             ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
             behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-            risky = (
-                self._multiple_lanes(self._corners(areas, tt, tn))
-                | areas["non_drivable"][tt, tn]
-                | areas["rear_in_intersection"][tt, tn]
-            )
+            risky = areas["non_drivable"][tt, tn] | areas["rear_in_intersection"][tt, tn]
+            # the multiple-lanes test decides the outcome only for agents neither ahead nor behind
+            need = torch.nonzero(~ahead & ~behind & ~risky).squeeze(1)
+            risky[need] = self._multiple_lanes(self._corners(areas, tt[need], tn[need]))
             viol = ahead | (risky & ~behind)
             key = tt * kk + tk
             counted = self._first_fault(n, a_cnt, tn, ta, key, viol)
@@ -539,9 +545,7 @@ class PDMScorer:
             cnt = torch.cumsum((exceed & ~skip).to(torch.int32), 0)  # exceeding steps so far
             reset = ~exceed & ~skip  # steps that reset the run
             last_reset = torch.where(reset, idx[:, None], -1).cummax(0).values
-            cnt_at_reset = torch.where(
-                last_reset >= 0, cnt.gather(0, last_reset.clamp_min(0)), torch.zeros_like(cnt)
-            )
+            cnt_at_reset = torch.where(last_reset >= 0, cnt.gather(0, last_reset.clamp_min(0)), torch.zeros_like(cnt))
             out["lane_keeping"] = (~((cnt - cnt_at_reset) >= need).any(0)).to(dtype)
             # history + simulated states, only the components comfort reads (heading, ax, ay, yaw rate/accel)
             hlen = self.hist.shape[0]
@@ -554,17 +558,17 @@ class PDMScorer:
             if self.prev_sim is not None:
                 k = round(0.5 / cfg.dt)
                 cur = comp.permute(2, 1, 0)
-                out["extended_comfort"] = extended_comfort(
-                    cur[:, : t - k], self.prev_sim[k:], cfg.dt, cfg.comfort
-                ).to(dtype)
+                out["extended_comfort"] = extended_comfort(cur[:, : t - k], self.prev_sim[k:], cfg.dt, cfg.comfort).to(
+                    dtype
+                )
             if diagnostics:
                 ti, ni = torch.meshgrid(torch.arange(t), torch.arange(n), indexing="ij")
                 multi = self._multiple_lanes(self._corners(areas, ti.reshape(-1), ni.reshape(-1))).view(t, n)
                 out["ego_areas"] = torch.stack([multi, areas["non_drivable"], areas["oncoming"]], -1).transpose(0, 1)
         else:
-            out["comfort"] = comfortable(
-                comp.permute(2, 1, 0), cfg.dt, self.r2c, cfg.comfort, center_shift=False
-            ).to(dtype)
+            out["comfort"] = comfortable(comp.permute(2, 1, 0), cfg.dt, self.r2c, cfg.comfort, center_shift=False).to(
+                dtype
+            )
         return out
 
     def _fixed_rows(self, version: int, diagnostics: bool) -> dict[str, dict[str, torch.Tensor]]:
