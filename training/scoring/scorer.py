@@ -108,6 +108,14 @@ class _AgentRaster:
             gi = i0[:, 0, None, None] + rng[:, None]  # (K, span, 1)
             gj = i0[:, 1, None, None] + rng[None, :]  # (K, 1, span)
             ok = (gi <= i1[:, 0, None, None]) & (gj <= i1[:, 1, None, None])
+            # keep the cells of the box that the disc itself touches (distance from the centre to the cell)
+            gx = (lo[0] + gi * cell - c[:, 0, None, None]).clamp_min(0) + (
+                c[:, 0, None, None] - (lo[0] + (gi + 1) * cell)
+            ).clamp_min(0)
+            gy = (lo[1] + gj * cell - c[:, 1, None, None]).clamp_min(0) + (
+                c[:, 1, None, None] - (lo[1] + (gj + 1) * cell)
+            ).clamp_min(0)
+            ok &= gx * gx + gy * gy <= r[:, :, None] ** 2
             key = (si[:, None, None] * nx + gi) * ny + gj
             word = (ai // BITS_PER_WORD)[:, None, None].expand_as(key)
             bit = (torch.ones_like(ai) << (ai % BITS_PER_WORD))[:, None, None].expand_as(key)
