@@ -281,7 +281,8 @@ class PDMScorer:
     # --------------------------------------------------------------------------------------------------------
     def _ego_areas(self, comp: torch.Tensor) -> dict[str, torch.Tensor]:
         """Component-major states (11, T, N) -> per-step ego geometry and flags, all time-major (T, N):
-        box centre and heading cos/sin, multiple lanes (lazy), non-drivable, oncoming, in intersection."""
+        box centre and heading cos/sin, non-drivable, oncoming, centre in intersection. Multiple lanes and the
+        rear axle in an intersection are only needed for collision/TTC pairs and are looked up there."""
         x, y, h = comp[0], comp[1], comp[2]
         c, s = torch.cos(h), torch.sin(h)
         cx, cy = x + self.r2c * c, y + self.r2c * s
@@ -303,10 +304,6 @@ class PDMScorer:
         assert all_bits is not None
         nondrivable = (all_bits & 1).view(t, n) == 0
         centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1))[:, 0].view(t, n)
-        if self.has_intersections:
-            rear_inter = (self.grid.query_xy(x.reshape(-1), y.reshape(-1))[:, 0].view(t, n) & 4) != 0
-        else:
-            rear_inter = (centre_bits & 4) != 0
         return {
             "cx": cx,
             "cy": cy,
@@ -316,7 +313,6 @@ class PDMScorer:
             "non_drivable": nondrivable,
             "oncoming": (centre_bits & 2) == 0,
             "centre_in_intersection": (centre_bits & 4) != 0,
-            "rear_in_intersection": rear_inter,
         }
 
     def _corners(self, areas: dict[str, torch.Tensor], ti: torch.Tensor, ni: torch.Tensor) -> torch.Tensor:
@@ -459,7 +455,10 @@ class PDMScorer:
             c = self._rel_cos(comp[0, tt, tn], comp[1, tt, tn], comp[2, tt, tn], centroid)
             ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
             behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-            risky = areas["non_drivable"][tt, tn] | areas["rear_in_intersection"][tt, tn]
+            risky = areas["non_drivable"][tt, tn]
+            if self.has_intersections:  # rear axle in an intersection, looked up for these pairs only
+                rear = self.grid.query_xy(comp[0, tt, tn], comp[1, tt, tn])[:, 0]
+                risky |= (rear & 4) != 0
             # the multiple-lanes test decides the outcome only for agents neither ahead nor behind
             need = torch.nonzero(~ahead & ~behind & ~risky).squeeze(1)
             risky[need] = self._multiple_lanes(self._corners(areas, tt[need], tn[need]))
