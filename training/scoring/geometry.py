@@ -36,8 +36,10 @@ def box_corners(
     c, s = torch.cos(h), torch.sin(h)
     fx, fy = c * half_l, s * half_l
     lx, ly = -s * half_w, c * half_w
-    xs = torch.stack([cx + fx + lx, cx - fx + lx, cx - fx - lx, cx + fx - lx], -1)
-    ys = torch.stack([cy + fy + ly, cy - fy + ly, cy - fy - ly, cy + fy - ly], -1)
+    # centre +- (front +- left) offsets; the scorer's per-corner grid lookups use the same arithmetic
+    ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly
+    xs = torch.stack([cx + ax, cx - bx, cx - ax, cx + bx], -1)
+    ys = torch.stack([cy + ay, cy - by, cy - ay, cy + by], -1)
     return torch.stack([xs, ys], -1)
 
 
@@ -622,6 +624,24 @@ class SegmentGrid:
             None if self.all_near is None else self.all_near.to(device),
             None if self.cell_row is None else self.cell_row.to(device),
         )
+
+    def farther_than_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        """`farther_than` for flat coordinate tensors px, py (M,): one table gather per point, the exact
+        segment distances only for points in cells that are neither surely near nor surely far."""
+        ix = ((px - self.origin[0]) / self.cell).floor_().to(torch.int64)
+        iy = ((py - self.origin[1]) / self.cell).floor_().to(torch.int64)
+        valid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        cid = torch.where(valid, torch.add(iy, ix, alpha=self.ny), 0)
+        near = valid & self.has_any[cid]
+        out = torch.ones(len(px), dtype=torch.bool, device=px.device)
+        if self.all_near is not None:
+            sure = valid & self.all_near[cid]
+            out[sure] = False
+            near &= ~sure
+        idx = torch.nonzero(near).squeeze(1)
+        if len(idx):
+            out[idx] = self.farther_than(torch.stack([px[idx], py[idx]], -1))
+        return out
 
     def farther_than(self, pts: torch.Tensor) -> torch.Tensor:
         """(M, 2) -> bool (M,): distance to the polyline > radius."""

@@ -286,19 +286,12 @@ class PDMScorer:
         x, y, h = comp[0], comp[1], comp[2]
         c, s = torch.cos(h), torch.sin(h)
         cx, cy = x + self.r2c * c, y + self.r2c * s
-        fx, fy, lx, ly = c * self.half_l, s * self.half_l, s * -self.half_w, c * self.half_w
+        fx, fy, lx, ly = c * self.half_l, s * self.half_l, -s * self.half_w, c * self.half_w
+        ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
         t, n = x.shape
         all_bits = None
         # one grid lookup per corner (1 word, 3 bits); corners and arithmetic order as in `box_corners`
-        for corner in range(4):
-            if corner == 0:
-                px, py = cx + fx + lx, cy + fy + ly
-            elif corner == 1:
-                px, py = cx - fx + lx, cy - fy + ly
-            elif corner == 2:
-                px, py = cx - fx - lx, cy - fy - ly
-            else:
-                px, py = cx + fx - lx, cy + fy - ly
+        for px, py in ((cx + ax, cy + ay), (cx - bx, cy - by), (cx - ax, cy - ay), (cx + bx, cy + by)):
             bits = self.grid.query_xy(px.view(-1), py.view(-1))[:, 0]
             all_bits = bits if all_bits is None else all_bits & bits
         assert all_bits is not None
@@ -546,7 +539,7 @@ class PDMScorer:
             out["traffic_light_compliance"] = self._tlc(areas).to(dtype)
             # lane keeping: fails if the centre stays > 0.5 m from the centreline for 2 s, not counting
             # steps in intersections (they neither count nor reset the run)
-            exceed = self.lk_grid.farther_than(torch.stack([cx.reshape(-1), cy.reshape(-1)], -1)).view(t, n)
+            exceed = self.lk_grid.farther_than_xy(cx.view(-1), cy.view(-1)).view(t, n)
             skip = areas["centre_in_intersection"]
             need = math.ceil(cfg.lane_keeping_horizon_window_s / cfg.dt)
             cnt = torch.cumsum((exceed & ~skip).to(torch.int32), 0)  # exceeding steps so far
