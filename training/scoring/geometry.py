@@ -433,8 +433,9 @@ class PolygonBits:
         g = self.grid
         if self.flagged is None:
             self.flagged = _flag_boundary(self.interior, self.b_count)
-        ix = ((px - g.origin[0]) / g.cell).clamp_(0, g.nx - 1).to(torch.int64)
-        iy = ((py - g.origin[1]) / g.cell).clamp_(0, g.ny - 1).to(torch.int64)
+        idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64  # int32: half the index traffic
+        ix = ((px - g.origin[0]) / g.cell).clamp_(0, g.nx - 1).to(idx_t)
+        iy = ((py - g.origin[1]) / g.cell).clamp_(0, g.ny - 1).to(idx_t)
         cid = torch.add(iy, ix, alpha=g.ny)
         if self.words == 1:  # 1-D gather (a gather of (M, 1) rows is ~2x slower)
             bits = self.flagged.view(-1)[cid][:, None]

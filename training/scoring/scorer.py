@@ -125,10 +125,11 @@ class _AgentRaster:
     def candidates(self, px: torch.Tensor, py: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ego centres px, py (S, N) looked up at object steps step (S,) -> flat (s * N + n) index and agent
         index of every candidate pair."""
-        ix = ((px - self.origin[0]) / self.cell).clamp_(0, self.nx - 1).to(torch.int64)
-        iy = ((py - self.origin[1]) / self.cell).clamp_(0, self.ny - 1).to(torch.int64)
+        idx_t = torch.int32 if self.table.shape[0] < 2**31 else torch.int64  # int32: half the index traffic
+        ix = ((px - self.origin[0]) / self.cell).clamp_(0, self.nx - 1).to(idx_t)
+        iy = ((py - self.origin[1]) / self.cell).clamp_(0, self.ny - 1).to(idx_t)
         key = torch.add(iy, ix, alpha=self.ny)
-        key += (step * (self.nx * self.ny))[:, None]
+        key += (step * (self.nx * self.ny)).to(idx_t)[:, None]
         es, ags = [], []
         for w in range(self.words):
             m = self.table[:, w].contiguous()[key.view(-1)] if self.words > 1 else self.table.view(-1)[key.view(-1)]
