@@ -13,6 +13,7 @@ from training.scoring.geometry import (
     SegmentGrid,
     box_corners,
     convex_quads_intersect,
+    obb_intersect,
     polyline_project,
 )
 from training.scoring.scene import load_scene_json
@@ -61,3 +62,9 @@ def test_box_overlap_matches_shapely() -> None:
     mine = convex_quads_intersect(ca, cb).numpy()
     ref = shapely.intersects(shapely.polygons(ca.numpy()), shapely.polygons(cb.numpy()))
     assert (mine == ref).all()
+    # centre / half-extent form used by the scorer's narrow phase
+    obb = obb_intersect(
+        a[:, 0], a[:, 1], torch.cos(a[:, 2]), torch.sin(a[:, 2]), a[:, 3].abs() + 0.5, a[:, 4].abs() + 0.3,
+        b[:, 0], b[:, 1], torch.cos(b[:, 2]), torch.sin(b[:, 2]), b[:, 3].abs() + 0.5, b[:, 4].abs() + 0.3,
+    ).numpy()  # fmt: skip
+    assert (obb == ref).all() and 0.05 < ref.mean() < 0.95

@@ -55,7 +55,7 @@ def test_scene_parity(scene_id: str) -> None:
         err = np.abs(sim - e2[f"{form}_simulated_states"]).max(axis=(1, 2))
         assert np.median(err) < 1e-6 and err.max() < 1e-2, f"{scene_id} {form} simulation"
         assert (r2["ego_areas"].numpy() == e2[f"{form}_ego_areas"].astype(bool)).mean() > 0.999
-        r1 = scorer.score(plans, plan_dt, version=1)
+        r1 = scorer.score(plans, plan_dt, version=1, states=r2["simulated_states"])  # same simulation
         for key in DISCRETE_V1:
             agree = (r1[key].numpy() == e1[f"{form}_{key}"]).mean()
             assert agree * n >= n - 1, f"{scene_id} v1 {form} {key}: {agree:.4f}"

@@ -91,20 +91,25 @@ def comfortable(
     mag = _acc(states, "magnitude", rear_axle_to_center, center_shift)
     jerk = _jerk(mag, dt, wj)
     lon_jerk = _jerk(_acc(states, "x", rear_axle_to_center, center_shift) if not center_shift else lon, dt, wj)
-    yaw_rate = _yaw(states, 1, 2, dt)
-    yaw_acc = _yaw(states, 2, 3, dt)
-    ok = ((lon > bounds.min_lon_accel) & (lon < bounds.max_lon_accel)).all(-1)
-    ok &= ((lat > -bounds.max_abs_lat_accel) & (lat < bounds.max_abs_lat_accel)).all(-1)
-    ok &= ((jerk > -bounds.max_abs_jerk) & (jerk < bounds.max_abs_jerk)).all(-1)
-    ok &= ((lon_jerk > -bounds.max_abs_lon_jerk) & (lon_jerk < bounds.max_abs_lon_jerk)).all(-1)
-    ok &= ((yaw_acc > -bounds.max_abs_yaw_accel) & (yaw_acc < bounds.max_abs_yaw_accel)).all(-1)
-    ok &= ((yaw_rate > -bounds.max_abs_yaw_rate) & (yaw_rate < bounds.max_abs_yaw_rate)).all(-1)
+    heading = _unwrap(states[..., 2])  # shared by both yaw features
+    yaw_rate = _round8(_filt(heading, YAW_WINDOW, 2, 1, dt))
+    yaw_acc = _round8(_filt(heading, YAW_WINDOW, 3, 2, dt))
+    # strict bounds at every step, as reductions (min/max, or max |x| for symmetric bounds; NaN fails both)
+    ok = (lon.amin(-1) > bounds.min_lon_accel) & (lon.amax(-1) < bounds.max_lon_accel)
+    ok &= lat.abs().amax(-1) < bounds.max_abs_lat_accel
+    ok &= jerk.abs().amax(-1) < bounds.max_abs_jerk
+    ok &= lon_jerk.abs().amax(-1) < bounds.max_abs_lon_jerk
+    ok &= yaw_acc.abs().amax(-1) < bounds.max_abs_yaw_accel
+    ok &= yaw_rate.abs().amax(-1) < bounds.max_abs_yaw_rate
     return ok
 
 
 def _ec_features(states: torch.Tensor, dt: float) -> list[torch.Tensor]:
     mag = _acc(states, "magnitude", 0.0, False)
-    return [mag, _jerk(mag, dt), _yaw(states, 1, 2, dt), _yaw(states, 2, 2, dt)]
+    heading = _unwrap(states[..., 2])
+    yaw_rate = _round8(_filt(heading, YAW_WINDOW, 2, 1, dt))
+    yaw_acc = _round8(_filt(heading, YAW_WINDOW, 2, 2, dt))
+    return [mag, _jerk(mag, dt), yaw_rate, yaw_acc]
 
 
 def extended_comfort(current: torch.Tensor, previous: torch.Tensor, dt: float, bounds: ComfortBounds) -> torch.Tensor:

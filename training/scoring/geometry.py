@@ -36,8 +36,10 @@ def box_corners(
     c, s = torch.cos(h), torch.sin(h)
     fx, fy = c * half_l, s * half_l
     lx, ly = -s * half_w, c * half_w
-    xs = torch.stack([cx + fx + lx, cx - fx + lx, cx - fx - lx, cx + fx - lx], -1)
-    ys = torch.stack([cy + fy + ly, cy - fy + ly, cy - fy - ly, cy + fy - ly], -1)
+    # centre +- (front +- left) offsets; the scorer's per-corner grid lookups use the same arithmetic
+    ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly
+    xs = torch.stack([cx + ax, cx - bx, cx - ax, cx + bx], -1)
+    ys = torch.stack([cy + ay, cy - by, cy - ay, cy + by], -1)
     return torch.stack([xs, ys], -1)
 
 
@@ -55,6 +57,35 @@ def convex_quads_intersect(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     pb = torch.einsum("...kd,...ad->...ak", b, axes)
     sep = (pa.amax(-1) < pb.amin(-1)) | (pb.amax(-1) < pa.amin(-1))
     return ~sep.any(-1)
+
+
+def obb_intersect(
+    ax: torch.Tensor,
+    ay: torch.Tensor,
+    ac: torch.Tensor,
+    as_: torch.Tensor,
+    a_hl: torch.Tensor | float,
+    a_hw: torch.Tensor | float,
+    bx: torch.Tensor,
+    by: torch.Tensor,
+    bc: torch.Tensor,
+    bs: torch.Tensor,
+    b_hl: torch.Tensor | float,
+    b_hw: torch.Tensor | float,
+) -> torch.Tensor:
+    """Closed intersection of oriented boxes given as centre, (cos, sin) of the heading and half sizes.
+
+    The separating-axis test of `convex_quads_intersect` written with centres and half extents: along each of
+    the four box axes the boxes are separated iff |centre offset . axis| > the sum of the projected half
+    extents. No corners are built, so it needs ~1/3 of the memory traffic of the corner form."""
+    dx, dy = bx - ax, by - ay
+    cab = (ac * bc + as_ * bs).abs()  # |cos(b - a)|
+    sab = (ac * bs - as_ * bc).abs()  # |sin(b - a)|
+    sep = (dx * ac + dy * as_).abs() > a_hl + b_hl * cab + b_hw * sab
+    sep |= (dy * ac - dx * as_).abs() > a_hw + b_hl * sab + b_hw * cab
+    sep |= (dx * bc + dy * bs).abs() > b_hl + a_hl * cab + a_hw * sab
+    sep |= (dy * bc - dx * bs).abs() > b_hw + a_hl * sab + a_hw * cab
+    return ~sep
 
 
 def segment_quad_intersect(p0: torch.Tensor, p1: torch.Tensor, quad: torch.Tensor) -> torch.Tensor:
@@ -128,6 +159,8 @@ class PolygonGrid:
         import shapely
 
         geoms = [r if hasattr(r, "geom_type") else shapely.Polygon(np.asarray(r, dtype=np.float64)) for r in rings]
+        for g in geoms:
+            shapely.prepare(g)  # indexed point-in-polygon for the many cell-centre queries below
         rings = [
             np.concatenate([np.asarray(c.coords)[:-1] for c in _rings_of(g)], 0) if not g.is_empty else np.zeros((0, 2))
             for g in geoms
@@ -198,10 +231,10 @@ class PolygonGrid:
             i0, j0 = np.floor((ring.min(0) - lo) / cell).astype(np.int64)
             i1, j1 = np.floor((ring.max(0) - lo) / cell).astype(np.int64)
             ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
-            cc = (ii * ny + jj).ravel()
-            cc = cc[~np.isin(cc, bcells)]
-            cxy = lo + (np.stack([cc // ny, cc % ny], 1) + 0.5) * cell
-            inside = shapely.contains_xy(poly, cxy[:, 0], cxy[:, 1])
+            cc = ii * ny + jj
+            on_boundary = np.zeros(nx * ny, bool)
+            on_boundary[bcells] = True
+            inside = _scanline_inside(a, b, lo, cell, (i0, i1), (j0, j1)) & ~on_boundary[cc]
             cc = cc[inside]
             ent_poly.append(np.full(len(cc), p))
             ent_cell.append(cc)
@@ -275,6 +308,36 @@ class PolygonGrid:
         return pt[keep], self.entry_poly[ent[keep]]
 
 
+def _scanline_inside(
+    a: np.ndarray, b: np.ndarray, lo: np.ndarray, cell: float, irange: tuple[int, int], jrange: tuple[int, int]
+) -> np.ndarray:
+    """Inside flags (ni, nj) of the cell centres i0..i1 x j0..j1 by the crossing parity of a +x ray against
+    the edges a -> b of every ring (half-open in y, holes included).
+
+    Exact for every cell that no edge crosses (its centre is far from all edges); cells that an edge crosses
+    are boundary cells, whose flags the caller does not use. Replaces ~1e6 shapely point queries per map."""
+    (i0, i1), (j0, j1) = irange, jrange
+    ni, nj = i1 - i0 + 1, j1 - j0 + 1
+    ya, yb = a[:, 1], b[:, 1]
+    # candidate rows of every edge (one row of slack each side), then the exact half-open test
+    r0 = np.floor((np.minimum(ya, yb) - lo[1]) / cell - 0.5).astype(np.int64) - 1
+    r1 = np.ceil((np.maximum(ya, yb) - lo[1]) / cell - 0.5).astype(np.int64) + 1
+    r0, r1 = np.maximum(r0, j0), np.minimum(r1, j1)
+    cnt = np.maximum(r1 - r0 + 1, 0)
+    eid = np.repeat(np.arange(len(a)), cnt)
+    row = np.repeat(r0, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    yc = lo[1] + (row + 0.5) * cell
+    crosses = (ya[eid] <= yc) != (yb[eid] <= yc)
+    eid, row, yc = eid[crosses], row[crosses], yc[crosses]
+    xa, xb, yae, ybe = a[eid, 0], b[eid, 0], ya[eid], yb[eid]
+    xc = xa + (yc - yae) * (xb - xa) / (ybe - yae)
+    # number of cell centres of the row left of the crossing: those cells see it on their +x ray
+    ic = np.clip(np.ceil((xc - lo[0]) / cell - 0.5).astype(np.int64) - i0, 0, ni)
+    hist = np.bincount((row - j0) * (ni + 1) + ic, minlength=nj * (ni + 1)).reshape(nj, ni + 1)
+    right = hist.sum(1, keepdims=True) - np.cumsum(hist, 1)[:, :ni]  # crossings with ic > i
+    return (right % 2 == 1).T
+
+
 def _rings_of(g: Any) -> list[Any]:
     polys = list(getattr(g, "geoms", [g]))
     return [r for q in polys for r in [q.exterior, *q.interiors]]
@@ -301,6 +364,13 @@ def popcount64(x: torch.Tensor) -> torch.Tensor:
 
 
 BITS_PER_WORD = 62
+BOUNDARY_FLAG = 1 << 62  # free bit above the 62 polygon bits of word 0: "this cell has boundary entries"
+
+
+def _flag_boundary(interior: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    flagged = interior.clone()
+    flagged[:, 0] |= (counts > 0).to(torch.int64) << 62
+    return flagged
 
 
 @dataclass
@@ -319,6 +389,7 @@ class PolygonBits:
     b_edges: torch.Tensor
     words: int
     b_count: torch.Tensor  # (cells,) int32 number of boundary entries
+    flagged: torch.Tensor | None = None  # (cells, W) interior bits, word 0 with BOUNDARY_FLAG if b_count > 0
 
     @staticmethod
     def from_grid(g: PolygonGrid) -> PolygonBits:
@@ -343,6 +414,7 @@ class PolygonBits:
             g.entry_edges[b],
             w,
             counts.to(torch.int32),
+            _flag_boundary(interior.view(ncell, w), counts),
         )
 
     def mask(self, polys: torch.Tensor) -> torch.Tensor:
@@ -351,6 +423,30 @@ class PolygonBits:
         idx = torch.nonzero(polys).squeeze(1)
         out.index_add_(0, idx // BITS_PER_WORD, torch.ones_like(idx) << (idx % BITS_PER_WORD))
         return out
+
+    def query_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        """Same as `query` for flat coordinate tensors px, py (M,) -> (M, W) bitmasks.
+
+        Cheaper form: one table gather per point answers both "which polygons contain the whole cell" and
+        "does the cell hold boundary entries" (BOUNDARY_FLAG); only the few points in boundary cells run the
+        exact crossing-parity test."""
+        g = self.grid
+        if self.flagged is None:
+            self.flagged = _flag_boundary(self.interior, self.b_count)
+        idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64  # int32: half the index traffic
+        ix = ((px - g.origin[0]) / g.cell).clamp_(0, g.nx - 1).to(idx_t)
+        iy = ((py - g.origin[1]) / g.cell).clamp_(0, g.ny - 1).to(idx_t)
+        cid = torch.add(iy, ix, alpha=g.ny)
+        if self.words == 1:  # 1-D gather (a gather of (M, 1) rows is ~2x slower)
+            bits = self.flagged.view(-1)[cid][:, None]
+        else:
+            bits = self.flagged[cid]  # (M, W)
+        has = torch.nonzero(bits[:, 0] >= BOUNDARY_FLAG).squeeze(1)
+        bits[:, 0] &= BOUNDARY_FLAG - 1
+        if len(has):
+            sub = self.query(torch.stack([px[has], py[has]], -1))
+            bits[has] = sub
+        return bits
 
     def query(self, pts: torch.Tensor) -> torch.Tensor:
         """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point."""
@@ -398,48 +494,50 @@ def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) 
     """Arc length of the closest point on polyline `line` (S+1, 2) for points (M, 2), and the distance.
 
     Like shapely `project` / `distance` (the first closest segment wins ties). Segments are grouped in chunks
-    of `chunk`; a chunk is evaluated exactly only if its bounding-circle lower bound can beat the best upper
-    bound, which keeps the cost ~O(M (S / chunk + chunk)) instead of O(M S).
+    of `chunk`; a (point, chunk) pair is evaluated exactly only if the chunk's bounding-circle lower bound can
+    beat the point's best upper bound. Pairs are kept sparse (no padding to the worst point), so the cost is
+    ~O(M (S / chunk) + pairs * chunk).
     """
+    dev = line.device
     a = line[:-1]
     d = line[1:] - a
     seg_len = torch.linalg.vector_norm(d, dim=-1)
-    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=line.device), torch.cumsum(seg_len, 0)])
+    cum = torch.cat([torch.zeros(1, dtype=line.dtype, device=dev), torch.cumsum(seg_len, 0)])
     ns = a.shape[0]
     nc = -(-ns // chunk)
     pad = nc * chunk - ns
     a_p = torch.cat([a, a[-1:].expand(pad, 2)], 0).view(nc, chunk, 2)
-    d_p = torch.cat([d, torch.zeros(pad, 2, dtype=d.dtype, device=d.device)], 0).view(nc, chunk, 2)
-    valid = (torch.arange(nc * chunk, device=line.device) < ns).view(nc, chunk)
+    d_p = torch.cat([d, torch.zeros(pad, 2, dtype=d.dtype, device=dev)], 0).view(nc, chunk, 2)
+    valid = (torch.arange(nc * chunk, device=dev) < ns).view(nc, chunk)
     ends = torch.cat([a_p, a_p + d_p], 1)  # (nc, 2 chunk, 2)
     ctr = (ends.amax(1) + ends.amin(1)) / 2
     rad = torch.linalg.vector_norm(ends - ctr[:, None], dim=-1).amax(1)
-    dc = torch.linalg.vector_norm(points[:, None] - ctr[None], dim=-1)  # (M, nc)
+    dc = torch.cdist(points, ctr, compute_mode="donot_use_mm_for_euclid_dist")  # (M, nc)
     lower = (dc - rad).clamp_min(0)
     upper = (dc + rad).amin(1, keepdim=True)
-    cand = lower <= upper + 1e-9  # (M, nc)
-    kmax = int(cand.sum(1).max())
-    # candidate chunk ids per point in increasing order (pad with the last candidate)
-    order = torch.sort(torch.where(cand, torch.arange(nc, device=line.device), nc), 1).values[:, :kmax]
-    first = order[:, :1]
-    order = torch.where(order == nc, first, order)
-    aa = a_p[order]  # (M, K, chunk, 2)
-    dd = d_p[order]
-    rel = points[:, None, None] - aa
-    len2 = (dd * dd).sum(-1)
-    t = ((rel * dd).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
-    diff = rel - t[..., None] * dd
-    dist2 = (diff * diff).sum(-1)
-    dist2 = torch.where(valid[order], dist2, torch.full_like(dist2, float("inf")))
-    seg = (order[..., None] * chunk + torch.arange(chunk, device=line.device)).flatten(1)
-    flat = dist2.flatten(1)
+    pi, ci = torch.nonzero(lower <= upper + 1e-6).unbind(1)
+    # component-wise (a reduction over a trailing dim of size 2 is slow on CPU)
+    ax, ay, ddx, ddy = a_p[..., 0][ci], a_p[..., 1][ci], d_p[..., 0][ci], d_p[..., 1][ci]  # (P, chunk)
+    rx, ry = points[pi, 0, None] - ax, points[pi, 1, None] - ay
+    len2 = ddx * ddx + ddy * ddy
+    t = ((rx * ddx + ry * ddy) / len2.clamp_min(1e-300)).clamp(0, 1)
+    ex, ey = rx - t * ddx, ry - t * ddy
+    dist2 = ex * ex + ey * ey
+    dist2 = torch.where(valid[ci], dist2, torch.full_like(dist2, float("inf")))
+    m = points.shape[0]
+    mn = torch.full((m,), float("inf"), dtype=points.dtype, device=dev)
+    mn.scatter_reduce_(0, pi, dist2.amin(1), reduce="amin")
     # first closest segment: minimum distance, ties broken by the lowest segment index
-    mn = flat.amin(1, keepdim=True)
-    seg_best = torch.where(flat == mn, seg, ns).amin(1)
-    pos = torch.argmax(((seg == seg_best[:, None]) & (flat == mn)).to(torch.uint8), 1)
-    tb = t.flatten(1).gather(1, pos[:, None]).squeeze(1)
+    seg = ci[:, None] * chunk + torch.arange(chunk, device=dev)
+    seg_c = torch.where(dist2 == mn[pi, None], seg, ns).amin(1)
+    seg_best = torch.full((m,), ns, dtype=torch.int64, device=dev)
+    seg_best.scatter_reduce_(0, pi, seg_c, reduce="amin")
+    ab, db = a[seg_best], d[seg_best]
+    rbx, rby = points[:, 0] - ab[:, 0], points[:, 1] - ab[:, 1]
+    dbx, dby = db[:, 0], db[:, 1]
+    tb = ((rbx * dbx + rby * dby) / (dbx * dbx + dby * dby).clamp_min(1e-300)).clamp(0, 1)
     s = cum[seg_best] + tb * seg_len[seg_best]
-    return s, mn.squeeze(1).sqrt()
+    return s, mn.sqrt()
 
 
 @dataclass
@@ -466,27 +564,31 @@ class SegmentGrid:
         ny = int(np.ceil((hi[1] - lo[1]) / cell)) + 1
         ii, jj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
         centres = lo + (np.stack([ii.ravel(), jj.ravel()], 1) + 0.5) * cell
-        # candidate (cell, segment) pairs by segment bounding boxes, then exact distance to the cell centre
-        pairs_c, pairs_s, pairs_d = [], [], []
-        for s_idx in range(len(a)):
-            bmin = np.minimum(a[s_idx], b[s_idx]) - reach
-            bmax = np.maximum(a[s_idx], b[s_idx]) + reach
-            i0, j0 = np.floor((bmin - lo) / cell).astype(int)
-            i1, j1 = np.floor((bmax - lo) / cell).astype(int)
-            ci, cj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
-            cid = (ci * ny + cj).ravel()
-            pc = centres[cid]
-            d = b[s_idx] - a[s_idx]
-            t = np.clip(((pc - a[s_idx]) @ d) / max(d @ d, 1e-300), 0, 1)
-            dist = np.hypot(*(pc - a[s_idx] - t[:, None] * d).T)
-            ok = dist <= reach
-            pairs_c.append(cid[ok])
-            pairs_s.append(np.full(ok.sum(), s_idx))
-            pairs_d.append(dist[ok])
-        pc_all = np.concatenate(pairs_c)
-        ps_all = np.concatenate(pairs_s)
-        order = np.argsort(pc_all, kind="stable")
-        pc_all, ps_all = pc_all[order], ps_all[order]
+        # candidate (cell, segment) pairs by the bounding boxes of <= 2 m pieces of each segment (vectorized,
+        # bounded span), then the exact distance from the cell centre to the whole segment
+        seg = b - a
+        npc = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / 2.0).astype(np.int64), 1)
+        sid = np.repeat(np.arange(len(a)), npc)
+        k = np.arange(len(sid)) - np.repeat(np.cumsum(npc) - npc, npc)
+        pa = a[sid] + seg[sid] * (k / npc[sid])[:, None]
+        pb = a[sid] + seg[sid] * ((k + 1) / npc[sid])[:, None]
+        i0 = np.floor((np.minimum(pa, pb) - reach - lo) / cell).astype(np.int64)
+        i1 = np.floor((np.maximum(pa, pb) + reach - lo) / cell).astype(np.int64)
+        span = int((i1 - i0).max()) + 1
+        rng = np.arange(span)
+        ci = i0[:, 0, None, None] + rng[:, None]
+        cj = i0[:, 1, None, None] + rng[None, :]
+        inside = (ci <= i1[:, 0, None, None]) & (cj <= i1[:, 1, None, None])
+        cid = (ci * ny + cj)[inside]
+        sidx = np.broadcast_to(sid[:, None, None], inside.shape)[inside]
+        key = np.unique(cid * len(a) + sidx)  # sorted by cell, then segment
+        cid, sidx = key // len(a), key % len(a)
+        pc = centres[cid]
+        d = seg[sidx]
+        t = np.clip(np.einsum("ij,ij->i", pc - a[sidx], d) / np.maximum(np.einsum("ij,ij->i", d, d), 1e-300), 0, 1)
+        dist = np.hypot(*(pc - a[sidx] - t[:, None] * d).T)
+        ok = dist <= reach
+        pc_all, ps_all, pd_all = cid[ok], sidx[ok], dist[ok]
         counts = np.bincount(pc_all, minlength=nx * ny)
         smax = max(int(counts.max()), 1)
         used = np.nonzero(counts)[0]
@@ -497,7 +599,7 @@ class SegmentGrid:
         slot = np.arange(len(pc_all)) - start[pc_all]
         segs[cell_row[pc_all], slot] = np.concatenate([a[ps_all], b[ps_all]], 1)
         centre_dist = np.full(nx * ny, np.inf)
-        np.minimum.at(centre_dist, pc_all, np.concatenate(pairs_d)[order])
+        np.minimum.at(centre_dist, pc_all, pd_all)
         all_near = centre_dist + cell * np.sqrt(0.5) + 1e-9 < radius
         return SegmentGrid(
             origin=torch.from_numpy(lo.astype(np.float64)),
@@ -523,6 +625,24 @@ class SegmentGrid:
             None if self.all_near is None else self.all_near.to(device),
             None if self.cell_row is None else self.cell_row.to(device),
         )
+
+    def farther_than_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        """`farther_than` for flat coordinate tensors px, py (M,): one table gather per point, the exact
+        segment distances only for points in cells that are neither surely near nor surely far."""
+        ix = ((px - self.origin[0]) / self.cell).floor_().to(torch.int64)
+        iy = ((py - self.origin[1]) / self.cell).floor_().to(torch.int64)
+        valid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        cid = torch.where(valid, torch.add(iy, ix, alpha=self.ny), 0)
+        near = valid & self.has_any[cid]
+        out = torch.ones(len(px), dtype=torch.bool, device=px.device)
+        if self.all_near is not None:
+            sure = valid & self.all_near[cid]
+            out[sure] = False
+            near &= ~sure
+        idx = torch.nonzero(near).squeeze(1)
+        if len(idx):
+            out[idx] = self.farther_than(torch.stack([px[idx], py[idx]], -1))
+        return out
 
     def farther_than(self, pts: torch.Tensor) -> torch.Tensor:
         """(M, 2) -> bool (M,): distance to the polyline > radius."""

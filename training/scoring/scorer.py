@@ -26,7 +26,7 @@ from training.scoring.geometry import (
     PolygonGrid,
     SegmentGrid,
     box_corners,
-    convex_quads_intersect,
+    obb_intersect,
     polyline_project,
     popcount64,
     segment_quad_intersect,
@@ -45,6 +45,7 @@ SUB_SCORES_V2 = (
     "lane_keeping",
     "history_comfort",
 )
+COMFORT_COMPONENTS = (2, 5, 6, 9, 10)  # StateIndex: heading, ax, ay, yaw rate, yaw acceleration
 FILTERED_V2 = (
     "no_at_fault_collisions",
     "drivable_area_compliance",
@@ -63,6 +64,88 @@ class _AgentsView:
     present: torch.Tensor  # (A, T) bool
     is_agent: torch.Tensor  # (A,) bool
     stopped: torch.Tensor  # (A,) bool: static object or speed at first appearance <= 0.05 m/s
+    box: torch.Tensor  # (6, A * T) flat rows x, y, cos, sin, half length, half width (index a * T + t)
+    raster: _AgentRaster | None  # broad phase (None without agents)
+
+
+@dataclass
+class _AgentRaster:
+    """Per object step, a uniform grid whose cells hold the bitmask of the agents whose reach disc (agent
+    radius + ego radius) can touch the cell (agent a: bit a % 62 of word a // 62). An ego box centre can
+    overlap agent a at step s only if bit a is set in its cell at step s: one table gather per ego state
+    replaces the sort-based hashing. Conservative (reach boxes of the discs, +1e-6 m); the exact test is the
+    separating-axis test that follows. Cells outside the agents' reach are empty, so points beyond the
+    raster are clamped onto its (empty) border."""
+
+    origin: torch.Tensor  # (2,) float64
+    cell: float
+    nx: int
+    ny: int
+    steps: int
+    words: int
+    table: torch.Tensor  # (steps * nx * ny, W) int64
+
+    @staticmethod
+    def build(centre: torch.Tensor, present: torch.Tensor, reach: torch.Tensor, cell: float) -> _AgentRaster:
+        a_cnt, steps, _ = centre.shape
+        dev = centre.device
+        words = max(1, -(-a_cnt // BITS_PER_WORD))
+        pts = centre[present]
+        rmax = float(reach.max()) if a_cnt else 0.0
+        lo = (pts.amin(0) if len(pts) else torch.zeros(2, dtype=centre.dtype, device=dev)) - rmax - 2 * cell
+        hi = (pts.amax(0) if len(pts) else torch.zeros(2, dtype=centre.dtype, device=dev)) + rmax + 2 * cell
+        nx = int(((hi[0] - lo[0]) / cell).ceil()) + 1
+        ny = int(((hi[1] - lo[1]) / cell).ceil()) + 1
+        table = torch.zeros(steps * nx * ny * words, dtype=torch.int64, device=dev)
+        ai, si = torch.nonzero(present, as_tuple=True)
+        if len(ai):
+            c = centre[ai, si]
+            r = reach[ai, None] + 1e-6
+            i0 = torch.floor((c - r - lo) / cell).to(torch.int64)
+            i1 = torch.floor((c + r - lo) / cell).to(torch.int64)
+            span = int((i1 - i0).max()) + 1
+            rng = torch.arange(span, device=dev)
+            gi = i0[:, 0, None, None] + rng[:, None]  # (K, span, 1)
+            gj = i0[:, 1, None, None] + rng[None, :]  # (K, 1, span)
+            ok = (gi <= i1[:, 0, None, None]) & (gj <= i1[:, 1, None, None])
+            # keep the cells of the box that the disc itself touches (distance from the centre to the cell)
+            gx = (lo[0] + gi * cell - c[:, 0, None, None]).clamp_min(0) + (
+                c[:, 0, None, None] - (lo[0] + (gi + 1) * cell)
+            ).clamp_min(0)
+            gy = (lo[1] + gj * cell - c[:, 1, None, None]).clamp_min(0) + (
+                c[:, 1, None, None] - (lo[1] + (gj + 1) * cell)
+            ).clamp_min(0)
+            ok &= gx * gx + gy * gy <= r[:, :, None] ** 2
+            key = (si[:, None, None] * nx + gi) * ny + gj
+            word = (ai // BITS_PER_WORD)[:, None, None].expand_as(key)
+            bit = (torch.ones_like(ai) << (ai % BITS_PER_WORD))[:, None, None].expand_as(key)
+            table.index_add_(0, (key * words + word)[ok], bit[ok])
+        return _AgentRaster(lo, cell, nx, ny, steps, words, table.view(-1, words))
+
+    def candidates(self, px: torch.Tensor, py: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ego centres px, py (S, N) looked up at object steps step (S,) -> flat (s * N + n) index and agent
+        index of every candidate pair."""
+        idx_t = torch.int32 if self.table.shape[0] < 2**31 else torch.int64  # int32: half the index traffic
+        ix = ((px - self.origin[0]) / self.cell).clamp_(0, self.nx - 1).to(idx_t)
+        iy = ((py - self.origin[1]) / self.cell).clamp_(0, self.ny - 1).to(idx_t)
+        key = torch.add(iy, ix, alpha=self.ny)
+        key += (step * (self.nx * self.ny)).to(idx_t)[:, None]
+        es, ags = [], []
+        for w in range(self.words):
+            m = self.table[:, w].contiguous()[key.view(-1)] if self.words > 1 else self.table.view(-1)[key.view(-1)]
+            f = torch.nonzero(m).squeeze(1)
+            m = m[f]
+            while len(f):
+                low = m & -m
+                es.append(f)
+                ags.append(popcount64(low - 1) + w * BITS_PER_WORD)
+                m = m ^ low
+                keep = torch.nonzero(m).squeeze(1)
+                f, m = f[keep], m[keep]
+        if not es:
+            z = torch.zeros(0, dtype=torch.int64, device=px.device)
+            return z, z
+        return torch.cat(es), torch.cat(ags)
 
 
 class PDMScorer:
@@ -129,6 +212,7 @@ class PDMScorer:
         self.tl_lane_slot = [
             self.lane_slot.get(dm.ids.index(tl.lane_ids[i]), -1) if tl.lane_ids[i] in dm.ids else -1 for i in keep
         ]
+        self._fixed_cache: dict[tuple[int, bool], dict[str, dict[str, torch.Tensor]]] = {}
         self.agents_v2 = self._agents(version=2)
         self.agents_v1 = self._agents(version=1)
 
@@ -156,6 +240,22 @@ class PDMScorer:
         is_agent = ag.is_agent
         stopped = (~is_agent) | (speed <= self.cfg.collision_stopped_speed_threshold)
         radius = torch.hypot(ag.length, ag.width) / 2
+        t_obs = st.shape[1]
+        box = torch.stack(
+            [
+                st[..., 0],
+                st[..., 1],
+                torch.cos(st[..., 2]),
+                torch.sin(st[..., 2]),
+                (ag.length / 2)[:, None].expand(-1, t_obs),
+                (ag.width / 2)[:, None].expand(-1, t_obs),
+            ]
+        ).reshape(6, -1)
+        raster = (
+            _AgentRaster.build(st[..., :2].to(dev), present.to(dev), radius.to(dev) + self.ego_radius, 1.0)
+            if len(ag)
+            else None
+        )
         return _AgentsView(
             corners=corners.to(dev),
             centre=st[..., :2].to(dev),
@@ -163,6 +263,8 @@ class PDMScorer:
             present=present.to(dev),
             is_agent=is_agent.to(dev),
             stopped=stopped.to(dev),
+            box=box.contiguous().to(dev),
+            raster=raster,
         )
 
     # --------------------------------------------------------------------------------------------------------
@@ -178,31 +280,46 @@ class PDMScorer:
         return simulate(ref, self.init, self.wheel_base, self.cfg.dt)
 
     # --------------------------------------------------------------------------------------------------------
-    def _ego_areas(self, states: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(N, T, 11) -> per-step flags: multiple lanes, non-drivable, oncoming, in intersection."""
-        n, t, _ = states.shape
-        x, y, h = states[..., 0], states[..., 1], states[..., 2]
-        cx, cy = x + self.r2c * torch.cos(h), y + self.r2c * torch.sin(h)
-        corners = box_corners(cx, cy, h, self.half_l, self.half_w)  # (N, T, 4, 2)
-        pts = torch.cat([corners, torch.stack([cx, cy], -1)[..., None, :], states[..., None, :2]], -2)  # 6 points
-        npt = 6 if self.has_intersections else 5
-        bits = self.grid.query(pts[..., :npt, :].reshape(-1, 2)).view(n, t, npt)  # 1 word: 3 bits used
-        nondrivable = ~((bits[:, :, :4] & 1) != 0).all(-1)
-        on_route = (bits[:, :, 4] & 2) != 0
-        inter = (bits & 4) != 0  # (N, T, P)
+    def _ego_areas(self, comp: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Component-major states (11, T, N) -> per-step ego geometry and flags, all time-major (T, N):
+        box centre and heading cos/sin, non-drivable, oncoming, centre in intersection. Multiple lanes and the
+        rear axle in an intersection are only needed for collision/TTC pairs and are looked up there."""
+        x, y, h = comp[0], comp[1], comp[2]
+        c, s = torch.cos(h), torch.sin(h)
+        cx, cy = x + self.r2c * c, y + self.r2c * s
+        fx, fy, lx, ly = c * self.half_l, s * self.half_l, -s * self.half_w, c * self.half_w
+        ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
+        t, n = x.shape
+        all_bits = None
+        # one grid lookup per corner (1 word, 3 bits); corners and arithmetic order as in `box_corners`
+        for px, py in ((cx + ax, cy + ay), (cx - bx, cy - by), (cx - ax, cy - ay), (cx + bx, cy + by)):
+            bits = self.grid.query_xy(px.view(-1), py.view(-1))[:, 0]
+            all_bits = bits if all_bits is None else all_bits & bits
+        assert all_bits is not None
+        nondrivable = (all_bits & 1).view(t, n) == 0
+        centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1))[:, 0].view(t, n)
         return {
-            "corners": corners,
-            "centre": torch.stack([cx, cy], -1),
+            "cx": cx,
+            "cy": cy,
+            "h": h,
+            "cos": c,
+            "sin": s,
             "non_drivable": nondrivable,
-            "oncoming": ~on_route,
-            "centre_in_intersection": inter[:, :, 4],
-            "rear_in_intersection": inter[:, :, 5] if npt == 6 else inter[:, :, 4],
+            "oncoming": (centre_bits & 2) == 0,
+            "centre_in_intersection": (centre_bits & 4) != 0,
         }
+
+    def _corners(self, areas: dict[str, torch.Tensor], ti: torch.Tensor, ni: torch.Tensor) -> torch.Tensor:
+        """Ego box corners (K, 4, 2) of the states (ti, ni)."""
+        return box_corners(areas["cx"][ti, ni], areas["cy"][ti, ni], areas["h"][ti, ni], self.half_l, self.half_w)
 
     def _lane_bits(self, corners: torch.Tensor) -> torch.Tensor:
         """Corners (K, 4, 2) -> lane bitmasks (K, 4, W)."""
         k = corners.shape[0]
-        return self.lane_grid.query(corners.reshape(-1, 2)).view(k, 4, self.lane_grid.words)
+        flat = corners.reshape(-1, 2)
+        return self.lane_grid.query_xy(flat[:, 0].contiguous(), flat[:, 1].contiguous()).view(
+            k, 4, self.lane_grid.words
+        )
 
     def _multiple_lanes(self, corners: torch.Tensor) -> torch.Tensor:
         """NAVSIM's 'in multiple lanes' for ego boxes (K, 4, 2): more than one lane polygon contains a corner
@@ -212,60 +329,43 @@ class PDMScorer:
         lane_all = cb[:, 0] & cb[:, 1] & cb[:, 2] & cb[:, 3]
         return (popcount64(lane_any).sum(-1) > 1) & ~(lane_all != 0).any(-1)
 
-    def _pairs(self, centre: torch.Tensor, ag: _AgentsView, obj_steps: torch.Tensor) -> torch.Tensor:
-        """Broad phase: ego centres (N, S, 2) vs agents at steps obj_steps (S,) -> (n, s, a) triples whose
-        bounding circles overlap. Agents are hashed into a uniform grid (cell >= reach) over their own and
-        neighbouring cells; each ego centre looks up its cell only."""
-        s_len = centre.shape[1]
-        dev = centre.device
-        a_cnt = ag.centre.shape[0]
-        oc = ag.centre[:, obj_steps]  # (A, S, 2)
-        pres = ag.present[:, obj_steps]
-        reach = ag.radius + self.ego_radius + 1e-6  # (A,)
-        cell = float(reach.max()) / 2
-        lo = torch.minimum(centre.reshape(-1, 2).amin(0), oc.reshape(-1, 2).amin(0)) - 4 * cell
-        hi = torch.maximum(centre.reshape(-1, 2).amax(0), oc.reshape(-1, 2).amax(0)) + 4 * cell
-        ny = int(((hi[1] - lo[1]) / cell).floor()) + 2
-        nxy = (int(((hi[0] - lo[0]) / cell).floor()) + 2) * ny
-        # every cell overlapping the agent's reach box [c - r, c + r] (at most 5 x 5 cells)
-        cmin = torch.floor((oc - reach[:, None, None] - lo) / cell).to(torch.int64)  # (A, S, 2)
-        cmax = torch.floor((oc + reach[:, None, None] - lo) / cell).to(torch.int64)
-        rng = torch.arange(5, device=dev)
-        gi = cmin[..., 0, None, None] + rng[:, None]  # (A, S, 5, 1)
-        gj = cmin[..., 1, None, None] + rng[None, :]  # (A, S, 1, 5)
-        inside = (gi <= cmax[..., 0, None, None]) & (gj <= cmax[..., 1, None, None])  # (A, S, 5, 5)
-        steps = torch.arange(s_len, device=dev)[None, :, None, None]
-        keys = steps * nxy + gi * ny + gj
-        agent_id = torch.arange(a_cnt, device=dev)[:, None, None, None].expand_as(keys)
-        keep = pres[:, :, None, None] & inside
-        keys, agent_id = keys[keep], agent_id[keep]
-        nkeys = s_len * nxy
-        counts_tab = torch.bincount(keys, minlength=nkeys)
-        start_tab = torch.cumsum(counts_tab, 0) - counts_tab
-        order = torch.argsort(keys)
-        agent_id = agent_id[order]
-        eij = torch.floor((centre - lo) / cell).to(torch.int64)
-        ekey = (torch.arange(s_len, device=dev)[None] * nxy + eij[..., 0] * ny + eij[..., 1]).reshape(-1)
-        cnt = counts_tab[ekey]
-        has = torch.nonzero(cnt).squeeze(1)
-        if len(has) == 0:
-            return torch.zeros(0, 3, dtype=torch.int64, device=dev)
-        c = cnt[has]
-        total = int(c.sum())
-        e = torch.repeat_interleave(has, c, output_size=total)
-        base = torch.repeat_interleave(start_tab[ekey[has]] - (torch.cumsum(c, 0) - c), c, output_size=total)
-        a = agent_id[base + torch.arange(total, device=dev)]
-        ni, si = e // s_len, e % s_len
-        d = centre[ni, si] - oc[a, si]
-        close = (d * d).sum(-1) <= reach[a] ** 2
-        return torch.stack([ni[close], si[close], a[close]], 1)
+    def _overlaps(
+        self,
+        ag: _AgentsView,
+        areas: dict[str, torch.Tensor],
+        px: torch.Tensor,
+        py: torch.Tensor,
+        t_of_row: torch.Tensor,
+        obj_step: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Ego boxes centred at (px, py) (S, N) with the headings of states t_of_row (S,) vs agents at object
+        steps obj_step (S,): broad phase by the agent raster, then the exact closed separating-axis test.
+        Returns the overlapping (row s, proposal n, agent a)."""
+        n = px.shape[1]
+        assert ag.raster is not None
+        e, ai = ag.raster.candidates(px, py, obj_step)
+        si = e // n
+        ex, ey = px.view(-1)[e], py.view(-1)[e]
+        k = ai * ag.present.shape[1] + obj_step[si]
+        # bounding circles first (cheap, x and y only), then the separating axes on the survivors
+        dx, dy = ag.box[0][k] - ex, ag.box[1][k] - ey
+        reach = ag.radius[ai] + self.ego_radius + 1e-6
+        close = torch.nonzero(dx * dx + dy * dy <= reach * reach).squeeze(1)
+        e, k, si, ai = e[close], k[close], si[close], ai[close]
+        ni = e - si * n
+        state = t_of_row[si] * n + ni
+        ec, es = areas["cos"].view(-1)[state], areas["sin"].view(-1)[state]
+        hit = obb_intersect(
+            ex[close], ey[close], ec, es, self.half_l, self.half_w,
+            ag.box[0][k], ag.box[1][k], ag.box[2][k], ag.box[3][k], ag.box[4][k], ag.box[5][k],
+        )  # fmt: skip
+        return si[hit], ni[hit], ai[hit]
 
     @staticmethod
-    def _rel_cos(rear: torch.Tensor, heading: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _rel_cos(rx: torch.Tensor, ry: torch.Tensor, heading: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """cos of the angle between the ego heading and the vector rear axle -> target."""
-        v = target - rear
-        nv = torch.linalg.vector_norm(v, dim=-1)
-        return (torch.cos(heading) * v[..., 0] + torch.sin(heading) * v[..., 1]) / nv
+        vx, vy = target[..., 0] - rx, target[..., 1] - ry
+        return (torch.cos(heading) * vx + torch.sin(heading) * vy) / torch.hypot(vx, vy)
 
     def _first_fault(
         self,
@@ -283,91 +383,92 @@ class PDMScorer:
         first_ok.scatter_reduce_(0, pair[~fault], key[~fault], reduce="amin")
         return fault & (key < first_ok[pair])
 
-    def _collisions(
-        self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        n, t, _ = states.shape
-        dev = states.device
-        score = torch.ones(n, dtype=states.dtype, device=dev)
-        first_t = torch.full((n,), float("inf"), dtype=states.dtype, device=dev)
-        if ag.centre.shape[0] == 0:
-            return score, first_t
-        steps = torch.arange(t, device=dev)
-        tri = self._pairs(areas["centre"], ag, steps)
-        ni, ti, ai = tri[:, 0], tri[:, 1], tri[:, 2]
-        ego_c = areas["corners"][ni, ti]
-        obj_c = ag.corners[ai, ti]
-        hit = convex_quads_intersect(ego_c, obj_c)
-        ni, ti, ai, ego_c, obj_c = ni[hit], ti[hit], ai[hit], ego_c[hit], obj_c[hit]
-        st = states[ni, ti]
-        speed = torch.hypot(st[:, 3], st[:, 4])
-        ego_stopped = speed <= self.cfg.collision_stopped_speed_threshold
-        track_stopped = ag.stopped[ai]
-        centroid = obj_c.mean(-2)
-        behind = self._rel_cos(st[:, :2], st[:, 2], centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-        front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
-        lateral_fault = self._multiple_lanes(ego_c) | areas["non_drivable"][ni, ti]
-        active = ~ego_stopped & ~track_stopped
-        fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
-        counted = self._first_fault(n, ag.centre.shape[0], ni, ai, ti, fault)
-        val = torch.where(ag.is_agent[ai], 0.0, 0.5).to(states.dtype)
-        score.scatter_reduce_(0, ni[counted], val[counted], reduce="amin")
-        first_t.scatter_reduce_(0, ni[counted], ti[counted].to(states.dtype), reduce="amin")
-        return score, first_t
+    def _collisions_ttc(
+        self, comp: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView, t_eval: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """NC (with NAVSIM's at-fault rules) and TTC over the first t_eval steps -> scores and first steps.
 
-    def _ttc(
-        self, states: torch.Tensor, areas: dict[str, torch.Tensor], ag: _AgentsView, t_eval: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        n = states.shape[0]
-        dev = states.device
-        score = torch.ones(n, dtype=states.dtype, device=dev)
-        first_t = torch.full((n,), float("inf"), dtype=states.dtype, device=dev)
-        if ag.centre.shape[0] == 0:
-            return score, first_t
+        The TTC projection at 0 s tests the same ego box against the same object step as the collision check,
+        so those overlaps are computed once and shared."""
+        t, n = comp.shape[1:]
+        dev, dtype = comp.device, comp.dtype
+        nc = torch.ones(n, dtype=dtype, device=dev)
+        nc_t = torch.full((n,), float("inf"), dtype=dtype, device=dev)
+        ttc = torch.ones(n, dtype=dtype, device=dev)
+        ttc_t = torch.full((n,), float("inf"), dtype=dtype, device=dev)
+        if ag.raster is None:
+            return nc, nc_t, ttc, ttc_t
+        a_cnt = ag.centre.shape[0]
+        steps = torch.arange(t, device=dev)
+        speed = torch.hypot(comp[3], comp[4])  # (T, N)
+        ti, ni, ai = self._overlaps(ag, areas, areas["cx"], areas["cy"], steps, steps)
+        # ---- NC
+        if len(ti):
+            st_x, st_y, st_h = comp[0, ti, ni], comp[1, ti, ni], comp[2, ti, ni]
+            ego_stopped = speed[ti, ni] <= self.cfg.collision_stopped_speed_threshold
+            track_stopped = ag.stopped[ai]
+            ego_c = self._corners(areas, ti, ni)
+            obj_c = ag.corners[ai, ti]
+            centroid = obj_c.mean(-2)
+            behind = self._rel_cos(st_x, st_y, st_h, centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
+            front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
+            active = ~ego_stopped & ~track_stopped
+            lateral_fault = areas["non_drivable"][ti, ni].clone()
+            # the multiple-lanes test decides the outcome only for active, not-behind, non-frontal events
+            need = torch.nonzero(active & ~behind & ~front & ~lateral_fault).squeeze(1)
+            lateral_fault[need] = self._multiple_lanes(ego_c[need])
+            fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
+            counted = self._first_fault(n, a_cnt, ni, ai, ti, fault)
+            val = torch.where(ag.is_agent[ai], 0.0, 0.5).to(dtype)
+            nc.scatter_reduce_(0, ni[counted], val[counted], reduce="amin")
+            nc_t.scatter_reduce_(0, ni[counted], ti[counted].to(dtype), reduce="amin")
+        # ---- TTC: projections k = 1 .. K-1 of the box centre along the heading by speed * k * 0.3 s
         horizon = round(self.cfg.future_collision_horizon_window_s / self.cfg.dt)
         offsets = list(range(0, horizon, self.cfg.ttc_projection_step))  # 0, 3, 6, 9
-        speed = torch.hypot(states[..., 3], states[..., 4])
-        cos_h, sin_h = torch.cos(states[..., 2]), torch.sin(states[..., 2])
-        # one broad phase for all projections: the step axis holds (projection k, step t) as k * t_eval + t
+        kk = len(offsets)
+        sp = speed[:t_eval]
+        ux, uy = areas["cos"][:t_eval] * sp, areas["sin"][:t_eval] * sp
+        fac = torch.tensor([o * self.cfg.dt for o in offsets[1:]], dtype=dtype, device=dev)[:, None, None]
+        px = (areas["cx"][:t_eval] + ux * fac).view(-1, n)  # ((k - 1) * t_eval + t, N)
+        py = (areas["cy"][:t_eval] + uy * fac).view(-1, n)
         ts = torch.arange(t_eval, device=dev)
-        off_t = torch.tensor(offsets, device=dev, dtype=states.dtype)
-        unit = torch.stack([cos_h[:, :t_eval], sin_h[:, :t_eval]], -1) * speed[:, :t_eval, None]  # (N, T, 2)
-        shift = unit[:, None] * (off_t * self.cfg.dt)[None, :, None, None]  # (N, K, T, 2)
-        centre = (areas["centre"][:, None, :t_eval] + shift).reshape(n, -1, 2)
-        obj_steps = (ts[None] + torch.tensor(offsets, device=dev)[:, None]).reshape(-1)
-        tri = self._pairs(centre, ag, obj_steps)
-        if len(tri) == 0:
-            return score, first_t
-        ni, si, ai = tri[:, 0], tri[:, 1], tri[:, 2]
-        ki, ti = si // t_eval, si % t_eval
-        ego_c = areas["corners"][ni, ti] + shift[ni, ki, ti][:, None, :]
-        obj_c = ag.corners[ai, obj_steps[si]]
-        hit = convex_quads_intersect(ego_c, obj_c) & (speed[ni, ti] >= self.cfg.stopped_speed_threshold)
-        allt = torch.stack([ni[hit], ti[hit], ai[hit], ki[hit]], 1)
-        ni, ti, ai, ki = allt[:, 0], allt[:, 1], allt[:, 2], allt[:, 3]
-        off_t = torch.tensor(offsets, device=dev)[ki]
-        centroid = ag.centre[ai, ti + off_t]
-        st = states[ni, ti]
-        c = self._rel_cos(st[:, :2], st[:, 2], centroid)
-        ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
-        behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-        risky = (
-            self._multiple_lanes(areas["corners"][ni, ti])
-            | areas["non_drivable"][ni, ti]
-            | areas["rear_in_intersection"][ni, ti]
-        )
-        viol = ahead | (risky & ~behind)
-        key = ti * len(offsets) + ki
-        counted = self._first_fault(n, ag.centre.shape[0], ni, ai, key, viol)
-        score.scatter_reduce_(0, ni[counted], torch.zeros_like(ni[counted], dtype=states.dtype), reduce="amin")
-        first_t.scatter_reduce_(0, ni[counted], ti[counted].to(states.dtype), reduce="amin")
-        return score, first_t
+        t_of_row = ts.repeat(kk - 1)
+        k_of_row = torch.arange(1, kk, device=dev).repeat_interleave(t_eval)
+        off_row = torch.tensor(offsets, device=dev)[k_of_row]
+        si, pn, pa = self._overlaps(ag, areas, px, py, t_of_row, t_of_row + off_row)
+        first = (ti < t_eval).nonzero().squeeze(1)
+        tt = torch.cat([ti[first], t_of_row[si]])
+        tn = torch.cat([ni[first], pn])
+        ta = torch.cat([ai[first], pa])
+        tk = torch.cat([torch.zeros_like(first), k_of_row[si]])
+        moving = speed[tt, tn] >= self.cfg.stopped_speed_threshold
+        tt, tn, ta, tk = tt[moving], tn[moving], ta[moving], tk[moving]
+        if len(tt):
+            off_t = torch.tensor(offsets, device=dev)[tk]
+            centroid = ag.centre[ta, tt + off_t]
+            c = self._rel_cos(comp[0, tt, tn], comp[1, tt, tn], comp[2, tt, tn], centroid)
+            ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
+            behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
+            risky = areas["non_drivable"][tt, tn]
+            if self.has_intersections:  # rear axle in an intersection, looked up for these pairs only
+                rear = self.grid.query_xy(comp[0, tt, tn], comp[1, tt, tn])[:, 0]
+                risky |= (rear & 4) != 0
+            # the multiple-lanes test decides the outcome only for agents neither ahead nor behind
+            need = torch.nonzero(~ahead & ~behind & ~risky).squeeze(1)
+            risky[need] = self._multiple_lanes(self._corners(areas, tt[need], tn[need]))
+            viol = ahead | (risky & ~behind)
+            key = tt * kk + tk
+            counted = self._first_fault(n, a_cnt, tn, ta, key, viol)
+            ttc.scatter_reduce_(0, tn[counted], torch.zeros_like(tn[counted], dtype=dtype), reduce="amin")
+            ttc_t.scatter_reduce_(0, tn[counted], tt[counted].to(dtype), reduce="amin")
+        return nc, nc_t, ttc, ttc_t
 
     def _tlc(self, areas: dict[str, torch.Tensor]) -> torch.Tensor:
         """TLC: the ego box intersects a red on-route lane connector at a step where it is red."""
-        corners, c = areas["corners"], areas["centre"]
-        n, t = corners.shape[:2]
-        ok = torch.ones(n, dtype=torch.bool, device=corners.device)
+        cx, cy = areas["cx"], areas["cy"]
+        t, n = cx.shape
+        dev = cx.device
+        ok = torch.ones(n, dtype=torch.bool, device=dev)
         for li, poly in enumerate(self.tl_polys):
             red = self.tl_red[li, :t]
             if not bool(red.any()):
@@ -375,30 +476,26 @@ class PDMScorer:
             lo, hi = poly.min(0).values, poly.max(0).values
             r = self.ego_radius
             near = (
-                (c[..., 0] >= lo[0] - r)
-                & (c[..., 0] <= hi[0] + r)
-                & (c[..., 1] >= lo[1] - r)
-                & (c[..., 1] <= hi[1] + r)
-                & red[None]
-            )
-            idx = torch.nonzero(near)
-            if len(idx) == 0:
+                (cx >= lo[0] - r) & (cx <= hi[0] + r) & (cy >= lo[1] - r) & (cy <= hi[1] + r) & red[:, None]
+            )  # (T, N)
+            ti, ni = torch.nonzero(near, as_tuple=True)
+            if len(ti) == 0:
                 continue
-            hit = torch.zeros(len(idx), dtype=torch.bool, device=corners.device)
+            corners = self._corners(areas, ti, ni)
+            hit = torch.zeros(len(ti), dtype=torch.bool, device=dev)
             slot = self.tl_lane_slot[li]
             if slot >= 0:
                 w, b = divmod(slot, BITS_PER_WORD)
-                cb = self._lane_bits(corners[idx[:, 0], idx[:, 1]])
+                cb = self._lane_bits(corners)
                 hit |= ((cb[..., w] >> b) & 1).bool().any(-1)
             a0, a1 = poly, torch.roll(poly, -1, 0)  # (V, 2)
-            for st in range(0, len(idx), 4096):
-                sl = idx[st : st + 4096]
-                q = corners[sl[:, 0], sl[:, 1]]  # (B, 4, 2)
+            for st in range(0, len(ti), 4096):
+                q = corners[st : st + 4096]  # (B, 4, 2)
                 b0, b1 = q, torch.roll(q, -1, 1)
                 cr = segments_cross_closed(a0[None, :, None], a1[None, :, None], b0[:, None], b1[:, None])
                 hit[st : st + 4096] |= cr.flatten(1).any(1)
-            bad = torch.zeros(n, dtype=torch.bool, device=corners.device)
-            bad[idx[hit, 0]] = True
+            bad = torch.zeros(n, dtype=torch.bool, device=dev)
+            bad[ni[hit]] = True
             ok &= ~bad
         return ok
 
@@ -407,24 +504,27 @@ class PDMScorer:
         """Raw (un-normalised, unfiltered) sub-scores of simulated local states (N, 41, 11)."""
         cfg = self.cfg
         dtype = states.dtype
-        areas = self._ego_areas(states)
+        comp = states.permute(2, 1, 0).contiguous()  # (11, T, N): a no-op for the output of `simulate`
+        areas = self._ego_areas(comp)
         ag = self.agents_v2 if version == 2 else self.agents_v1
         out: dict[str, torch.Tensor] = {}
-        nc, nc_t = self._collisions(states, areas, ag)
+        t, n = comp.shape[1:]
+        horizon_eval = (t - 1) - 9 if version == 2 else t - 1
+        nc, nc_t, ttc, ttc_t = self._collisions_ttc(comp, areas, ag, horizon_eval + 1)
         out["no_at_fault_collisions"], out["collision_time_idx"] = nc, nc_t
-        out["drivable_area_compliance"] = (~areas["non_drivable"].any(1)).to(dtype)
-        # driving direction
-        c = areas["centre"]
-        step = torch.linalg.vector_norm(c[:, 1:] - c[:, :-1], dim=-1)
-        mask = areas["oncoming"][:, 1:]
+        out["time_to_collision_within_bound"], out["ttc_time_idx"] = ttc, ttc_t
+        out["drivable_area_compliance"] = (~areas["non_drivable"].any(0)).to(dtype)
+        # driving direction: progress of the box centre along oncoming steps, max over 1 s windows
+        cx, cy = areas["cx"], areas["cy"]
+        step = torch.hypot(cx[1:] - cx[:-1], cy[1:] - cy[:-1])  # (T-1, N)
+        mask = areas["oncoming"][1:]
         if version == 2:
-            mask = mask & ~areas["centre_in_intersection"][:, 1:]
-        prog = torch.cat([torch.zeros_like(step[:, :1]), torch.where(mask, step, torch.zeros_like(step))], 1)
+            mask = mask & ~areas["centre_in_intersection"][1:]
+        prog = torch.cat([torch.zeros_like(step[:1]), step * mask], 0)  # (T, N)
         hz = int(cfg.driving_direction_horizon_s / cfg.dt)
-        cs = torch.cat([torch.zeros_like(prog[:, :1]), torch.cumsum(prog, 1)], 1)
-        idx = torch.arange(prog.shape[1], device=states.device)
-        win = cs[:, idx + 1] - cs[:, (idx - hz).clamp_min(0)]
-        mx = win.amax(1)
+        cs = torch.cat([torch.zeros_like(prog[:1]), torch.cumsum(prog, 0)], 0)
+        idx = torch.arange(t, device=states.device)
+        mx = (cs[idx + 1] - cs[(idx - hz).clamp_min(0)]).amax(0)
         ddc = torch.where(
             mx < cfg.driving_direction_compliance_threshold,
             1.0,
@@ -433,67 +533,96 @@ class PDMScorer:
         out["driving_direction_compliance"] = ddc.to(dtype)
         # progress along the route centreline (centre point), clipped at 0
         # every proposal starts from the same simulated state 0: project that centre once
-        s0, _ = polyline_project(c[:1, 0], self.centerline)
-        s1, _ = polyline_project(c[:, -1], self.centerline)
+        s0, _ = polyline_project(torch.stack([cx[0, :1], cy[0, :1]], -1), self.centerline)
+        s1, _ = polyline_project(torch.stack([cx[-1], cy[-1]], -1), self.centerline)
         out["progress_raw"] = (s1 - s0).clamp_min(0)
-        horizon_eval = (states.shape[1] - 1) - 9 if version == 2 else states.shape[1] - 1
-        ttc, ttc_t = self._ttc(states, areas, ag, horizon_eval + 1)
-        out["time_to_collision_within_bound"], out["ttc_time_idx"] = ttc, ttc_t
         if version == 2:
             out["traffic_light_compliance"] = self._tlc(areas).to(dtype)
-            # lane keeping
-            n, t = c.shape[:2]
-            exceed = self.lk_grid.farther_than(c.reshape(-1, 2)).view(n, t)
+            # lane keeping: fails if the centre stays > 0.5 m from the centreline for 2 s, not counting
+            # steps in intersections (they neither count nor reset the run)
+            exceed = self.lk_grid.farther_than_xy(cx.view(-1), cy.view(-1)).view(t, n)
             skip = areas["centre_in_intersection"]
             need = math.ceil(cfg.lane_keeping_horizon_window_s / cfg.dt)
-            run = torch.zeros(n, dtype=torch.int64, device=states.device)
-            fail = torch.zeros(n, dtype=torch.bool, device=states.device)
-            for k in range(t):
-                run = torch.where(skip[:, k], run, torch.where(exceed[:, k], run + 1, torch.zeros_like(run)))
-                fail |= run >= need
-            out["lane_keeping"] = (~fail).to(dtype)
-            hist = self.hist[None].expand(states.shape[0], -1, -1)
-            out["history_comfort"] = comfortable(
-                torch.cat([hist, states], 1), cfg.dt, self.r2c, cfg.comfort, center_shift=True
-            ).to(dtype)
+            cnt = torch.cumsum((exceed & ~skip).to(torch.int32), 0)  # exceeding steps so far
+            reset = ~exceed & ~skip  # steps that reset the run
+            last_reset = torch.where(reset, idx[:, None], -1).cummax(0).values
+            cnt_at_reset = torch.where(last_reset >= 0, cnt.gather(0, last_reset.clamp_min(0)), torch.zeros_like(cnt))
+            out["lane_keeping"] = (~((cnt - cnt_at_reset) >= need).any(0)).to(dtype)
+            # history + simulated states, only the components comfort reads (heading, ax, ay, yaw rate/accel)
+            hlen = self.hist.shape[0]
+            both = torch.empty(11, hlen + t, n, dtype=dtype, device=comp.device)
+            for k in COMFORT_COMPONENTS:
+                both[k, :hlen] = self.hist[:, k, None]
+                both[k, hlen:] = comp[k]
+            both = both.permute(2, 1, 0)
+            out["history_comfort"] = comfortable(both, cfg.dt, self.r2c, cfg.comfort, center_shift=True).to(dtype)
             if self.prev_sim is not None:
                 k = round(0.5 / cfg.dt)
-                out["extended_comfort"] = extended_comfort(
-                    states[:, : states.shape[1] - k], self.prev_sim[k:], cfg.dt, cfg.comfort
-                ).to(dtype)
+                cur = comp.permute(2, 1, 0)
+                out["extended_comfort"] = extended_comfort(cur[:, : t - k], self.prev_sim[k:], cfg.dt, cfg.comfort).to(
+                    dtype
+                )
             if diagnostics:
-                n_, t_ = c.shape[:2]
-                multi = self._multiple_lanes(areas["corners"].reshape(-1, 4, 2)).view(n_, t_)
-                out["ego_areas"] = torch.stack([multi, areas["non_drivable"], areas["oncoming"]], -1)
+                ti, ni = torch.meshgrid(torch.arange(t), torch.arange(n), indexing="ij")
+                multi = self._multiple_lanes(self._corners(areas, ti.reshape(-1), ni.reshape(-1))).view(t, n)
+                out["ego_areas"] = torch.stack([multi, areas["non_drivable"], areas["oncoming"]], -1).transpose(0, 1)
         else:
-            out["comfort"] = comfortable(states, cfg.dt, self.r2c, cfg.comfort, center_shift=False).to(dtype)
+            out["comfort"] = comfortable(comp.permute(2, 1, 0), cfg.dt, self.r2c, cfg.comfort, center_shift=False).to(
+                dtype
+            )
         return out
+
+    def _fixed_rows(self, version: int, diagnostics: bool) -> dict[str, dict[str, torch.Tensor]]:
+        """Raw sub-scores of the plan-independent rows (PDM-Closed reference, human), cached per version."""
+        key = (version, diagnostics)
+        if key not in self._fixed_cache:
+            rows: dict[str, dict[str, torch.Tensor]] = {}
+            ref = self.scene.reference
+            if ref is not None:
+                rs = ref.reference_states
+                if version == 1 and ref.reference_states_v1 is not None:
+                    rs = ref.reference_states_v1
+                rows["reference"] = self.sub_scores(self.simulate_reference(rs), version, diagnostics)
+            if version == 2 and self.cfg.human_penalty_filter:
+                human = self.simulate_plans(self.scene.human_poses_8[None], 0.5)
+                rows["human"] = self.sub_scores(human, version, diagnostics)
+            self._fixed_cache[key] = rows
+        return self._fixed_cache[key]
 
     # --------------------------------------------------------------------------------------------------------
     def score(
-        self, plans: torch.Tensor, plan_dt: float, version: int = 2, diagnostics: bool = False
+        self,
+        plans: torch.Tensor,
+        plan_dt: float,
+        version: int = 2,
+        diagnostics: bool = False,
+        states: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Score candidate plans (N, K, 3). Returns per-candidate tensors (N,) (see docs/scorer.md).
 
-        `diagnostics=True` also returns `ego_areas` (N, 41, 3) [multiple lanes, non-drivable, oncoming]."""
+        `diagnostics=True` also returns `ego_areas` (N, 41, 3) [multiple lanes, non-drivable, oncoming].
+        `states`: the `simulated_states` an earlier call returned for the same plans (the simulation does not
+        depend on the version), e.g. to score v2 and v1 without simulating twice."""
         cfg = self.cfg
         plans = plans.to(self.device, torch.float64)
         n = plans.shape[0]
-        sims = [self.simulate_plans(plans, plan_dt)]
-        ref = self.scene.reference
-        ref_states = None
-        if ref is not None:
-            rs = ref.reference_states if version == 2 or ref.reference_states_v1 is None else ref.reference_states_v1
-            ref_states = rs
-            sims.insert(0, self.simulate_reference(rs))
+        if states is None:
+            states = self.simulate_plans(plans, plan_dt)
+        elif states.shape[:2] != (n, cfg.num_steps):
+            raise ValueError(f"states: expected ({n}, {cfg.num_steps}, 11) for {n} plans, got {tuple(states.shape)}")
+        cand_raw = self.sub_scores(states, version, diagnostics)
+        fixed = self._fixed_rows(version, diagnostics)
+        ref_states = None if self.scene.reference is None else fixed.get("reference")
         use_filter = version == 2 and cfg.human_penalty_filter
+        # rows as NAVSIM batches them: [PDM-Closed reference, candidates..., human]; the fixed rows do not
+        # depend on the plans and are scored once per scorer
+        parts = ([fixed["reference"]] if ref_states is not None else []) + [cand_raw]
         if use_filter:
-            sims.append(self.simulate_plans(self.scene.human_poses_8[None], 0.5))
-        states = torch.cat(sims, 0)
-        raw = self.sub_scores(states, version, diagnostics)
+            parts.append(fixed["human"])
+        raw = {k: torch.cat([p[k] for p in parts], 0) for k in cand_raw}
         off = 1 if ref_states is not None else 0
         cand = {k: v[off : off + n] for k, v in raw.items()}
-        cand["simulated_states"] = states[off : off + n]
+        cand["simulated_states"] = states
         prog = cand["progress_raw"]
         if version == 2:
             mult = (
@@ -587,4 +716,5 @@ class PDMScorer:
             "comfort": cand["comfort"],
             "pdms": pdms,
             "progress_raw": prog,
+            "simulated_states": states,
         }
