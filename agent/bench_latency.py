@@ -20,22 +20,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agent.planner.config import TINY_MODEL_OVERRIDES
+
 if TYPE_CHECKING:
     from agent.camera import CameraModel
     from agent.planner.config import PlannerModelConfig
 
 PRESETS: dict[str, list[str]] = {
-    "tiny": [
-        "model.image_height=32",
-        "model.image_width=64",
-        "model.encoder.dim=16",
-        "model.encoder.patch=8",
-        "model.proposal.num_proposals=6",
-        "model.proposal.iterations=2",
-        "model.proposal.d_model=32",
-        "model.proposal.heads=4",
-        "model.proposal.ffn=64",
-    ],
+    "tiny": list(TINY_MODEL_OVERRIDES),
     "full": [
         "model.encoder.kind=vjepa",
         "model.encoder.vjepa_size=vit_large",

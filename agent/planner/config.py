@@ -85,3 +85,21 @@ class PlannerModelConfig:
     ego_width: float = 2.297
     # output scaling of the pose heads (x, y, heading): heads predict pose / scale
     pose_scale: list[float] = field(default_factory=lambda: [10.0, 4.0, 0.5])
+
+
+# The tiny planner (CPU runs in seconds: tests, docs, latency bench), as `model.*` overrides of a training config.
+TINY_MODEL_OVERRIDES: tuple[str, ...] = (
+    "model.image_height=32",
+    "model.image_width=64",
+    "model.encoder.dim=16",
+    "model.encoder.patch=8",
+    "model.proposal.num_proposals=6",
+    "model.proposal.iterations=2",
+    "model.proposal.d_model=32",
+    "model.proposal.heads=4",
+    "model.proposal.ffn=64",
+    "model.baseline.d_model=32",
+    "model.baseline.heads=4",
+    "model.baseline.layers=1",
+    "model.baseline.ffn=64",
+)

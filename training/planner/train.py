@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from agent.planner.config import PlannerModelConfig
+from agent.planner.config import TINY_MODEL_OVERRIDES, PlannerModelConfig
 from drive_jepa import config as dj_config
 from training.data.config import DataConfig, ForkDataConfig, LoggedDataConfig, SyntheticDataConfig, data_camera_name
 from training.planner.losses import LossConfig, ScoreFn
@@ -63,19 +63,7 @@ def tiny_overrides(data: str = "synthetic") -> list[str]:
     (generated options also get a small epoch, recorded ones use every selected sample)."""
     sized = ["data.size=32"] if data in ("synthetic", "fork") else []
     return [
-        "model.image_height=32",
-        "model.image_width=64",
-        "model.encoder.dim=16",
-        "model.encoder.patch=8",
-        "model.proposal.num_proposals=6",
-        "model.proposal.iterations=2",
-        "model.proposal.d_model=32",
-        "model.proposal.heads=4",
-        "model.proposal.ffn=64",
-        "model.baseline.d_model=32",
-        "model.baseline.heads=4",
-        "model.baseline.layers=1",
-        "model.baseline.ffn=64",
+        *TINY_MODEL_OVERRIDES,
         "batch_size=4",
         "threads=1",
         *sized,
