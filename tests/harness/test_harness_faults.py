@@ -212,10 +212,9 @@ def test_a_failing_worker_is_given_up_and_its_route_goes_elsewhere(tmp_path: Pat
     assert all(d["attempts"][-1]["server"] == "g1s0" for d in store.docs.values())
 
 
-def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, b2d_root: Path) -> None:
-    """SIGKILL the harness mid-route: its server and evaluator (own sessions) survive it. Rerunning the same
-    command stops exactly those two groups (found through their group files) and finishes the route."""
-    import signal
+def _start_hanging_harness(tmp_path: Path, b2d_root: Path, port_offset: int, extra: list[str], **popen: object):
+    """`drive-jepa eval` as a subprocess on one route whose evaluator hangs (fake server and evaluator); returns
+    (process, route id, plan file, output folder, pid file of attempt 1) once the attempt has started."""
     import subprocess
     import sys
     import time
@@ -230,37 +229,38 @@ def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, 
     state = tmp_path / "server_state"
     state.mkdir()
     cmd = [
-        sys.executable,
-        "-m",
-        "drive_jepa",
-        "eval",
-        "--no-ray",
-        "--no-progress",
-        "--agent",
-        str(tmp_path / "a.py"),
-        "--routes",
-        str(_routes()),
-        "--route-ids",
-        route,
-        "--gpus",
-        "0",
-        "--out",
-        str(out),
+        sys.executable, "-m", "drive_jepa", "eval", "--no-ray", "--no-progress",
+        "--agent", str(tmp_path / "a.py"), "--routes", str(_routes()), "--route-ids", route, "--gpus", "0",
+        "--out", str(out),
         f"bench2drive_root={b2d_root}",
         f"servers.launch_command=[{sys.executable},{FAKE_SERVER}]",
         f"evaluator.launcher=[{FAKE_EVALUATOR}]",
         f"+evaluator.extra_env.FAKE_EVAL_PLAN={plan}",
         f"+servers.extra_env.FAKE_SERVER_STATE={state}",
-        "servers.rpc_base_port=21500",
-        "servers.tm_base_port=26500",
+        f"servers.rpc_base_port={21500 + port_offset}",
+        f"servers.tm_base_port={26500 + port_offset}",
         "watchdog.no_progress_s=60",
         "watchdog.frame_probe_s=0",
-    ]
-    harness = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        *extra,
+    ]  # fmt: skip
+    harness = subprocess.Popen(cmd, **popen)  # type: ignore[call-overload]
     pid_file = out / "attempts" / f"RouteScenario_{route}_rep0" / "attempt1" / "pid.json"
     deadline = time.monotonic() + 60
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+    return harness, route, plan, out, pid_file
+
+
+def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, b2d_root: Path) -> None:
+    """SIGKILL the harness mid-route: its server and evaluator (own sessions) survive it. Rerunning the same
+    command stops exactly those two groups (found through their group files) and finishes the route."""
+    import signal
+    import subprocess
+    import time
+
+    harness, route, plan, out, pid_file = _start_hanging_harness(
+        tmp_path, b2d_root, 0, [], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     assert pid_file.exists(), "the harness never started the route"
     time.sleep(0.3)
     harness.send_signal(signal.SIGKILL)
@@ -283,51 +283,17 @@ def test_rerun_after_the_harness_was_killed_stops_its_leftovers(tmp_path: Path, 
 def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path, b2d_root: Path) -> None:
     import signal
     import subprocess
-    import sys
     import time
 
-    from tests.harness.harness_helpers import FAKE_EVALUATOR, FAKE_SERVER
-
-    route = _ids()[0]
-    (tmp_path / "a.py").write_text("")
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"*": ["hang"]}))
-    out = tmp_path / "out"
-    state = tmp_path / "server_state"
-    state.mkdir()
-    cmd = [
-        sys.executable,
-        "-m",
-        "drive_jepa",
-        "eval",
-        "--no-ray",
-        "--no-progress",
-        "--agent",
-        str(tmp_path / "a.py"),
-        "--routes",
-        str(_routes()),
-        "--route-ids",
-        route,
-        "--gpus",
-        "0",
-        "--out",
-        str(out),
-        f"bench2drive_root={b2d_root}",
-        f"servers.launch_command=[{sys.executable},{FAKE_SERVER}]",
-        f"evaluator.launcher=[{FAKE_EVALUATOR}]",
-        f"+evaluator.extra_env.FAKE_EVAL_PLAN={plan}",
-        f"+servers.extra_env.FAKE_SERVER_STATE={state}",
-        "servers.rpc_base_port=21600",
-        "servers.tm_base_port=26600",
-        "watchdog.no_progress_s=60",
-        "watchdog.frame_probe_s=0",
-        "watchdog.kill_grace_s=1",
-    ]
-    harness = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pid_file = out / "attempts" / f"RouteScenario_{route}_rep0" / "attempt1" / "pid.json"
-    deadline = time.monotonic() + 60
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    harness, route, _plan, out, pid_file = _start_hanging_harness(
+        tmp_path,
+        b2d_root,
+        100,
+        ["watchdog.kill_grace_s=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.3)
     evaluator_pid = json.loads(pid_file.read_text())["pid"]
     harness.send_signal(signal.SIGTERM)
