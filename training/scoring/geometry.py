@@ -18,6 +18,7 @@ shapely for cell centres); queries are pure torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -355,6 +356,16 @@ def _edges_of(g: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(a_list, 0), np.concatenate(b_list, 0)
 
 
+def cell_coord(p: torch.Tensor, origin: float | torch.Tensor, cell: float) -> torch.Tensor:
+    """(p - origin) / cell as a new float tensor, in place after the subtraction; a power-of-two cell is
+    applied as a multiplication by its reciprocal, which is then exact (the same values as the division)."""
+    t = torch.sub(p, origin)
+    m, _ = math.frexp(cell)
+    if m == 0.5:
+        return t.mul_(1.0 / cell)
+    return t.div_(cell)
+
+
 def popcount64(x: torch.Tensor) -> torch.Tensor:
     """Number of set bits of non-negative int64 values (SWAR)."""
     x = x - ((x >> 1) & 0x5555555555555555)
@@ -434,18 +445,18 @@ class PolygonBits:
         if self.flagged is None:
             self.flagged = _flag_boundary(self.interior, self.b_count)
         idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64  # int32: half the index traffic
-        ix = ((px - g.origin[0]) / g.cell).clamp_(0, g.nx - 1).to(idx_t)
-        iy = ((py - g.origin[1]) / g.cell).clamp_(0, g.ny - 1).to(idx_t)
+        ix = cell_coord(px, g.origin[0], g.cell).clamp_(0, g.nx - 1).to(idx_t)
+        iy = cell_coord(py, g.origin[1], g.cell).clamp_(0, g.ny - 1).to(idx_t)
         cid = torch.add(iy, ix, alpha=g.ny)
         if self.words == 1:  # 1-D gather (a gather of (M, 1) rows is ~2x slower)
-            bits = self.flagged.view(-1)[cid][:, None]
+            bits = self.flagged.view(-1).index_select(0, cid)[:, None]
         else:
-            bits = self.flagged[cid]  # (M, W)
+            bits = self.flagged.index_select(0, cid)  # (M, W)
         has = torch.nonzero(bits[:, 0] >= BOUNDARY_FLAG).squeeze(1)
         bits[:, 0] &= BOUNDARY_FLAG - 1
         if len(has):
-            sub = self.query(torch.stack([px[has], py[has]], -1))
-            bits[has] = sub
+            sub = self.query(torch.stack([px.index_select(0, has), py.index_select(0, has)], -1))
+            bits.index_copy_(0, has, sub)
         return bits
 
     def query(self, pts: torch.Tensor) -> torch.Tensor:
@@ -456,8 +467,8 @@ class PolygonBits:
         # the grid are clamped onto them (outside everything)
         ij = torch.floor((pts - g.origin) / g.cell).to(torch.int64)
         cid = ij[:, 0].clamp(0, g.nx - 1) * g.ny + ij[:, 1].clamp(0, g.ny - 1)
-        bits = self.interior[cid]
-        count = self.b_count[cid]
+        bits = self.interior.index_select(0, cid)
+        count = self.b_count.index_select(0, cid)
         has = torch.nonzero(count).squeeze(1)
         if len(has) == 0:
             return bits
@@ -629,8 +640,8 @@ class SegmentGrid:
     def farther_than_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
         """`farther_than` for flat coordinate tensors px, py (M,): one table gather per point, the exact
         segment distances only for points in cells that are neither surely near nor surely far."""
-        ix = ((px - self.origin[0]) / self.cell).floor_().to(torch.int64)
-        iy = ((py - self.origin[1]) / self.cell).floor_().to(torch.int64)
+        ix = cell_coord(px, self.origin[0], self.cell).floor_().to(torch.int64)
+        iy = cell_coord(py, self.origin[1], self.cell).floor_().to(torch.int64)
         valid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
         cid = torch.where(valid, torch.add(iy, ix, alpha=self.ny), 0)
         near = valid & self.has_any[cid]

@@ -26,6 +26,7 @@ from training.scoring.geometry import (
     PolygonGrid,
     SegmentGrid,
     box_corners,
+    cell_coord,
     obb_intersect,
     polyline_project,
     popcount64,
@@ -126,22 +127,23 @@ class _AgentRaster:
         """Ego centres px, py (S, N) looked up at object steps step (S,) -> flat (s * N + n) index and agent
         index of every candidate pair."""
         idx_t = torch.int32 if self.table.shape[0] < 2**31 else torch.int64  # int32: half the index traffic
-        ix = ((px - self.origin[0]) / self.cell).clamp_(0, self.nx - 1).to(idx_t)
-        iy = ((py - self.origin[1]) / self.cell).clamp_(0, self.ny - 1).to(idx_t)
+        ix = cell_coord(px, self.origin[0], self.cell).clamp_(0, self.nx - 1).to(idx_t)
+        iy = cell_coord(py, self.origin[1], self.cell).clamp_(0, self.ny - 1).to(idx_t)
         key = torch.add(iy, ix, alpha=self.ny)
         key += (step * (self.nx * self.ny)).to(idx_t)[:, None]
         es, ags = [], []
         for w in range(self.words):
-            m = self.table[:, w].contiguous()[key.view(-1)] if self.words > 1 else self.table.view(-1)[key.view(-1)]
+            tab = self.table[:, w].contiguous() if self.words > 1 else self.table.view(-1)
+            m = tab.index_select(0, key.view(-1))  # index_select: ~5x faster than advanced indexing on CPU
             f = torch.nonzero(m).squeeze(1)
-            m = m[f]
+            m = m.index_select(0, f)
             while len(f):
                 low = m & -m
                 es.append(f)
                 ags.append(popcount64(low - 1) + w * BITS_PER_WORD)
                 m = m ^ low
                 keep = torch.nonzero(m).squeeze(1)
-                f, m = f[keep], m[keep]
+                f, m = f.index_select(0, keep), m.index_select(0, keep)
         if not es:
             z = torch.zeros(0, dtype=torch.int64, device=px.device)
             return z, z
@@ -345,21 +347,23 @@ class PDMScorer:
         assert ag.raster is not None
         e, ai = ag.raster.candidates(px, py, obj_step)
         si = e // n
-        ex, ey = px.view(-1)[e], py.view(-1)[e]
-        k = ai * ag.present.shape[1] + obj_step[si]
+        # 1-D gathers by index_select (the same values as `x[idx]`, several times faster on CPU)
+        ex, ey = px.reshape(-1).index_select(0, e), py.reshape(-1).index_select(0, e)
+        k = ai * ag.present.shape[1] + obj_step.index_select(0, si)
+        box = [ag.box[j] for j in range(6)]
         # bounding circles first (cheap, x and y only), then the separating axes on the survivors
-        dx, dy = ag.box[0][k] - ex, ag.box[1][k] - ey
-        reach = ag.radius[ai] + self.ego_radius + 1e-6
+        dx, dy = box[0].index_select(0, k) - ex, box[1].index_select(0, k) - ey
+        reach = ag.radius.index_select(0, ai) + self.ego_radius + 1e-6
         close = torch.nonzero(dx * dx + dy * dy <= reach * reach).squeeze(1)
-        e, k, si, ai = e[close], k[close], si[close], ai[close]
+        e, k, si, ai = (v.index_select(0, close) for v in (e, k, si, ai))
         ni = e - si * n
-        state = t_of_row[si] * n + ni
-        ec, es = areas["cos"].view(-1)[state], areas["sin"].view(-1)[state]
-        hit = obb_intersect(
-            ex[close], ey[close], ec, es, self.half_l, self.half_w,
-            ag.box[0][k], ag.box[1][k], ag.box[2][k], ag.box[3][k], ag.box[4][k], ag.box[5][k],
-        )  # fmt: skip
-        return si[hit], ni[hit], ai[hit]
+        state = t_of_row.index_select(0, si) * n + ni
+        ec, es = areas["cos"].view(-1).index_select(0, state), areas["sin"].view(-1).index_select(0, state)
+        bk = [b.index_select(0, k) for b in box]
+        hit = torch.nonzero(obb_intersect(
+            ex.index_select(0, close), ey.index_select(0, close), ec, es, self.half_l, self.half_w, *bk
+        )).squeeze(1)  # fmt: skip
+        return si.index_select(0, hit), ni.index_select(0, hit), ai.index_select(0, hit)
 
     @staticmethod
     def _rel_cos(rx: torch.Tensor, ry: torch.Tensor, heading: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
