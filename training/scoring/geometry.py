@@ -644,10 +644,10 @@ class SegmentGrid:
         iy = cell_coord(py, self.origin[1], self.cell).floor_().to(torch.int64)
         valid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
         cid = torch.where(valid, torch.add(iy, ix, alpha=self.ny), 0)
-        near = valid & self.has_any[cid]
+        near = valid & self.has_any.index_select(0, cid)
         out = torch.ones(len(px), dtype=torch.bool, device=px.device)
         if self.all_near is not None:
-            sure = valid & self.all_near[cid]
+            sure = valid & self.all_near.index_select(0, cid)
             out[sure] = False
             near &= ~sure
         idx = torch.nonzero(near).squeeze(1)

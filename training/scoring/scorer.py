@@ -150,6 +150,12 @@ class _AgentRaster:
         return torch.cat(es), torch.cat(ags)
 
 
+def _at(x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """x.reshape(-1)[flat] by index_select (the same values; several times faster than advanced indexing on
+    CPU). Always a new tensor."""
+    return x.reshape(-1).index_select(0, flat)
+
+
 class PDMScorer:
     """Scores candidate plans of one scene; see module docstring. Device-agnostic (CPU or CUDA)."""
 
@@ -313,7 +319,9 @@ class PDMScorer:
 
     def _corners(self, areas: dict[str, torch.Tensor], ti: torch.Tensor, ni: torch.Tensor) -> torch.Tensor:
         """Ego box corners (K, 4, 2) of the states (ti, ni)."""
-        return box_corners(areas["cx"][ti, ni], areas["cy"][ti, ni], areas["h"][ti, ni], self.half_l, self.half_w)
+        f = ti * areas["cx"].shape[1] + ni
+        cx, cy, h = (_at(areas[k], f) for k in ("cx", "cy", "h"))
+        return box_corners(cx, cy, h, self.half_l, self.half_w)
 
     def _lane_bits(self, corners: torch.Tensor) -> torch.Tensor:
         """Corners (K, 4, 2) -> lane bitmasks (K, 4, W)."""
@@ -408,16 +416,17 @@ class PDMScorer:
         ti, ni, ai = self._overlaps(ag, areas, areas["cx"], areas["cy"], steps, steps)
         # ---- NC
         if len(ti):
-            st_x, st_y, st_h = comp[0, ti, ni], comp[1, ti, ni], comp[2, ti, ni]
-            ego_stopped = speed[ti, ni] <= self.cfg.collision_stopped_speed_threshold
-            track_stopped = ag.stopped[ai]
+            f = ti * n + ni
+            st_x, st_y, st_h = _at(comp[0], f), _at(comp[1], f), _at(comp[2], f)
+            ego_stopped = _at(speed, f) <= self.cfg.collision_stopped_speed_threshold
+            track_stopped = ag.stopped.index_select(0, ai)
             ego_c = self._corners(areas, ti, ni)
             obj_c = ag.corners[ai, ti]
             centroid = obj_c.mean(-2)
             behind = self._rel_cos(st_x, st_y, st_h, centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
             front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
             active = ~ego_stopped & ~track_stopped
-            lateral_fault = areas["non_drivable"][ti, ni].clone()
+            lateral_fault = _at(areas["non_drivable"], f)
             # the multiple-lanes test decides the outcome only for active, not-behind, non-frontal events
             need = torch.nonzero(active & ~behind & ~front & ~lateral_fault).squeeze(1)
             lateral_fault[need] = self._multiple_lanes(ego_c[need])
@@ -445,17 +454,19 @@ class PDMScorer:
         tn = torch.cat([ni[first], pn])
         ta = torch.cat([ai[first], pa])
         tk = torch.cat([torch.zeros_like(first), k_of_row[si]])
-        moving = speed[tt, tn] >= self.cfg.stopped_speed_threshold
-        tt, tn, ta, tk = tt[moving], tn[moving], ta[moving], tk[moving]
+        moving = torch.nonzero(_at(speed, tt * n + tn) >= self.cfg.stopped_speed_threshold).squeeze(1)
+        tt, tn, ta, tk = (v.index_select(0, moving) for v in (tt, tn, ta, tk))
         if len(tt):
+            f = tt * n + tn
+            rx, ry = _at(comp[0], f), _at(comp[1], f)
             off_t = torch.tensor(offsets, device=dev)[tk]
             centroid = ag.centre[ta, tt + off_t]
-            c = self._rel_cos(comp[0, tt, tn], comp[1, tt, tn], comp[2, tt, tn], centroid)
+            c = self._rel_cos(rx, ry, _at(comp[2], f), centroid)
             ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
             behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-            risky = areas["non_drivable"][tt, tn]
+            risky = _at(areas["non_drivable"], f)
             if self.has_intersections:  # rear axle in an intersection, looked up for these pairs only
-                rear = self.grid.query_xy(comp[0, tt, tn], comp[1, tt, tn])[:, 0]
+                rear = self.grid.query_xy(rx, ry)[:, 0]
                 risky |= (rear & 4) != 0
             # the multiple-lanes test decides the outcome only for agents neither ahead nor behind
             need = torch.nonzero(~ahead & ~behind & ~risky).squeeze(1)
