@@ -2,8 +2,8 @@
 
 The scorer allocates and frees hundreds of 0.3-30 MB temporaries per `score` call. With glibc's defaults
 blocks of this size are served by `mmap` and unmapped again on free (or the heap top is trimmed), so every
-call first-touches ~90 MB of fresh pages (~23 000 minor page faults on `scene_18` × 8192 rows, ~15 % of the
-CPU time). `keep_freed_memory()` raises the mmap threshold to 32 MiB (glibc's maximum on 64-bit) and the trim
+call first-touches ~90 MB of fresh pages (~23 000 minor page faults on `scene_18` × 8192 rows, ~40 ms of system
+time per call). `keep_freed_memory()` raises the mmap threshold to 32 MiB (glibc's maximum on 64-bit) and the trim
 threshold to 1 GiB via `mallopt` (M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1, glibc `malloc.h`), the same
 as the MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ environment variables. Process-wide, so it is
 only called by entry points (`drive-jepa bench scorer`), never on import. A no-op off glibc.
