@@ -69,6 +69,12 @@ def _yaw(states: torch.Tensor, deriv: int, poly: int, dt: float) -> torch.Tensor
     return _round8(_filt(_unwrap(states[..., 2]), YAW_WINDOW, poly, deriv, dt))
 
 
+def _abs_lt(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """|x| < bound at every step of the last dim -> bool, as max and min (no |x| temporary); a NaN fails, as
+    with `x.abs().amax(-1) < bound`."""
+    return (x.amax(-1) < bound) & (x.amin(-1) > -bound)
+
+
 def comfortable(
     states: torch.Tensor,
     dt: float,
@@ -96,11 +102,11 @@ def comfortable(
     yaw_acc = _round8(_filt(heading, YAW_WINDOW, 3, 2, dt))
     # strict bounds at every step, as reductions (min/max, or max |x| for symmetric bounds; NaN fails both)
     ok = (lon.amin(-1) > bounds.min_lon_accel) & (lon.amax(-1) < bounds.max_lon_accel)
-    ok &= lat.abs().amax(-1) < bounds.max_abs_lat_accel
-    ok &= jerk.abs().amax(-1) < bounds.max_abs_jerk
-    ok &= lon_jerk.abs().amax(-1) < bounds.max_abs_lon_jerk
-    ok &= yaw_acc.abs().amax(-1) < bounds.max_abs_yaw_accel
-    ok &= yaw_rate.abs().amax(-1) < bounds.max_abs_yaw_rate
+    ok &= _abs_lt(lat, bounds.max_abs_lat_accel)
+    ok &= _abs_lt(jerk, bounds.max_abs_jerk)
+    ok &= _abs_lt(lon_jerk, bounds.max_abs_lon_jerk)
+    ok &= _abs_lt(yaw_acc, bounds.max_abs_yaw_accel)
+    ok &= _abs_lt(yaw_rate, bounds.max_abs_yaw_rate)
     return ok
 
 
