@@ -26,7 +26,9 @@ COMMANDS: dict[str, Command] = {
     "doctor": Command("drive_jepa.commands.doctor", "check torch/CUDA, CARLA, Bench2Drive, NAVSIM and video setup"),
     "agent-config": Command("agent.cli_agent_config", "write the leaderboard agent's config (--agent-config file)"),
     "report": Command("bench2drive.cli_report", "Bench2Drive results: merged.json + Markdown/HTML report"),
-    "eval": Command("bench2drive.eval_cli", "run Bench2Drive routes closed-loop on N CARLA servers or the lite world; resumable"),
+    "eval": Command(
+        "bench2drive.eval_cli", "run Bench2Drive routes closed-loop on N CARLA servers or the lite world; resumable"
+    ),
     "bench": Command("drive_jepa.commands.bench", "benchmarks: bench schedule | scorer | planner | agent"),
     "carla-replay": Command(
         "carla_tools.carla_replay", "replay a CARLA recorder log in a running server, film the hero"
