@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,18 @@ def fixtures_dir(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def shared_fixtures() -> Path:
     return fixtures_dir()
+
+
+@pytest.fixture(scope="session")
+def vjepa_fx() -> Path:
+    """The V-JEPA 2 oracle folder (tiny official checkpoint, inputs and the official code's outputs)."""
+    return fixtures_dir("vjepa2")
+
+
+@pytest.fixture(scope="session")
+def vjepa_io(vjepa_fx: Path) -> dict[str, np.ndarray]:
+    with np.load(vjepa_fx / "a_io.npz") as z:
+        return {k: z[k] for k in z.files}
 
 
 def _has(module: str) -> bool:

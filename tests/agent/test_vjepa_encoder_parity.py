@@ -10,38 +10,17 @@ import torch
 
 from agent.encoder import VJEPAEncoder, encoder_config, load_encoder
 from agent.encoder.rope import rope_axis_dim, rotate_axis
-from tests.conftest import fixtures_dir
-
-REL_TOL = 2e-5  # README acceptance rule: max|actual - expected| <= 2e-5 * max|expected|
-
-
-def assert_close(actual: torch.Tensor | np.ndarray, expected: np.ndarray, name: str) -> None:
-    a = actual.detach().cpu().numpy() if isinstance(actual, torch.Tensor) else actual
-    assert a.shape == expected.shape, f"{name}: shape {a.shape} vs {expected.shape}"
-    err = float(np.abs(a - expected).max())
-    bound = REL_TOL * float(np.abs(expected).max())
-    assert err <= bound, f"{name}: max abs diff {err:.3g} > {bound:.3g}"
+from tests.vjepa_oracle import REL_TOL, assert_close
 
 
 @pytest.fixture(scope="module")
-def fx() -> Path:
-    return fixtures_dir("vjepa2")
+def target(vjepa_fx: Path) -> VJEPAEncoder:
+    return load_encoder(vjepa_fx / "a_train_ckpt.pt", key="target_encoder").eval()
 
 
 @pytest.fixture(scope="module")
-def io(fx: Path) -> dict[str, np.ndarray]:
-    with np.load(fx / "a_io.npz") as z:
-        return {k: z[k] for k in z.files}
-
-
-@pytest.fixture(scope="module")
-def target(fx: Path) -> VJEPAEncoder:
-    return load_encoder(fx / "a_train_ckpt.pt", key="target_encoder").eval()
-
-
-@pytest.fixture(scope="module")
-def context(fx: Path) -> VJEPAEncoder:
-    return load_encoder(fx / "a_train_ckpt.pt", key="encoder").eval()
+def context(vjepa_fx: Path) -> VJEPAEncoder:
+    return load_encoder(vjepa_fx / "a_train_ckpt.pt", key="encoder").eval()
 
 
 def test_config_inferred_from_weights(target: VJEPAEncoder) -> None:
@@ -50,13 +29,13 @@ def test_config_inferred_from_weights(target: VJEPAEncoder) -> None:
 
 
 @pytest.mark.parametrize("d", [4, 8, 10])
-def test_rope_one_axis(io: dict[str, np.ndarray], d: int) -> None:
-    x, pos = torch.from_numpy(io[f"rope_d{d}_x"]), torch.from_numpy(io[f"rope_d{d}_pos"])
-    assert_close(rotate_axis(x, pos), io[f"rope_d{d}_out"], f"rope d={d}")
+def test_rope_one_axis(vjepa_io: dict[str, np.ndarray], d: int) -> None:
+    x, pos = torch.from_numpy(vjepa_io[f"rope_d{d}_x"]), torch.from_numpy(vjepa_io[f"rope_d{d}_pos"])
+    assert_close(rotate_axis(x, pos), vjepa_io[f"rope_d{d}_out"], f"rope d={d}")
 
 
-def test_target_encoder_full_clip_and_intermediates(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
-    clip = torch.from_numpy(io["clip"])
+def test_target_encoder_full_clip_and_intermediates(vjepa_io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+    clip = torch.from_numpy(vjepa_io["clip"])
     acts: dict[str, torch.Tensor] = {}
     hooks = [target.patch_embed.register_forward_hook(lambda m, i, o: acts.__setitem__("pe", o))]
     for i, blk in enumerate(target.blocks):
@@ -65,53 +44,53 @@ def test_target_encoder_full_clip_and_intermediates(io: dict[str, np.ndarray], t
         out = target(clip)
     for h in hooks:
         h.remove()
-    assert_close(acts["pe"], io["tgt_full_patch_embed"], "tgt_full_patch_embed")
-    assert_close(acts["b0"], io["tgt_full_block0_out"], "tgt_full_block0_out")
-    assert_close(acts["b1"], io["tgt_full_block1_out"], "tgt_full_block1_out")
-    assert_close(out, io["tgt_full"], "tgt_full")
+    assert_close(acts["pe"], vjepa_io["tgt_full_patch_embed"], "tgt_full_patch_embed")
+    assert_close(acts["b0"], vjepa_io["tgt_full_block0_out"], "tgt_full_block0_out")
+    assert_close(acts["b1"], vjepa_io["tgt_full_block1_out"], "tgt_full_block1_out")
+    assert_close(out, vjepa_io["tgt_full"], "tgt_full")
     ln = torch.nn.functional.layer_norm(out, (out.shape[-1],))  # eps 1e-5, no affine
-    assert_close(ln, io["tgt_full_ln"], "tgt_full_ln")
+    assert_close(ln, vjepa_io["tgt_full_ln"], "tgt_full_ln")
 
 
-def test_token_order_and_grid(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
-    clip = torch.from_numpy(io["clip"])
+def test_token_order_and_grid(vjepa_io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+    clip = torch.from_numpy(vjepa_io["clip"])
     with torch.no_grad():
         grid = target.forward_grid(clip)
     assert grid.shape == (2, 2, 4, 4, 96)
-    thw = io["token_thw"]
-    expected = io["tgt_full"]
+    thw = vjepa_io["token_thw"]
+    expected = vjepa_io["tgt_full"]
     for idx in (0, 5, 17, 31):
         t, h, w = thw[idx]
         assert_close(grid[:, t, h, w], expected[:, idx], f"grid token {idx}")
 
 
-def test_context_encoder_and_masked_encoding(io: dict[str, np.ndarray], context: VJEPAEncoder) -> None:
-    clip = torch.from_numpy(io["clip"])
+def test_context_encoder_and_masked_encoding(vjepa_io: dict[str, np.ndarray], context: VJEPAEncoder) -> None:
+    clip = torch.from_numpy(vjepa_io["clip"])
     with torch.no_grad():
-        assert_close(context(clip), io["enc_full"], "enc_full")
+        assert_close(context(clip), vjepa_io["enc_full"], "enc_full")
         for j in ("0", "1", "c"):  # "c": shuffled, non-ascending indices -> rows follow the mask order
-            masks = torch.from_numpy(io[f"masks_enc_{j}"])
-            assert_close(context(clip, masks), io[f"enc_ctx_{j}"], f"enc_ctx_{j}")
+            masks = torch.from_numpy(vjepa_io[f"masks_enc_{j}"])
+            assert_close(context(clip, masks), vjepa_io[f"enc_ctx_{j}"], f"enc_ctx_{j}")
 
 
-def test_target_encoder_masked(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+def test_target_encoder_masked(vjepa_io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
     with torch.no_grad():
-        out = target(torch.from_numpy(io["clip"]), torch.from_numpy(io["masks_enc_0"]))
-    assert_close(out, io["tgt_ctx_0"], "tgt_ctx_0")
+        out = target(torch.from_numpy(vjepa_io["clip"]), torch.from_numpy(vjepa_io["masks_enc_0"]))
+    assert_close(out, vjepa_io["tgt_ctx_0"], "tgt_ctx_0")
 
 
-def test_plain_state_dict_is_bit_identical(fx: Path, io: dict[str, np.ndarray]) -> None:
-    enc = load_encoder(fx / "a_encoder_plain.pt").eval()
+def test_plain_state_dict_is_bit_identical(vjepa_fx: Path, vjepa_io: dict[str, np.ndarray]) -> None:
+    enc = load_encoder(vjepa_fx / "a_encoder_plain.pt").eval()
     with torch.no_grad():
-        out = enc(torch.from_numpy(io["clip"]))
-    assert_close(out, io["enc_full"], "enc_full (plain)")
+        out = enc(torch.from_numpy(vjepa_io["clip"]))
+    assert_close(out, vjepa_io["enc_full"], "enc_full (plain)")
 
 
-def test_encoder_and_target_differ(io: dict[str, np.ndarray], context: VJEPAEncoder) -> None:
+def test_encoder_and_target_differ(vjepa_io: dict[str, np.ndarray], context: VJEPAEncoder) -> None:
     """Loading the wrong copy is detectable: the fixture's two encoders differ far beyond the tolerance."""
     with torch.no_grad():
-        out = context(torch.from_numpy(io["clip"])).numpy()
-    assert np.abs(out - io["tgt_full"]).max() > 100 * REL_TOL * np.abs(io["tgt_full"]).max()
+        out = context(torch.from_numpy(vjepa_io["clip"])).numpy()
+    assert np.abs(out - vjepa_io["tgt_full"]).max() > 100 * REL_TOL * np.abs(vjepa_io["tgt_full"]).max()
 
 
 def test_driving_input_grid() -> None:
@@ -132,7 +111,7 @@ def test_bad_video_shape_is_one_clear_error(shape: tuple[int, ...]) -> None:
 
 
 @pytest.mark.gpu
-def test_parity_on_gpu_without_tf32(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+def test_parity_on_gpu_without_tf32(vjepa_io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
     """README: on a GPU, disable TF32 to meet the float32 rule."""
     matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -140,31 +119,31 @@ def test_parity_on_gpu_without_tf32(io: dict[str, np.ndarray], target: VJEPAEnco
         enc = VJEPAEncoder(target.cfg).cuda().eval()
         enc.load_state_dict(target.state_dict())
         with torch.no_grad():
-            out = enc(torch.from_numpy(io["clip"]).cuda()).cpu()
-            ctx = enc(torch.from_numpy(io["clip"]).cuda(), torch.from_numpy(io["masks_enc_0"]).cuda()).cpu()
-        assert_close(out, io["tgt_full"], "tgt_full (cuda)")
-        assert_close(ctx, io["tgt_ctx_0"], "tgt_ctx_0 (cuda)")
+            out = enc(torch.from_numpy(vjepa_io["clip"]).cuda()).cpu()
+            ctx = enc(torch.from_numpy(vjepa_io["clip"]).cuda(), torch.from_numpy(vjepa_io["masks_enc_0"]).cuda()).cpu()
+        assert_close(out, vjepa_io["tgt_full"], "tgt_full (cuda)")
+        assert_close(ctx, vjepa_io["tgt_ctx_0"], "tgt_ctx_0 (cuda)")
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 @pytest.mark.gpu
-def test_bf16_autocast_close_to_fp32(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+def test_bf16_autocast_close_to_fp32(vjepa_io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
     """bf16 autocast (the training precision) stays within bf16 rounding of the float32 output."""
     enc = VJEPAEncoder(target.cfg).cuda().eval()
     enc.load_state_dict(target.state_dict())
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        out = enc(torch.from_numpy(io["clip"]).cuda()).float().cpu().numpy()
-    assert np.abs(out - io["tgt_full"]).max() < 0.05 * np.abs(io["tgt_full"]).max()
+        out = enc(torch.from_numpy(vjepa_io["clip"]).cuda()).float().cpu().numpy()
+    assert np.abs(out - vjepa_io["tgt_full"]).max() < 0.05 * np.abs(vjepa_io["tgt_full"]).max()
 
 
-def test_activation_checkpointing_changes_no_numbers(io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
+def test_activation_checkpointing_changes_no_numbers(vjepa_io: dict[str, np.ndarray], target: VJEPAEncoder) -> None:
     """README quirk 14: activation checkpointing changes neither keys nor outputs nor gradients."""
     plain = VJEPAEncoder(target.cfg).train()
     ckpt = VJEPAEncoder(encoder_config("tiny", activation_checkpointing=True)).train()
     plain.load_state_dict(target.state_dict())
     ckpt.load_state_dict(target.state_dict())
-    clip, masks = torch.from_numpy(io["clip"]), torch.from_numpy(io["masks_enc_1"])
+    clip, masks = torch.from_numpy(vjepa_io["clip"]), torch.from_numpy(vjepa_io["masks_enc_1"])
     out_a, out_b = plain(clip, masks), ckpt(clip, masks)
     assert torch.equal(out_a, out_b)
     out_a.square().sum().backward()

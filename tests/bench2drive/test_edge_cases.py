@@ -13,20 +13,8 @@ from bench2drive.abilities import load_junction_table
 from bench2drive.results import ResultsFileError, expand_inputs, load_results_file
 from bench2drive.summary import RunSummary, summarize
 from drive_jepa.routes import load_routes
+from tests.bench2drive.cases import EDGE_CASES
 from tests.conftest import fixtures_dir
-
-CASES = [
-    "agent_crashed",
-    "completed_min_speed_only",
-    "duplicate_records_single_file",
-    "duplicate_records_two_files",
-    "min_speed_all_above_1000",
-    "missing_routes",
-    "missing_routes_ability_zero_division",
-    "perfect",
-    "perfect_only_efficiency_zero_division",
-    "simulation_crashed",
-]
 
 
 def _case(case: str) -> tuple[dict[str, Any], RunSummary]:
@@ -44,7 +32,7 @@ def _case(case: str) -> tuple[dict[str, Any], RunSummary]:
     return expected, s
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", EDGE_CASES)
 def test_edge_case_all_tools(case: str) -> None:
     exp, s = _case(case)
     top = exp["merge_route_json"]["merged_json_top_level"]

@@ -14,20 +14,8 @@ from bench2drive.results import (
     merge_records,
     write_merged,
 )
+from tests.bench2drive.cases import EDGE_CASES
 from tests.conftest import fixtures_dir
-
-EDGE_CASES_WITH_MERGE = [
-    "agent_crashed",
-    "completed_min_speed_only",
-    "duplicate_records_single_file",
-    "duplicate_records_two_files",
-    "min_speed_all_above_1000",
-    "missing_routes",
-    "missing_routes_ability_zero_division",
-    "perfect",
-    "perfect_only_efficiency_zero_division",
-    "simulation_crashed",
-]
 
 
 def _edge(case: str) -> tuple[dict, list[dict]]:
@@ -40,7 +28,7 @@ def _edge(case: str) -> tuple[dict, list[dict]]:
     return expected, records
 
 
-@pytest.mark.parametrize("case", EDGE_CASES_WITH_MERGE)
+@pytest.mark.parametrize("case", EDGE_CASES)
 def test_merge_matches_tool_on_edge_cases(case: str) -> None:
     expected, records = _edge(case)
     exp = expected["merge_route_json"]
