@@ -304,20 +304,21 @@ def markdown(runs: Sequence[RunSummary]) -> str:
     return "\n".join(out) + "\n"
 
 
+_GROUP_HEADER = ["group", "routes", "present", "DS", "SR %", "RC %"]
+
+
+def _group_rows(rows: Sequence[Any]) -> list[list[str]]:
+    """One table row per breakdown group (status, town, scenario type): the Markdown and HTML reports share it."""
+    return [
+        [g.key, str(g.routes), str(g.present), pts(g.driving_score), pct(g.success_rate), pts(g.route_completion)]
+        for g in rows
+    ]
+
+
 def _group_md(rows: Sequence[Any]) -> str:
     return _md_table(
-        ["group", "routes", "present", "DS", "SR %", "RC %"],
-        [
-            [
-                g.key,
-                str(g.routes),
-                str(g.present),
-                pts(g.driving_score),
-                pct(g.success_rate),
-                pts(g.route_completion),
-            ]
-            for g in rows
-        ],
+        _GROUP_HEADER,
+        _group_rows(rows),
     )
 
 
@@ -531,22 +532,7 @@ def html(runs: Sequence[RunSummary]) -> str:
         parts.append("</ul>")
         for title, grp in (("status", r.by_status), ("town", r.by_town), ("scenario type", r.by_scenario)):
             parts.append(f"<details><summary>By {title}</summary>")
-            parts.append(
-                _html_table(
-                    ["group", "routes", "present", "DS", "SR %", "RC %"],
-                    [
-                        [
-                            g.key,
-                            str(g.routes),
-                            str(g.present),
-                            pts(g.driving_score),
-                            pct(g.success_rate),
-                            pts(g.route_completion),
-                        ]
-                        for g in grp
-                    ],
-                )
-            )
+            parts.append(_html_table(_GROUP_HEADER, _group_rows(grp)))
             parts.append("</details>")
         parts.append("<details><summary>Per route</summary>")
         parts.append(
