@@ -33,6 +33,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from drive_jepa.leaderboard_format import INFRACTION_KEYS  # the same record format the real evaluator writes
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser()
@@ -71,23 +73,7 @@ def record(route: ET.Element, status: str, save_name: str) -> dict:
         "town_name": route.get("town"),
         "status": status,
         "num_infractions": len(msgs),
-        "infractions": {
-            k: (msgs if k == "min_speed_infractions" else [])
-            for k in (
-                "collisions_layout",
-                "collisions_pedestrian",
-                "collisions_vehicle",
-                "red_light",
-                "stop_infraction",
-                "outside_route_lanes",
-                "min_speed_infractions",
-                "yield_emergency_vehicle_infractions",
-                "scenario_timeouts",
-                "route_dev",
-                "vehicle_blocked",
-                "route_timeout",
-            )
-        },
+        "infractions": {k: (msgs if k == "min_speed_infractions" else []) for k in INFRACTION_KEYS},
         "scores": {"score_route": rc, "score_penalty": 1.0, "score_composed": rc},
         "meta": {"route_length": 120.5, "duration_game": 30.2, "duration_system": 0.3},
     }
