@@ -435,19 +435,26 @@ class PolygonBits:
         out.index_add_(0, idx // BITS_PER_WORD, torch.ones_like(idx) << (idx % BITS_PER_WORD))
         return out
 
-    def query_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-        """Same as `query` for flat coordinate tensors px, py (M,) -> (M, W) bitmasks.
+    def cell_ids(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        """Flat coordinates px, py (M,) -> grid cell ids (M,) (int32 where it fits), points outside the grid
+        clamped onto its border cells (empty: the grid is padded beyond every polygon)."""
+        g = self.grid
+        idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64  # int32: half the index traffic
+        ix = cell_coord(px, g.origin[0], g.cell).clamp_(0, g.nx - 1).to(idx_t)
+        iy = cell_coord(py, g.origin[1], g.cell).clamp_(0, g.ny - 1).to(idx_t)
+        return torch.add(iy, ix, alpha=g.ny)
+
+    def query_xy(self, px: torch.Tensor, py: torch.Tensor, cid: torch.Tensor | None = None) -> torch.Tensor:
+        """Same as `query` for flat coordinate tensors px, py (M,) -> (M, W) bitmasks; `cid`: their
+        `cell_ids` if already known.
 
         Cheaper form: one table gather per point answers both "which polygons contain the whole cell" and
         "does the cell hold boundary entries" (BOUNDARY_FLAG); only the few points in boundary cells run the
         exact crossing-parity test."""
-        g = self.grid
         if self.flagged is None:
             self.flagged = _flag_boundary(self.interior, self.b_count)
-        idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64  # int32: half the index traffic
-        ix = cell_coord(px, g.origin[0], g.cell).clamp_(0, g.nx - 1).to(idx_t)
-        iy = cell_coord(py, g.origin[1], g.cell).clamp_(0, g.ny - 1).to(idx_t)
-        cid = torch.add(iy, ix, alpha=g.ny)
+        if cid is None:
+            cid = self.cell_ids(px, py)
         if self.words == 1:  # 1-D gather (a gather of (M, 1) rows is ~2x slower)
             bits = self.flagged.view(-1).index_select(0, cid)[:, None]
         else:
@@ -455,18 +462,47 @@ class PolygonBits:
         has = torch.nonzero(bits[:, 0] >= BOUNDARY_FLAG).squeeze(1)
         bits[:, 0] &= BOUNDARY_FLAG - 1
         if len(has):
-            sub = self.query(torch.stack([px.index_select(0, has), py.index_select(0, has)], -1))
+            sub = self.query(
+                torch.stack([px.index_select(0, has), py.index_select(0, has)], -1), cid.index_select(0, has)
+            )
             bits.index_copy_(0, has, sub)
         return bits
 
-    def query(self, pts: torch.Tensor) -> torch.Tensor:
-        """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point."""
+    def reach_table(self, poly: int, reach: float) -> torch.Tensor:
+        """(cells,) int8 per grid cell: 1 if every cell within `reach` of it (in cell-index space:
+        floor(reach / cell) + 1 cells each way) lies wholly inside polygon `poly`, 2 if none of those cells
+        meets the polygon (no interior or boundary entry), 0 otherwise. A point within distance `reach` of a
+        point of the cell falls in one of those cells, so where the table is not 0 it answers "is that point
+        inside `poly`" without a lookup (used for the ego corners around the box centre)."""
+        g = self.grid
+        w, b = divmod(poly, BITS_PER_WORD)
+        inside = ((self.interior[:, w] >> b) & 1).bool()
+        touched = inside.clone()
+        cells = torch.repeat_interleave(torch.arange(g.nx * g.ny, device=inside.device), self.b_count.long())
+        touched[cells[self.b_poly == poly]] = True
+        k = math.floor(reach / g.cell) + 1
+
+        def any_within(flag: torch.Tensor) -> torch.Tensor:
+            f = flag.view(1, 1, g.nx, g.ny).to(torch.float32)
+            f = torch.nn.functional.max_pool2d(f, (2 * k + 1, 1), stride=1, padding=(k, 0))
+            f = torch.nn.functional.max_pool2d(f, (1, 2 * k + 1), stride=1, padding=(0, k))
+            return f.view(-1) > 0
+
+        out = torch.zeros(g.nx * g.ny, dtype=torch.int8, device=inside.device)
+        out[~any_within(~inside)] = 1
+        out[~any_within(touched)] = 2
+        return out
+
+    def query(self, pts: torch.Tensor, cid: torch.Tensor | None = None) -> torch.Tensor:
+        """Points (M, 2) -> (M, W) int64 bitmasks of the polygons strictly containing each point; `cid`:
+        their `cell_ids` if already known."""
         g = self.grid
         dev = pts.device
         # the grid is padded by >= 1 m beyond every polygon, so its border cells are empty: points outside
         # the grid are clamped onto them (outside everything)
-        ij = torch.floor((pts - g.origin) / g.cell).to(torch.int64)
-        cid = ij[:, 0].clamp(0, g.nx - 1) * g.ny + ij[:, 1].clamp(0, g.ny - 1)
+        if cid is None:
+            cid = self.cell_ids(pts[:, 0].contiguous(), pts[:, 1].contiguous())
+        cid = cid.to(torch.int64)
         bits = self.interior.index_select(0, cid)
         count = self.b_count.index_select(0, cid)
         has = torch.nonzero(count).squeeze(1)

@@ -204,6 +204,7 @@ class PDMScorer:
             union(self.poly_is_intersection.cpu()),
         ]
         self.grid = PolygonBits.from_grid(PolygonGrid.build(geoms, self.cfg.grid_cell_m).to(dev))
+        self.drivable_reach = self.grid.reach_table(0, self.ego_radius + 1e-6)
         lane_idx = torch.nonzero(is_lane).squeeze(1).tolist()
         self.lane_grid = PolygonBits.from_grid(
             PolygonGrid.build([rings[i] for i in lane_idx], self.cfg.grid_cell_m).to(dev)
@@ -295,17 +296,25 @@ class PDMScorer:
         x, y, h = comp[0], comp[1], comp[2]
         c, s = torch.cos(h), torch.sin(h)
         cx, cy = x + self.r2c * c, y + self.r2c * s
-        fx, fy, lx, ly = c * self.half_l, s * self.half_l, -s * self.half_w, c * self.half_w
-        ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
         t, n = x.shape
-        all_bits = None
-        # one grid lookup per corner (1 word, 3 bits); corners and arithmetic order as in `box_corners`
-        for px, py in ((cx + ax, cy + ay), (cx - bx, cy - by), (cx - ax, cy - ay), (cx + bx, cy + by)):
-            bits = self.grid.query_xy(px.view(-1), py.view(-1))[:, 0]
-            all_bits = bits if all_bits is None else all_bits & bits
-        assert all_bits is not None
-        nondrivable = (all_bits & 1).view(t, n) == 0
-        centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1))[:, 0].view(t, n)
+        cid = self.grid.cell_ids(cx.view(-1), cy.view(-1))
+        centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1), cid)[:, 0].view(t, n)
+        # the four corners lie within the ego radius of the centre: where the centre's cell says that every
+        # cell in reach is inside (1) or outside (2) the drivable area, the corners need no lookup
+        reach = self.drivable_reach.index_select(0, cid)
+        nondrivable = (reach == 2).view(t, n)
+        todo = torch.nonzero(reach == 0).squeeze(1)
+        if len(todo):
+            tcx, tcy, tc, ts = (v.view(-1).index_select(0, todo) for v in (cx, cy, c, s))
+            fx, fy, lx, ly = tc * self.half_l, ts * self.half_l, -ts * self.half_w, tc * self.half_w
+            ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
+            all_bits = None
+            # one grid lookup per corner (1 word, 3 bits); corners and arithmetic order as in `box_corners`
+            for px, py in ((tcx + ax, tcy + ay), (tcx - bx, tcy - by), (tcx - ax, tcy - ay), (tcx + bx, tcy + by)):
+                bits = self.grid.query_xy(px, py)[:, 0]
+                all_bits = bits if all_bits is None else all_bits & bits
+            assert all_bits is not None
+            nondrivable.view(-1).index_copy_(0, todo, (all_bits & 1) == 0)
         return {
             "cx": cx,
             "cy": cy,
