@@ -598,17 +598,21 @@ def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) 
 
 @dataclass
 class SegmentGrid:
-    """Grid index answering "distance from point to polyline > r" exactly for a fixed radius r."""
+    """Grid index answering "distance from point to polyline > r" exactly for a fixed radius r.
+
+    The grid extends beyond the line's reach by more than one cell, so its border cells hold no segment:
+    points outside it are clamped onto them (far)."""
 
     origin: torch.Tensor
     cell: float
     nx: int
     ny: int
-    cell_segs: torch.Tensor  # (nx*ny, Smax, 4) candidate segments (NaN padding)
+    cell_segs: torch.Tensor  # (R, Smax, 4) candidate segments (x0, y0, x1, y1) of the R cells that have any (NaN pad)
     has_any: torch.Tensor  # (nx*ny,) bool
     radius: float
-    all_near: torch.Tensor | None = None  # (nx*ny,) bool: every point of the cell is within radius
-    cell_row: torch.Tensor | None = None  # (nx*ny,) row of cell_segs, -1 if none
+    all_near: torch.Tensor  # (nx*ny,) bool: every point of the cell is within radius
+    cell_row: torch.Tensor  # (nx*ny,) row of cell_segs, -1 if none
+    code: torch.Tensor  # (nx*ny,) int8: 0 no segment in reach (far), 1 all near, 2 exact test needed
 
     @staticmethod
     def build(line: np.ndarray, radius: float, cell: float = 0.25) -> SegmentGrid:
@@ -657,6 +661,7 @@ class SegmentGrid:
         centre_dist = np.full(nx * ny, np.inf)
         np.minimum.at(centre_dist, pc_all, pd_all)
         all_near = centre_dist + cell * np.sqrt(0.5) + 1e-9 < radius
+        code = np.where(counts > 0, np.where(all_near, 1, 2), 0).astype(np.int8)
         return SegmentGrid(
             origin=torch.from_numpy(lo.astype(np.float64)),
             cell=cell,
@@ -667,6 +672,7 @@ class SegmentGrid:
             radius=radius,
             all_near=torch.from_numpy(all_near),
             cell_row=torch.from_numpy(cell_row),
+            code=torch.from_numpy(code),
         )
 
     def to(self, device: torch.device | str) -> SegmentGrid:
@@ -678,50 +684,43 @@ class SegmentGrid:
             self.cell_segs.to(device),
             self.has_any.to(device),
             self.radius,
-            None if self.all_near is None else self.all_near.to(device),
-            None if self.cell_row is None else self.cell_row.to(device),
+            self.all_near.to(device),
+            self.cell_row.to(device),
+            self.code.to(device),
         )
+
+    def _cells(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+        idx_t = torch.int32 if self.nx * self.ny < 2**31 else torch.int64
+        ix = cell_coord(px, self.origin[0], self.cell).clamp_(0, self.nx - 1).to(idx_t)
+        iy = cell_coord(py, self.origin[1], self.cell).clamp_(0, self.ny - 1).to(idx_t)
+        return torch.add(iy, ix, alpha=self.ny)
 
     def farther_than_xy(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
         """`farther_than` for flat coordinate tensors px, py (M,): one table gather per point, the exact
         segment distances only for points in cells that are neither surely near nor surely far."""
-        ix = cell_coord(px, self.origin[0], self.cell).floor_().to(torch.int64)
-        iy = cell_coord(py, self.origin[1], self.cell).floor_().to(torch.int64)
-        valid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
-        cid = torch.where(valid, torch.add(iy, ix, alpha=self.ny), 0)
-        near = valid & self.has_any.index_select(0, cid)
-        out = torch.ones(len(px), dtype=torch.bool, device=px.device)
-        if self.all_near is not None:
-            sure = valid & self.all_near.index_select(0, cid)
-            out[sure] = False
-            near &= ~sure
-        idx = torch.nonzero(near).squeeze(1)
+        cid = self._cells(px, py)
+        code = self.code.index_select(0, cid)
+        out = code == 0
+        idx = torch.nonzero(code == 2).squeeze(1)
         if len(idx):
-            out[idx] = self.farther_than(torch.stack([px[idx], py[idx]], -1))
+            out.index_copy_(
+                0, idx, self._exact(px.index_select(0, idx), py.index_select(0, idx), cid.index_select(0, idx))
+            )
         return out
 
     def farther_than(self, pts: torch.Tensor) -> torch.Tensor:
         """(M, 2) -> bool (M,): distance to the polyline > radius."""
-        ij = torch.floor((pts - self.origin) / self.cell).to(torch.int64)
-        valid = (ij[:, 0] >= 0) & (ij[:, 0] < self.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < self.ny)
-        cid = torch.where(valid, ij[:, 0] * self.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
-        near = valid & self.has_any[cid]
-        out = torch.ones(len(pts), dtype=torch.bool, device=pts.device)
-        if self.all_near is not None:
-            sure = valid & self.all_near[cid]
-            out[sure] = False
-            near &= ~sure
-        idx = torch.nonzero(near).squeeze(1)
-        if len(idx):
-            rows = cid[idx] if self.cell_row is None else self.cell_row[cid[idx]]
-            sg = self.cell_segs[rows]  # (K, Smax, 4)
-            p = pts[idx][:, None, :]
-            a, b = sg[..., :2], sg[..., 2:]
-            d = b - a
-            len2 = (d * d).sum(-1)
-            t = (((p - a) * d).sum(-1) / len2.clamp_min(1e-300)).clamp(0, 1)
-            diff = p - a - t[..., None] * d
-            dist = (diff * diff).sum(-1).sqrt()
-            dist = torch.where(torch.isnan(dist), torch.full_like(dist, float("inf")), dist)
-            out[idx] = dist.amin(-1) > self.radius
-        return out
+        return self.farther_than_xy(pts[:, 0].contiguous(), pts[:, 1].contiguous())
+
+    def _exact(self, px: torch.Tensor, py: torch.Tensor, cid: torch.Tensor) -> torch.Tensor:
+        """Distance > radius for points (K,) of cells `cid` with candidate segments, component-wise over the
+        cells' (K, Smax) segments (a reduction over a trailing dim of 2 is slow on CPU)."""
+        sg = self.cell_segs.index_select(0, self.cell_row.index_select(0, cid))  # (K, Smax, 4)
+        ax, ay, bx, by = sg.unbind(-1)
+        dx, dy = bx - ax, by - ay
+        rx, ry = px[:, None] - ax, py[:, None] - ay
+        len2 = dx * dx + dy * dy
+        t = ((rx * dx + ry * dy) / len2.clamp_min(1e-300)).clamp(0, 1)
+        ex, ey = rx - t * dx, ry - t * dy
+        dist = (ex * ex + ey * ey).sqrt()
+        return dist.nan_to_num_(nan=math.inf, posinf=math.inf).amin(-1) > self.radius
