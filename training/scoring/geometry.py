@@ -90,15 +90,24 @@ def obb_intersect(
 
 
 def segment_quad_intersect(p0: torch.Tensor, p1: torch.Tensor, quad: torch.Tensor) -> torch.Tensor:
-    """Closed intersection of segments p0->p1 (..., 2) with rectangles (..., 4, 2) by separating axes."""
-    d = p1 - p0
-    normal = torch.stack([-d[..., 1], d[..., 0]], -1)
-    axes = torch.cat([_axes(quad), normal[..., None, :]], -2)  # (..., 3, 2)
-    seg = torch.stack([p0, p1], -2)
-    ps = torch.einsum("...kd,...ad->...ak", seg, axes)
-    pq = torch.einsum("...kd,...ad->...ak", quad, axes)
-    sep = (ps.amax(-1) < pq.amin(-1)) | (pq.amax(-1) < ps.amin(-1))
-    return ~sep.any(-1)
+    """Closed intersection of segments p0->p1 (..., 2) with rectangles (..., 4, 2) by separating axes (the
+    rectangle's two edge directions and the segment's normal). Computed on contiguous per-corner component
+    rows: reductions over trailing dims of 2 or 4 are slow on CPU."""
+    q = quad.movedim(-1, 0).movedim(-1, 0).contiguous()  # (4, 2, ...): q[j, 0] = x of corner j
+    s0, s1 = p0.movedim(-1, 0).contiguous(), p1.movedim(-1, 0).contiguous()  # (2, ...)
+    axes = (
+        (q[0, 0] - q[1, 0], q[0, 1] - q[1, 1]),
+        (q[1, 0] - q[2, 0], q[1, 1] - q[2, 1]),
+        (-(s1[1] - s0[1]), s1[0] - s0[0]),  # the segment's normal
+    )
+    sep = torch.zeros(q.shape[2:], dtype=torch.bool, device=quad.device)
+    for ux, uy in axes:
+        a, b = s0[0] * ux + s0[1] * uy, s1[0] * ux + s1[1] * uy
+        pq = [q[j, 0] * ux + q[j, 1] * uy for j in range(4)]
+        pq_lo = torch.minimum(torch.minimum(pq[0], pq[1]), torch.minimum(pq[2], pq[3]))
+        pq_hi = torch.maximum(torch.maximum(pq[0], pq[1]), torch.maximum(pq[2], pq[3]))
+        sep |= (torch.maximum(a, b) < pq_lo) | (pq_hi < torch.minimum(a, b))
+    return ~sep
 
 
 def _orient(
