@@ -11,10 +11,13 @@ from training.scoring.geometry import (
     PolygonBits,
     PolygonGrid,
     SegmentGrid,
+    bit_index,
     box_corners,
     convex_quads_intersect,
     obb_intersect,
     polyline_project,
+    popcount64,
+    segment_quad_intersect,
 )
 from training.scoring.scene import load_scene_json
 
@@ -48,6 +51,11 @@ def test_polyline_distance_and_projection() -> None:
     ls = shapely.LineString(line)
     far = SegmentGrid.build(line, 0.5).farther_than(torch.from_numpy(pts)).numpy()
     assert (far == (shapely.distance(shapely.points(pts), ls) > 0.5)).all()
+    # points beyond the grid are clamped onto its border cells, which hold no segment: far
+    out = torch.tensor([[1e4, 0.0], [-1e4, 3.0], [0.0, 1e5], [5.0, -1e5]], dtype=torch.float64) + torch.from_numpy(
+        line[0]
+    )
+    assert SegmentGrid.build(line, 0.5).farther_than(out).all()
     s, d = polyline_project(torch.from_numpy(pts), torch.from_numpy(line))
     np.testing.assert_allclose(s.numpy(), shapely.line_locate_point(ls, shapely.points(pts)), atol=1e-9)
     np.testing.assert_allclose(d.numpy(), shapely.distance(shapely.points(pts), ls), atol=1e-9)
@@ -68,3 +76,41 @@ def test_box_overlap_matches_shapely() -> None:
         b[:, 0], b[:, 1], torch.cos(b[:, 2]), torch.sin(b[:, 2]), b[:, 3].abs() + 0.5, b[:, 4].abs() + 0.3,
     ).numpy()  # fmt: skip
     assert (obb == ref).all() and 0.05 < ref.mean() < 0.95
+
+
+def test_bit_index_matches_popcount() -> None:
+    k = torch.arange(62)
+    low = torch.ones_like(k) << k
+    assert torch.equal(bit_index(low), k)
+    assert torch.equal(bit_index(low), popcount64(low - 1))
+
+
+def test_reach_table_decides_every_point_in_reach() -> None:
+    """Where the table says 1 (2), every point within the reach of a point of the cell is inside (outside)."""
+    sc, o = _scene()
+    rings = [sc.map.drivable.ring(i) - o for i in range(len(sc.map.drivable))]
+    union = shapely.unary_union([shapely.Polygon(r).buffer(0) for r in rings])
+    bits = PolygonBits.from_grid(PolygonGrid.build([union], 0.25))
+    reach = 2.83
+    table = bits.reach_table(0, reach)
+    g = np.random.default_rng(3)
+    centre = torch.from_numpy(g.uniform(-100, 100, size=(20_000, 2)))
+    code = table.index_select(0, bits.cell_ids(centre[:, 0].contiguous(), centre[:, 1].contiguous())).numpy()
+    assert (code == 1).mean() > 0.05 and (code == 2).mean() > 0.05 and (code == 0).mean() > 0.05
+    ang = torch.from_numpy(g.uniform(0, 2 * np.pi, size=(20_000, 8)))
+    rad = reach * torch.from_numpy(np.sqrt(g.uniform(0, 1, size=(20_000, 8))))
+    rad[:, 0] = reach  # on the circle itself (the ego corners)
+    q = (centre[:, None] + torch.stack([rad * torch.cos(ang), rad * torch.sin(ang)], -1)).reshape(-1, 2).numpy()
+    inside = shapely.contains_xy(union, q[:, 0], q[:, 1]).reshape(-1, 8)
+    assert inside[code == 1].all() and not inside[code == 2].any()
+
+
+def test_segment_quad_matches_shapely() -> None:
+    g = np.random.default_rng(4)
+    b = torch.from_numpy(g.uniform(-3, 3, size=(5000, 5)))
+    quad = box_corners(b[:, 0], b[:, 1], b[:, 2], b[:, 3].abs() + 0.5, b[:, 4].abs() + 0.3)
+    p0 = torch.from_numpy(g.uniform(-4, 4, size=(5000, 2)))
+    p1 = p0 + torch.from_numpy(g.uniform(-2, 2, size=(5000, 2)))
+    mine = segment_quad_intersect(p0, p1, quad).numpy()
+    ref = shapely.intersects(shapely.linestrings(torch.stack([p0, p1], 1).numpy()), shapely.polygons(quad.numpy()))
+    assert (mine == ref).all() and 0.05 < ref.mean() < 0.95

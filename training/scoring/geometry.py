@@ -383,6 +383,13 @@ def popcount64(x: torch.Tensor) -> torch.Tensor:
     return (x * 0x0101010101010101) >> 56 & 0x7F
 
 
+def bit_index(power_of_two: torch.Tensor) -> torch.Tensor:
+    """Index of the single set bit of positive int64 powers of two (< 2**62) -> int64: the binary exponent
+    of the exactly representable float64 value (frexp: 2**k = 0.5 * 2**(k + 1)); 2 ops instead of the ~12 of
+    `popcount64(x - 1)`."""
+    return (torch.frexp(power_of_two.to(torch.float64)).exponent - 1).to(torch.int64)
+
+
 BITS_PER_WORD = 62
 BOUNDARY_FLAG = 1 << 62  # free bit above the 62 polygon bits of word 0: "this cell has boundary entries"
 

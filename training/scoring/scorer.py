@@ -13,6 +13,7 @@ fixed small sets only. Behaviour and quirks: docs/scorer.md and ../shared/fixtur
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from training.scoring.geometry import (
     PolygonBits,
     PolygonGrid,
     SegmentGrid,
+    bit_index,
     box_corners,
     cell_coord,
     obb_intersect,
@@ -74,9 +76,13 @@ class _AgentRaster:
     """Per object step, a uniform grid whose cells hold the bitmask of the agents whose reach disc (agent
     radius + ego radius) can touch the cell (agent a: bit a % 62 of word a // 62). An ego box centre can
     overlap agent a at step s only if bit a is set in its cell at step s: one table gather per ego state
-    replaces the sort-based hashing. Conservative (reach boxes of the discs, +1e-6 m); the exact test is the
-    separating-axis test that follows. Cells outside the agents' reach are empty, so points beyond the
-    raster are clamped onto its (empty) border."""
+    replaces the sort-based hashing. Conservative (the discs grow by MARGIN_M, which covers the rounding of
+    float32 cell coordinates: a point within reach of an agent lands in a marked cell even if rounding moves
+    it across a cell border); the exact test is the float64 bounding-circle and separating-axis test that
+    follows. Cells outside the agents' reach are empty, so points beyond the raster are clamped onto its
+    (empty) border."""
+
+    MARGIN_M = 1e-3
 
     origin: torch.Tensor  # (2,) float64
     cell: float
@@ -101,7 +107,7 @@ class _AgentRaster:
         ai, si = torch.nonzero(present, as_tuple=True)
         if len(ai):
             c = centre[ai, si]
-            r = reach[ai, None] + 1e-6
+            r = reach[ai, None] + _AgentRaster.MARGIN_M
             i0 = torch.floor((c - r - lo) / cell).to(torch.int64)
             i1 = torch.floor((c + r - lo) / cell).to(torch.int64)
             span = int((i1 - i0).max()) + 1
@@ -123,12 +129,16 @@ class _AgentRaster:
             table.index_add_(0, (key * words + word)[ok], bit[ok])
         return _AgentRaster(lo, cell, nx, ny, steps, words, table.view(-1, words))
 
-    def candidates(self, px: torch.Tensor, py: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ego centres px, py (S, N) looked up at object steps step (S,) -> flat (s * N + n) index and agent
-        index of every candidate pair."""
+    def cell_xy(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Local coordinates -> float32 raster coordinates in cell units (x - origin) / cell."""
+        return cell_coord(x, self.origin[0], self.cell).float(), cell_coord(y, self.origin[1], self.cell).float()
+
+    def candidates(self, gx: torch.Tensor, gy: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ego centres in raster cell units gx, gy (S, N) (`cell_xy`, any float dtype) looked up at object
+        steps step (S,) -> flat (s * N + n) index and agent index of every candidate pair."""
         idx_t = torch.int32 if self.table.shape[0] < 2**31 else torch.int64  # int32: half the index traffic
-        ix = cell_coord(px, self.origin[0], self.cell).clamp_(0, self.nx - 1).to(idx_t)
-        iy = cell_coord(py, self.origin[1], self.cell).clamp_(0, self.ny - 1).to(idx_t)
+        ix = gx.clamp(0, self.nx - 1).to(idx_t)
+        iy = gy.clamp(0, self.ny - 1).to(idx_t)
         key = torch.add(iy, ix, alpha=self.ny)
         key += (step * (self.nx * self.ny)).to(idx_t)[:, None]
         es, ags = [], []
@@ -140,12 +150,12 @@ class _AgentRaster:
             while len(f):
                 low = m & -m
                 es.append(f)
-                ags.append(popcount64(low - 1) + w * BITS_PER_WORD)
+                ags.append(bit_index(low) + w * BITS_PER_WORD)
                 m = m ^ low
                 keep = torch.nonzero(m).squeeze(1)
                 f, m = f.index_select(0, keep), m.index_select(0, keep)
         if not es:
-            z = torch.zeros(0, dtype=torch.int64, device=px.device)
+            z = torch.zeros(0, dtype=torch.int64, device=gx.device)
             return z, z
         return torch.cat(es), torch.cat(ags)
 
@@ -352,20 +362,21 @@ class PDMScorer:
         self,
         ag: _AgentsView,
         areas: dict[str, torch.Tensor],
-        px: torch.Tensor,
-        py: torch.Tensor,
+        gx: torch.Tensor,
+        gy: torch.Tensor,
         t_of_row: torch.Tensor,
         obj_step: torch.Tensor,
+        centre: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Ego boxes centred at (px, py) (S, N) with the headings of states t_of_row (S,) vs agents at object
-        steps obj_step (S,): broad phase by the agent raster, then the exact closed separating-axis test.
-        Returns the overlapping (row s, proposal n, agent a)."""
-        n = px.shape[1]
+        """Ego boxes at raster cell coordinates gx, gy (S, N) (float32, `_AgentRaster.cell_xy`) with the
+        headings of states t_of_row (S,) vs agents at object steps obj_step (S,): broad phase by the agent
+        raster, then the exact float64 bounding-circle and closed separating-axis tests on the box centres
+        `centre(flat indices s * N + n)` -> (x, y). Returns the overlapping (row s, proposal n, agent a)."""
+        n = gx.shape[1]
         assert ag.raster is not None
-        e, ai = ag.raster.candidates(px, py, obj_step)
+        e, ai = ag.raster.candidates(gx, gy, obj_step)
         si = e // n
-        # 1-D gathers by index_select (the same values as `x[idx]`, several times faster on CPU)
-        ex, ey = px.reshape(-1).index_select(0, e), py.reshape(-1).index_select(0, e)
+        ex, ey = centre(e)
         k = ai * ag.present.shape[1] + obj_step.index_select(0, si)
         box = [ag.box[j] for j in range(6)]
         # bounding circles first (cheap, x and y only), then the separating axes on the survivors
@@ -422,7 +433,11 @@ class PDMScorer:
         a_cnt = ag.centre.shape[0]
         steps = torch.arange(t, device=dev)
         speed = torch.hypot(comp[3], comp[4])  # (T, N)
-        ti, ni, ai = self._overlaps(ag, areas, areas["cx"], areas["cy"], steps, steps)
+        cx_flat, cy_flat = areas["cx"].view(-1), areas["cy"].view(-1)
+        gx, gy = ag.raster.cell_xy(areas["cx"], areas["cy"])
+        ti, ni, ai = self._overlaps(
+            ag, areas, gx, gy, steps, steps, lambda e: (cx_flat.index_select(0, e), cy_flat.index_select(0, e))
+        )
         # ---- NC
         if len(ti):
             f = ti * n + ni
@@ -450,14 +465,30 @@ class PDMScorer:
         kk = len(offsets)
         sp = speed[:t_eval]
         ux, uy = areas["cos"][:t_eval] * sp, areas["sin"][:t_eval] * sp
-        fac = torch.tensor([o * self.cfg.dt for o in offsets[1:]], dtype=dtype, device=dev)[:, None, None]
-        px = (areas["cx"][:t_eval] + ux * fac).view(-1, n)  # ((k - 1) * t_eval + t, N)
-        py = (areas["cy"][:t_eval] + uy * fac).view(-1, n)
+        fac = torch.tensor([o * self.cfg.dt for o in offsets[1:]], dtype=dtype, device=dev)
+        # broad phase on float32 cell coordinates of the projected centres (row (k - 1) * t_eval + t): one
+        # fused pass per projection; the exact centres cx + ux * fac (float64) only for the candidates
+        inv = 1.0 / ag.raster.cell
+        g0x, g0y = gx[:t_eval], gy[:t_eval]
+        gux, guy = (ux * inv).float(), (uy * inv).float()
+        fac32 = fac.float()[:, None, None]
+        pgx = torch.addcmul(g0x, gux, fac32).view(-1, n)
+        pgy = torch.addcmul(g0y, guy, fac32).view(-1, n)
         ts = torch.arange(t_eval, device=dev)
         t_of_row = ts.repeat(kk - 1)
         k_of_row = torch.arange(1, kk, device=dev).repeat_interleave(t_eval)
         off_row = torch.tensor(offsets, device=dev)[k_of_row]
-        si, pn, pa = self._overlaps(ag, areas, px, py, t_of_row, t_of_row + off_row)
+        m = t_eval * n
+        cx0, cy0 = areas["cx"][:t_eval].reshape(-1), areas["cy"][:t_eval].reshape(-1)
+        ux0, uy0 = ux.view(-1), uy.view(-1)
+
+        def projected(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            j, f = e % m, fac.index_select(0, e // m)  # state (t, n) and projection of candidate e
+            return cx0.index_select(0, j) + ux0.index_select(0, j) * f, cy0.index_select(0, j) + uy0.index_select(
+                0, j
+            ) * f
+
+        si, pn, pa = self._overlaps(ag, areas, pgx, pgy, t_of_row, t_of_row + off_row, projected)
         first = (ti < t_eval).nonzero().squeeze(1)
         tt = torch.cat([ti[first], t_of_row[si]])
         tn = torch.cat([ni[first], pn])
