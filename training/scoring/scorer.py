@@ -378,19 +378,12 @@ class PDMScorer:
         si = e // n
         ex, ey = centre(e)
         k = ai * ag.present.shape[1] + obj_step.index_select(0, si)
-        box = [ag.box[j] for j in range(6)]
-        # bounding circles first (cheap, x and y only), then the separating axes on the survivors
-        dx, dy = box[0].index_select(0, k) - ex, box[1].index_select(0, k) - ey
-        reach = ag.radius.index_select(0, ai) + self.ego_radius + 1e-6
-        close = torch.nonzero(dx * dx + dy * dy <= reach * reach).squeeze(1)
-        e, k, si, ai = (v.index_select(0, close) for v in (e, k, si, ai))
         ni = e - si * n
         state = t_of_row.index_select(0, si) * n + ni
         ec, es = areas["cos"].view(-1).index_select(0, state), areas["sin"].view(-1).index_select(0, state)
-        bk = [b.index_select(0, k) for b in box]
-        hit = torch.nonzero(obb_intersect(
-            ex.index_select(0, close), ey.index_select(0, close), ec, es, self.half_l, self.half_w, *bk
-        )).squeeze(1)  # fmt: skip
+        bk = [ag.box[j].index_select(0, k) for j in range(6)]
+        # the exact test straight on the raster candidates (a bounding-circle prefilter dropped only ~1/5)
+        hit = torch.nonzero(obb_intersect(ex, ey, ec, es, self.half_l, self.half_w, *bk)).squeeze(1)
         return si.index_select(0, hit), ni.index_select(0, hit), ai.index_select(0, hit)
 
     @staticmethod
