@@ -314,8 +314,12 @@ class PDMScorer:
         reach = self.drivable_reach.index_select(0, cid)
         nondrivable = (reach == 2).view(t, n)
         todo = torch.nonzero(reach == 0).squeeze(1)
+        dense = len(todo) > 0.7 * reach.numel()  # most undecided (narrow roads): skip the subset gathers
         if len(todo):
-            tcx, tcy, tc, ts = (v.view(-1).index_select(0, todo) for v in (cx, cy, c, s))
+            if dense:
+                tcx, tcy, tc, ts = cx.view(-1), cy.view(-1), c.view(-1), s.view(-1)
+            else:
+                tcx, tcy, tc, ts = (v.view(-1).index_select(0, todo) for v in (cx, cy, c, s))
             fx, fy, lx, ly = tc * self.half_l, ts * self.half_l, -ts * self.half_w, tc * self.half_w
             ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
             all_bits = None
@@ -324,7 +328,10 @@ class PDMScorer:
                 bits = self.grid.query_xy(px, py)[:, 0]
                 all_bits = bits if all_bits is None else all_bits & bits
             assert all_bits is not None
-            nondrivable.view(-1).index_copy_(0, todo, (all_bits & 1) == 0)
+            if dense:  # the decided cells agree with the lookups (the reach table is exact where it decides)
+                nondrivable = ((all_bits & 1) == 0).view(t, n)
+            else:
+                nondrivable.view(-1).index_copy_(0, todo, (all_bits & 1) == 0)
         return {
             "cx": cx,
             "cy": cy,
