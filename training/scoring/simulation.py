@@ -62,9 +62,12 @@ def interpolate_plan(
     c, s = torch.cos(origin[2]), torch.sin(origin[2])
     knots = torch.empty(3, k + 1, n, dtype=rel_poses.dtype, device=rel_poses.device)
     knots[:, 0] = origin[:, None]
-    knots[0, 1:] = origin[0] + c * rp[0] - s * rp[1]
-    knots[1, 1:] = origin[1] + s * rp[0] + c * rp[1]
-    knots[2, 1:] = wrap_angle(origin[2] + rp[2])
+    # [x, y] = origin + [c, s] rp_x + [-s, c] rp_y as (2, K, N) ops written in place (same roundings as the
+    # per-component expressions); heading = wrap_angle(origin + rp_h)
+    xy = torch.mul(rp[0], torch.stack([c, s])[:, None, None]).add_(origin[:2, None, None])
+    torch.add(xy, torch.mul(rp[1], torch.stack([-s, c])[:, None, None]), out=knots[:2, 1:])
+    h = torch.add(rp[2], origin[2]).add_(math.pi).remainder_(2 * math.pi)
+    torch.sub(h, math.pi, out=knots[2, 1:])
     if abs(plan_dt - dt) < 1e-12 and k + 1 == num_steps:
         return knots.permute(2, 1, 0)  # knots are the samples: nothing to interpolate
     h = knots[2]
@@ -126,7 +129,7 @@ def _profiles_time_major(
     if sin_cos is None:
         sin_cos = _heading_sin_cos(ref[2])
     d = ref[:, 1:] - ref[:, :-1]  # (3, m, N)
-    dtheta = wrap_angle(d[2])
+    dtheta = d[2].add_(math.pi).remainder_(2 * math.pi).sub_(math.pi)  # wrap_angle, in place
     proj2 = sin_cos[1:3, :-1] * d[:2]  # [cos h dx, sin h dy] (2, m, N)
     proj = torch.add(proj2[0], proj2[1])
     key = (m, dt, str(ref.device))
@@ -288,12 +291,14 @@ def simulate(
     out[4, 1:] = 0.0
     out[6, 1:] = 0.0
     hs, vxs, axs = (out[c].unbind(0) for c in (2, 3, 5))
-    deltas, rates, yaws, yaw_accs = (out[c].unbind(0) for c in (7, 8, 9, 10))
+    deltas, rates = out[7].unbind(0), out[8].unbind(0)
     xys, ref_xys, sc = out[0:2].unbind(1), ref[0:2].unbind(1), sin_cos[0:2].unbind(1)
     ref_hs, v_refs = ref[2].unbind(0), vel_t.unbind(0)
     slow_refs = (vel_t <= p.stopping_velocity).unbind(0)
     k0s, k1s, k2s, k3s, k4s = (kap[:, r].unbind(0) for r in range(5))
-    tan_delta = torch.tan(deltas[0])
+    tans = torch.empty(num, n, device=dev, dtype=dtype)  # tan(steering angle) per step
+    tan_deltas = tans.unbind(0)
+    torch.tan(deltas[0], out=tan_deltas[0])
 
     def wrap_(a: torch.Tensor) -> torch.Tensor:
         # in place to [-pi, pi) as drive_jepa.frames.wrap_angle, via floor (float64 `remainder` / `floor_divide`
@@ -303,7 +308,7 @@ def simulate(
 
     for i in range(num - 1):
         j = min(i + hz, m - 1)
-        hd, vx, ax, delta, yaw_rate = hs[i], vxs[i], axs[i], deltas[i], yaws[i]
+        hd, vx, ax, delta = hs[i], vxs[i], axs[i], deltas[i]
         v_ref = v_refs[j]
         dv = vx - v_ref
         torch.le(vx, p.stopping_velocity, out=stop).logical_and_(slow_refs[j])
@@ -332,11 +337,12 @@ def simulate(
         torch.cos(hd, out=cos_h)
         torch.sin(hd, out=sin_h)
         torch.addcmul(xys[i], vx, trig, value=dt, out=xys[i + 1])
-        wrap_(torch.addcmul(hd, vx, tan_delta, value=inv_wb_dt, out=hs[i + 1]))
-        vx_n = torch.add(vx, ax_new, alpha=dt, out=vxs[i + 1])
+        wrap_(torch.addcmul(hd, vx, tan_deltas[i], value=inv_wb_dt, out=hs[i + 1]))
+        torch.add(vx, ax_new, alpha=dt, out=vxs[i + 1])
         delta_n = torch.add(delta, steer_rate, alpha=dt, out=deltas[i + 1])
         delta_n.clamp_(-p.max_steering_angle, p.max_steering_angle)
-        tan_delta = torch.tan(delta_n)
-        yaw_n = torch.mul(vx_n, tan_delta, out=yaws[i + 1]).div_(wheel_base)
-        torch.sub(yaw_n, yaw_rate, out=yaw_accs[i + 1]).div_(dt)
+        torch.tan(delta_n, out=tan_deltas[i + 1])
+    # yaw rate and yaw acceleration do not feed back into the loop: two (40, N) ops each, after it
+    torch.mul(out[3, 1:], tans[1:], out=out[9, 1:]).div_(wheel_base)
+    torch.sub(out[9, 1:], out[9, :-1], out=out[10, 1:]).div_(dt)
     return out.permute(2, 1, 0)
