@@ -1,17 +1,17 @@
 """Batched plan -> reference poses -> LQR tracker + kinematic bicycle, as NAVSIM's `PDMSimulator` (torch).
 
-All functions work on a batch of N proposals at once on any device; the only Python loop is over the 40
-simulation steps (inherently sequential). Frames: states are in the scorer's *local* frame (global minus the
+All functions work on a batch of N proposals at once on any device; the only Python loops are over the 40
+time steps (simulation, velocity running sum, Thomas sweeps: inherently sequential), each iteration a few
+ops on contiguous (N,) rows. Frames: states are in the scorer's *local* frame (global minus the
 scene origin's x, y; headings stay global CCW radians), at the rear axle, in NAVSIM `StateIndex` order
 (x, y, heading, vx, vy, ax, ay, steering_angle, steering_rate, yaw_rate, yaw_accel).
 
 Algorithm facts (from NAVSIM `batch_lqr.py`, `batch_lqr_utils.py`, `batch_kinematic_bicycle.py`; described in
 ../shared/fixtures/navsim_scorer/README.md section 6.2):
 * velocity profile: least squares on displacements projected on the reference headings with a jerk penalty
-1e-4
-  on the accelerations (NAVSIM's banded-matrix quirk, see `_velocity_solver`). Because cos^2 + sin^2 = 1
-  its normal matrix is the same for every proposal, so
-  the solve is one constant (40 x 40) matrix applied to the projected displacements.
+  1e-4 on the accelerations (NAVSIM's banded-matrix quirk, see `_velocity_solver`). Because
+  cos^2 + sin^2 = 1 its normal matrix is the same for every proposal, so the solve is one constant
+  (40 x 40) matrix applied to the projected displacements.
 * curvature profile: least squares with penalty 1e-2 on curvature rates and 1e-10 on the initial curvature;
   re-parametrised in the 40 curvature values it is a symmetric tridiagonal system, solved batched (Thomas).
 * one-step LQR over a 10-step horizon for the longitudinal and lateral subsystems (closed form below).
