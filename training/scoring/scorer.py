@@ -91,6 +91,7 @@ class _AgentRaster:
     steps: int
     words: int
     table: torch.Tensor  # (steps * nx * ny, W) int64
+    occupied: torch.Tensor  # (steps * nx * ny,) uint8: 1 where any bit of the cell is set
 
     @staticmethod
     def build(centre: torch.Tensor, present: torch.Tensor, reach: torch.Tensor, cell: float) -> _AgentRaster:
@@ -127,7 +128,8 @@ class _AgentRaster:
             word = (ai // BITS_PER_WORD)[:, None, None].expand_as(key)
             bit = (torch.ones_like(ai) << (ai % BITS_PER_WORD))[:, None, None].expand_as(key)
             table.index_add_(0, (key * words + word)[ok], bit[ok])
-        return _AgentRaster(lo, cell, nx, ny, steps, words, table.view(-1, words))
+        table = table.view(-1, words)
+        return _AgentRaster(lo, cell, nx, ny, steps, words, table, (table != 0).any(1).to(torch.uint8))
 
     def cell_xy(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Local coordinates -> float32 raster coordinates in cell units (x - origin) / cell."""
@@ -141,12 +143,16 @@ class _AgentRaster:
         iy = gy.clamp(0, self.ny - 1).to(idx_t)
         key = torch.add(iy, ix, alpha=self.ny)
         key += (step * (self.nx * self.ny)).to(idx_t)[:, None]
+        # occupied cells first from a 1-byte table (8x less traffic than the words), then the words of those
+        # points only; index_select: ~5x faster than advanced indexing on CPU
+        occ = torch.nonzero(self.occupied.index_select(0, key.view(-1))).squeeze(1)
+        key_occ = key.view(-1).index_select(0, occ)
         es, ags = [], []
         for w in range(self.words):
             tab = self.table[:, w].contiguous() if self.words > 1 else self.table.view(-1)
-            m = tab.index_select(0, key.view(-1))  # index_select: ~5x faster than advanced indexing on CPU
-            f = torch.nonzero(m).squeeze(1)
-            m = m.index_select(0, f)
+            m = tab.index_select(0, key_occ)
+            keep = torch.nonzero(m).squeeze(1)
+            f, m = occ.index_select(0, keep), m.index_select(0, keep)
             while len(f):
                 low = m & -m
                 es.append(f)
