@@ -9,16 +9,16 @@ inputs, never joined with all the simulated components.
 Savitzky-Golay filtering is linear, so each filter (scipy's `savgol_filter`, mode 'interp', including its
 even-window behaviour) is turned once into a (T, T) matrix by filtering the identity. The matrix is banded
 (window 5, 8 or 15 of 55 columns), so it is applied block by block: 8 output rows at a time times only the
-input rows where that block is non-zero. The terms skipped are exact zeros, and MKL sums the rest in the same
-order as the dense product, so the values are bit-identical to the dense product (checked for 8 to 8192
-proposals); below 8 proposals (the one-row reference and human rows) the dense (N, T) @ (T, T) product is used,
-as MKL's small-matrix path orders its sums differently. Filters of one input share one product (stacked
-matrices); inputs of one filter share one product (stacked along the proposals).
+input rows where that block is non-zero. The terms skipped are exact zeros and MKL sums the rest in the same
+order, so the values are bit-identical to the dense product (checked for 8 to 8192 columns). Below 8 columns
+(one or two plans, e.g. the one-row reference and human rows) each column is one (1, T) @ (T, T) product, as
+before: MKL's small-matrix kernels order their sums by the number of columns. Filters of one input share one
+product (stacked matrices); inputs of one filter share one product (stacked along the columns). Extended
+comfort keeps per-plan (N, T) dense products, so its RMS means sum each plan's row in the original order.
 
-Rounding to 8 decimals and the bounds follow NAVSIM `pdm_comfort_metrics.py`. `torch.round(x, decimals=8)` is a
-scalar loop, `nearbyint(x * 1e8) / 1e8` (aten `round_decimals_kernel`); the same three steps as vectorised
-in-place ops give the same values. Rounding is monotone, so the min / max over time of a rounded series is the
-rounded min / max: series that are only bound-checked are reduced first and only their (N,) extremes rounded.
+Rounding to 8 decimals and the bounds follow NAVSIM `pdm_comfort_metrics.py`. Rounding is monotone, so the
+min / max over time of a rounded series is the rounded min / max: series that are only bound-checked are
+reduced first and only their (N,) extremes are rounded; series that feed another filter are rounded whole.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ ACC_WINDOW, ACC_POLY = 8, 2
 JERK_WINDOW, JERK_POLY = 15, 2
 # NAVSIM's `_extract_ego_yaw_rate` does not pass its window to `_approximate_derivatives`, whose default is 5.
 YAW_WINDOW = 5
-# Output rows per block of a banded filter product, and the fewest proposals that use the blocks.
+# Output rows per block of a banded filter product, and the fewest columns that use the blocks.
 _BLOCK_ROWS = 8
 _BANDED_MIN_COLUMNS = 8
 # StateIndex components.
 _HEADING, _AX, _AY, _YAW_RATE, _YAW_ACCEL = 2, 5, 6, 9, 10
 _TWO_PI = 2.0 * math.pi
-# |heading step| below this never counts as a wrap: round(step / 2 pi) = 0 for |step| <= pi.
+# Headings spanning less than this (rad) have no step that unwrapping changes: round(step / 2 pi) = 0 for
+# |step| <= pi.
 _NO_WRAP_STEP = 3.0
 
 # (window, poly order, derivative order, delta is dt) of one Savitzky-Golay filter
@@ -76,7 +77,7 @@ class _Filters:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Filtered series (F n, B) of the series x (n, B) (time-major; any row stride)."""
-        if x.shape[1] < _BANDED_MIN_COLUMNS:  # one (1, n) @ (n, F n) product per column
+        if 0 < x.shape[1] < _BANDED_MIN_COLUMNS:  # one (1, n) @ (n, F n) product per column
             return torch.cat([torch.mm(x[:, j : j + 1].t(), self.matrix.t()) for j in range(x.shape[1])]).t()
         out = x.new_empty(self.n_rows, x.shape[1])
         for r0, r1, c0, c1 in self.blocks:
@@ -128,6 +129,13 @@ def _unwrap(h: torch.Tensor) -> torch.Tensor:
     """NAVSIM `_phase_unwrap` over dim 0: subtract 2 pi * cumulative rounded jumps."""
     adj = torch.cumsum(torch.round(torch.diff(h, dim=0) / _TWO_PI), 0)
     return torch.cat([h[:1], h[1:] - _TWO_PI * adj], 0)
+
+
+def _vector_hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`torch.hypot` of 1-D a, b through its vectorised path only (zero-padded to a whole number of 16-element
+    steps; a shorter tail runs the scalar libm loop, whose results can differ by an ulp)."""
+    pad = -len(a) % 16
+    return torch.hypot(torch.nn.functional.pad(a, (0, pad)), torch.nn.functional.pad(b, (0, pad)))[: len(a)]
 
 
 def _turning(h: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
@@ -191,8 +199,7 @@ def history_comfort(
     n_all = n_hist + n_time
     # filter inputs, time-major: [lateral acc., centre lon. acc., |acc.|] (all three take the window-8 filter)
     x = comp.new_empty(n_all, 3, n)
-    hax, hay = history[:, _AX, None].expand(n_hist, n), history[:, _AY, None].expand(n_hist, n)
-    x[:n_hist, 0] = hay
+    x[:n_hist, 0] = history[:, _AY, None]
     x[:n_hist, 1] = (history[:, _AX] + rear_axle_to_center * (history[:, _YAW_RATE] ** 2 + history[:, _YAW_ACCEL]))[
         :, None
     ]
@@ -200,9 +207,10 @@ def history_comfort(
     shift = (comp[_YAW_RATE] ** 2).add_(comp[_YAW_ACCEL]).mul_(rear_axle_to_center)
     torch.add(comp[_AX], shift, out=x[n_hist:, 1])
     if n < _BANDED_MIN_COLUMNS:  # hypot of the contiguous H + T series, vectorised in the same chunks as before
+        hax, hay = history[:, _AX, None].expand(n_hist, n), history[:, _AY, None].expand(n_hist, n)
         x[:, 2] = torch.hypot(torch.cat([hax, comp[_AX]]), torch.cat([hay, comp[_AY]]))
-    else:
-        torch.hypot(hax, hay, out=x[:n_hist, 2])
+    else:  # the history's H values once, in hypot's vectorised steps (a broadcast input runs a slow scalar loop)
+        x[:n_hist, 2] = _vector_hypot(history[:, _AX], history[:, _AY])[:, None]
         torch.hypot(comp[_AX], comp[_AY], out=x[n_hist:, 2])
     acc = _acc_filter(n_all, ACC_WINDOW, x)(x.view(n_all, 3 * n)).view(n_all, 3, n)
     lon_norm = _round8(acc[:, 1:])  # (H + T, 2, N), contiguous: the jerk filter's input
