@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from training.scoring.comfort import comfortable, extended_comfort
+from training.scoring.comfort import comfortable, extended_comfort, history_comfort
 from training.scoring.config import ScorerConfig
 from training.scoring.geometry import (
     BITS_PER_WORD,
@@ -48,7 +48,6 @@ SUB_SCORES_V2 = (
     "lane_keeping",
     "history_comfort",
 )
-COMFORT_COMPONENTS = (2, 5, 6, 9, 10)  # StateIndex: heading, ax, ay, yaw rate, yaw acceleration
 FILTERED_V2 = (
     "no_at_fault_collisions",
     "drivable_area_compliance",
@@ -614,28 +613,19 @@ class PDMScorer:
             for i in range(1, t):
                 torch.maximum(cnt_at_reset[i], cnt_at_reset[i - 1], out=cnt_at_reset[i])
             out["lane_keeping"] = (~((cnt - cnt_at_reset) >= need).any(0)).to(dtype)
-            # history + simulated states, only the components comfort reads (heading, ax, ay, yaw rate/accel)
-            hlen = self.hist.shape[0]
-            both = torch.empty(11, hlen + t, n, dtype=dtype, device=comp.device)
-            for k in COMFORT_COMPONENTS:
-                both[k, :hlen] = self.hist[:, k, None]
-                both[k, hlen:] = comp[k]
-            both = both.permute(2, 1, 0)
-            out["history_comfort"] = comfortable(both, cfg.dt, self.r2c, cfg.comfort, center_shift=True).to(dtype)
+            # comfort on the time-major components; EC reuses History Comfort's |acceleration| and turning plans
+            hc = history_comfort(comp, self.hist, cfg.dt, self.r2c, cfg.comfort)
+            out["history_comfort"] = hc.ok.to(dtype)
             if self.prev_sim is not None:
                 k = round(0.5 / cfg.dt)
-                cur = comp.permute(2, 1, 0)
-                out["extended_comfort"] = extended_comfort(cur[:, : t - k], self.prev_sim[k:], cfg.dt, cfg.comfort).to(
-                    dtype
-                )
+                ec = extended_comfort(comp, self.prev_sim[k:], cfg.dt, cfg.comfort, hc)
+                out["extended_comfort"] = ec.to(dtype)
             if diagnostics:
                 ti, ni = torch.meshgrid(torch.arange(t), torch.arange(n), indexing="ij")
                 multi = self._multiple_lanes(self._corners(areas, ti.reshape(-1), ni.reshape(-1))).view(t, n)
                 out["ego_areas"] = torch.stack([multi, areas["non_drivable"], areas["oncoming"]], -1).transpose(0, 1)
         else:
-            out["comfort"] = comfortable(comp.permute(2, 1, 0), cfg.dt, self.r2c, cfg.comfort, center_shift=False).to(
-                dtype
-            )
+            out["comfort"] = comfortable(comp, cfg.dt, cfg.comfort).to(dtype)
         return out
 
     def _fixed_rows(self, version: int, diagnostics: bool) -> dict[str, dict[str, torch.Tensor]]:
