@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from training.scoring.config import ComfortBounds
+from training.scoring.geometry import vector_hypot
 
 ACC_WINDOW, ACC_POLY = 8, 2
 JERK_WINDOW, JERK_POLY = 15, 2
@@ -131,13 +132,6 @@ def _unwrap(h: torch.Tensor) -> torch.Tensor:
     return torch.cat([h[:1], h[1:] - _TWO_PI * adj], 0)
 
 
-def _vector_hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`torch.hypot` of 1-D a, b through its vectorised path only (zero-padded to a whole number of 16-element
-    steps; a shorter tail runs the scalar libm loop, whose results can differ by an ulp)."""
-    pad = -len(a) % 16
-    return torch.hypot(torch.nn.functional.pad(a, (0, pad)), torch.nn.functional.pad(b, (0, pad)))[: len(a)]
-
-
 def _turning(h: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
     """Indices of the columns of the heading series h (T, N) that unwrapping may change: those whose headings
     (with `before`, the heading before the first row) span 3 rad or more, or hold a NaN. Elsewhere every step
@@ -210,7 +204,7 @@ def history_comfort(
         hax, hay = history[:, _AX, None].expand(n_hist, n), history[:, _AY, None].expand(n_hist, n)
         x[:, 2] = torch.hypot(torch.cat([hax, comp[_AX]]), torch.cat([hay, comp[_AY]]))
     else:  # the history's H values once, in hypot's vectorised steps (a broadcast input runs a slow scalar loop)
-        x[:n_hist, 2] = _vector_hypot(history[:, _AX], history[:, _AY])[:, None]
+        x[:n_hist, 2] = vector_hypot(history[:, _AX], history[:, _AY])[:, None]
         torch.hypot(comp[_AX], comp[_AY], out=x[n_hist:, 2])
     acc = _acc_filter(n_all, ACC_WINDOW, x)(x.view(n_all, 3 * n)).view(n_all, 3, n)
     lon_norm = _round8(acc[:, 1:])  # (H + T, 2, N), contiguous: the jerk filter's input

@@ -26,6 +26,16 @@ import numpy as np
 import torch
 
 
+def vector_hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """`torch.hypot` of same-shape a, b through its vectorised path only (flattened and zero-padded to a whole
+    number of 16-element steps; a shorter tail runs the scalar libm loop, whose results can differ by an
+    ulp), so a value does not depend on where it sits in the tensor."""
+    n = a.numel()
+    pad = -n % 16
+    fa, fb = torch.nn.functional.pad(a.reshape(-1), (0, pad)), torch.nn.functional.pad(b.reshape(-1), (0, pad))
+    return torch.hypot(fa, fb)[:n].view(a.shape)
+
+
 def box_corners(
     cx: torch.Tensor,
     cy: torch.Tensor,
