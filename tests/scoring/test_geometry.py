@@ -114,3 +114,27 @@ def test_segment_quad_matches_shapely() -> None:
     mine = segment_quad_intersect(p0, p1, quad).numpy()
     ref = shapely.intersects(shapely.linestrings(torch.stack([p0, p1], 1).numpy()), shapely.polygons(quad.numpy()))
     assert (mine == ref).all() and 0.05 < ref.mean() < 0.95
+
+
+def test_corner_codes_match_corner_queries() -> None:
+    """The scorer's drivable-area corner test (cell-unit corner offsets, 1-byte codes, exact test only for
+    boundary corners) agrees with querying the four `box_corners` points, on boxes around the map edges."""
+    from training.scoring.geometry import cell_coord
+    from training.scoring.scorer import PDMScorer
+
+    sc, _ = _scene()
+    scorer = PDMScorer(sc)
+    g = np.random.default_rng(5)
+    m = 200_000
+    cx = torch.from_numpy(g.uniform(-60, 60, m))
+    cy = torch.from_numpy(g.uniform(-60, 60, m))
+    h = torch.from_numpy(g.uniform(-np.pi, np.pi, m))
+    c, s = torch.cos(h), torch.sin(h)
+    grid = scorer.grid.grid
+    off = scorer._corners_off_drivable(
+        cx, cy, c, s, cell_coord(cx, grid.origin[0], grid.cell), cell_coord(cy, grid.origin[1], grid.cell)
+    )
+    corners = box_corners(cx, cy, h, scorer.half_l, scorer.half_w).reshape(-1, 2)
+    inside = (scorer.grid.query(corners)[:, 0] & 1).bool().view(m, 4)
+    ref = ~inside.all(1)
+    assert torch.equal(off, ref) and 0.05 < ref.double().mean() < 0.95

@@ -465,10 +465,25 @@ class PolygonBits:
         """Flat coordinates px, py (M,) -> grid cell ids (M,) (int32 where it fits), points outside the grid
         clamped onto its border cells (empty: the grid is padded beyond every polygon)."""
         g = self.grid
+        return self.cells_of_units(cell_coord(px, g.origin[0], g.cell), cell_coord(py, g.origin[1], g.cell))
+
+    def cells_of_units(self, gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
+        """Coordinates in cell units, (p - origin) / cell (M,) -> cell ids (M,) as `cell_ids`."""
+        g = self.grid
         idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64  # int32: half the index traffic
-        ix = cell_coord(px, g.origin[0], g.cell).clamp_(0, g.nx - 1).to(idx_t)
-        iy = cell_coord(py, g.origin[1], g.cell).clamp_(0, g.ny - 1).to(idx_t)
+        ix = gx.clamp(0, g.nx - 1).to(idx_t)
+        iy = gy.clamp(0, g.ny - 1).to(idx_t)
         return torch.add(iy, ix, alpha=g.ny)
+
+    def polygon_code(self, poly: int) -> torch.Tensor:
+        """(cells,) uint8 per grid cell for polygon `poly`: 2 wholly inside, 1 crossed by its boundary (an exact
+        test is needed), 0 outside (no entry)."""
+        g = self.grid
+        w, b = divmod(poly, BITS_PER_WORD)
+        code = (((self.interior[:, w] >> b) & 1) * 2).to(torch.uint8)
+        cells = torch.repeat_interleave(torch.arange(g.nx * g.ny, device=code.device), self.b_count.long())
+        code[cells[self.b_poly == poly]] = 1
+        return code
 
     def query_xy(self, px: torch.Tensor, py: torch.Tensor, cid: torch.Tensor | None = None) -> torch.Tensor:
         """Same as `query` for flat coordinate tensors px, py (M,) -> (M, W) bitmasks; `cid`: their

@@ -231,6 +231,7 @@ class PDMScorer:
         ]
         self.grid = PolygonBits.from_grid(PolygonGrid.build(geoms, self.cfg.grid_cell_m).to(dev))
         self.drivable_reach = self.grid.reach_table(0, self.ego_radius + 1e-6)
+        self.drivable_code = self.grid.polygon_code(0)
         lane_idx = torch.nonzero(is_lane).squeeze(1).tolist()
         self.lane_grid = PolygonBits.from_grid(
             PolygonGrid.build([rings[i] for i in lane_idx], self.cfg.grid_cell_m).to(dev)
@@ -323,31 +324,23 @@ class PDMScorer:
         c, s = torch.cos(h), torch.sin(h)
         cx, cy = x + self.r2c * c, y + self.r2c * s
         t, n = x.shape
-        cid = self.grid.cell_ids(cx.view(-1), cy.view(-1))
+        g = self.grid.grid
+        gcx, gcy = cell_coord(cx.view(-1), g.origin[0], g.cell), cell_coord(cy.view(-1), g.origin[1], g.cell)
+        cid = self.grid.cells_of_units(gcx, gcy)
         centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1), cid)[:, 0].view(t, n)
         # the four corners lie within the ego radius of the centre: where the centre's cell says that every
         # cell in reach is inside (1) or outside (2) the drivable area, the corners need no lookup
         reach = self.drivable_reach.index_select(0, cid)
         nondrivable = (reach == 2).view(t, n)
         todo = torch.nonzero(reach == 0).squeeze(1)
-        dense = len(todo) > 0.7 * reach.numel()  # most undecided (narrow roads): skip the subset gathers
         if len(todo):
-            if dense:
-                tcx, tcy, tc, ts = cx.view(-1), cy.view(-1), c.view(-1), s.view(-1)
-            else:
-                tcx, tcy, tc, ts = (v.view(-1).index_select(0, todo) for v in (cx, cy, c, s))
-            fx, fy, lx, ly = tc * self.half_l, ts * self.half_l, -ts * self.half_w, tc * self.half_w
-            ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
-            all_bits = None
-            # one grid lookup per corner (1 word, 3 bits); corners and arithmetic order as in `box_corners`
-            for px, py in ((tcx + ax, tcy + ay), (tcx - bx, tcy - by), (tcx - ax, tcy - ay), (tcx + bx, tcy + by)):
-                bits = self.grid.query_xy(px, py)[:, 0]
-                all_bits = bits if all_bits is None else all_bits & bits
-            assert all_bits is not None
+            dense = len(todo) > 0.7 * reach.numel()  # most undecided (narrow roads): skip the subset gathers
+            sub = [v.view(-1) if dense else v.view(-1).index_select(0, todo) for v in (cx, cy, c, s, gcx, gcy)]
+            nd = self._corners_off_drivable(*sub)
             if dense:  # the decided cells agree with the lookups (the reach table is exact where it decides)
-                nondrivable = ((all_bits & 1) == 0).view(t, n)
+                nondrivable = nd.view(t, n)
             else:
-                nondrivable.view(-1).index_copy_(0, todo, (all_bits & 1) == 0)
+                nondrivable.view(-1).index_copy_(0, todo, nd)
         return {
             "cx": cx,
             "cy": cy,
@@ -358,6 +351,61 @@ class PDMScorer:
             "oncoming": (centre_bits & 2) == 0,
             "centre_in_intersection": (centre_bits & 4) != 0,
         }
+
+    def _corners_off_drivable(
+        self,
+        cx: torch.Tensor,
+        cy: torch.Tensor,
+        c: torch.Tensor,
+        s: torch.Tensor,
+        gcx: torch.Tensor,
+        gcy: torch.Tensor,
+    ) -> torch.Tensor:
+        """Box centres cx, cy (M,) with heading cos/sin c, s and the centres in grid cell units gcx, gcy ->
+        bool (M,): some corner is not strictly inside the drivable area.
+
+        Each corner's cell comes from the centre's cell coordinates plus the corner offset in cell units
+        (one add instead of add + subtract + scale) and is read from a 1-byte code table (inside / boundary /
+        outside). Only boxes whose least code is "boundary" (no corner surely outside, one not surely inside)
+        run the exact test on their boundary corners, whose float64 coordinates are then computed as in
+        `box_corners`. The summed cell coordinate can differ from the directly computed corner's by a few
+        ulps (~1e-13 cells); that moves a corner into a neighbouring cell only within ~1e-13 m of a cell
+        border, and it changes the answer only if a polygon edge also passes within that distance of the
+        corner, where "strictly inside" is decided by rounding anyway (NAVSIM builds its corners with other
+        arithmetic)."""
+        g = self.grid.grid
+        fx, fy, lx, ly = c * self.half_l, s * self.half_l, -s * self.half_w, c * self.half_w
+        ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
+        # offsets in cell units (a power-of-two cell scales exactly by its reciprocal, as `cell_coord`)
+        scale = 1.0 / g.cell if math.frexp(g.cell)[0] == 0.5 else None
+        oax, obx, oay, oby = (v * scale if scale is not None else v / g.cell for v in (ax, bx, ay, by))
+        # corners in `box_corners` order: centre + a, centre - b, centre - a, centre + b
+        signs = ((1.0, "a"), (-1.0, "b"), (-1.0, "a"), (1.0, "b"))
+        cids, codes = [], []
+        for sign, which in signs:
+            ox, oy = (oax, oay) if which == "a" else (obx, oby)
+            cid = self.grid.cells_of_units(torch.add(gcx, ox, alpha=sign), torch.add(gcy, oy, alpha=sign))
+            cids.append(cid)
+            codes.append(self.drivable_code.index_select(0, cid))
+        low = torch.minimum(torch.minimum(codes[0], codes[1]), torch.minimum(codes[2], codes[3]))
+        off = low == 0  # some corner in a cell outside the drivable area
+        amb = torch.nonzero(low == 1).squeeze(1)
+        if len(amb):
+            acx, acy = cx.index_select(0, amb), cy.index_select(0, amb)
+            oa = (ax.index_select(0, amb), ay.index_select(0, amb))
+            ob = (bx.index_select(0, amb), by.index_select(0, amb))
+            bad = torch.zeros(len(amb), dtype=torch.bool, device=cx.device)
+            for (sign, which), cid, code in zip(signs, cids, codes, strict=True):
+                k = torch.nonzero(code.index_select(0, amb) == 1).squeeze(1)
+                if not len(k):
+                    continue
+                dx, dy = (t.index_select(0, k) for t in (oa if which == "a" else ob))
+                kx, ky = acx.index_select(0, k), acy.index_select(0, k)
+                px, py = (kx + dx, ky + dy) if sign > 0 else (kx - dx, ky - dy)
+                inside = self.grid.query(torch.stack([px, py], -1), cid.index_select(0, amb.index_select(0, k)))
+                bad.index_copy_(0, k, bad.index_select(0, k) | ((inside[:, 0] & 1) == 0))
+            off.index_copy_(0, amb, bad)
+        return off
 
     def _corners(self, areas: dict[str, torch.Tensor], ti: torch.Tensor, ni: torch.Tensor) -> torch.Tensor:
         """Ego box corners (K, 4, 2) of the states (ti, ni)."""
