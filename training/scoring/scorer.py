@@ -304,6 +304,7 @@ class PDMScorer:
         )
 
     # --------------------------------------------------------------------------------------------------------
+    @torch.no_grad()  # no autograd bookkeeping: ~15 % less dispatch time per op on CPU
     def simulate_plans(self, plans: torch.Tensor, plan_dt: float) -> torch.Tensor:
         """Plans (N, K, 3) in the ego frame -> simulated local states (N, 41, 11)."""
         ref = interpolate_plan(
@@ -311,6 +312,7 @@ class PDMScorer:
         )
         return simulate(ref, self.init, self.wheel_base, self.cfg.dt)
 
+    @torch.no_grad()  # no autograd bookkeeping: ~15 % less dispatch time per op on CPU
     def simulate_reference(self, reference_states: torch.Tensor) -> torch.Tensor:
         ref = self._local_states(reference_states)[None, :, :3].to(self.device)
         return simulate(ref, self.init, self.wheel_base, self.cfg.dt)
@@ -619,6 +621,7 @@ class PDMScorer:
         return ok
 
     # --------------------------------------------------------------------------------------------------------
+    @torch.no_grad()  # no autograd bookkeeping: ~15 % less dispatch time per op on CPU
     def sub_scores(self, states: torch.Tensor, version: int = 2, diagnostics: bool = False) -> dict[str, torch.Tensor]:
         """Raw (un-normalised, unfiltered) sub-scores of simulated local states (N, 41, 11)."""
         cfg = self.cfg
@@ -705,6 +708,7 @@ class PDMScorer:
         return self._fixed_cache[key]
 
     # --------------------------------------------------------------------------------------------------------
+    @torch.no_grad()  # no autograd bookkeeping: ~15 % less dispatch time per op on CPU
     def score(
         self,
         plans: torch.Tensor,
