@@ -124,16 +124,20 @@ def test_corner_codes_match_corner_queries() -> None:
 
     sc, _ = _scene()
     scorer = PDMScorer(sc)
+    grid = scorer.grid.grid
     g = np.random.default_rng(5)
     m = 200_000
-    cx = torch.from_numpy(g.uniform(-60, 60, m))
-    cy = torch.from_numpy(g.uniform(-60, 60, m))
+    # centres over the whole grid and beyond it (clamped into its inner part by the scorer)
+    lo = grid.origin.numpy() - 5.0
+    hi = grid.origin.numpy() + np.array([grid.nx, grid.ny]) * grid.cell + 5.0
+    cx = torch.from_numpy(g.uniform(lo[0], hi[0], m))
+    cy = torch.from_numpy(g.uniform(lo[1], hi[1], m))
     h = torch.from_numpy(g.uniform(-np.pi, np.pi, m))
     c, s = torch.cos(h), torch.sin(h)
-    grid = scorer.grid.grid
-    off = scorer._corners_off_drivable(
-        cx, cy, c, s, cell_coord(cx, grid.origin[0], grid.cell), cell_coord(cy, grid.origin[1], grid.cell)
-    )
+    band = scorer.corner_band
+    gcx = cell_coord(cx, grid.origin[0], grid.cell).clamp_(band, grid.nx - 1 - band)
+    gcy = cell_coord(cy, grid.origin[1], grid.cell).clamp_(band, grid.ny - 1 - band)
+    off = scorer._corners_off_drivable(cx, cy, c, s, gcx, gcy)
     corners = box_corners(cx, cy, h, scorer.half_l, scorer.half_w).reshape(-1, 2)
     inside = (scorer.grid.query(corners)[:, 0] & 1).bool().view(m, 4)
     ref = ~inside.all(1)

@@ -229,7 +229,12 @@ class PDMScorer:
             union(self.poly_is_route_lane.cpu()),
             union(self.poly_is_intersection.cpu()),
         ]
-        self.grid = PolygonBits.from_grid(PolygonGrid.build(geoms, self.cfg.grid_cell_m).to(dev))
+        # the grid extends beyond the map by more than the ego radius (+ 2 cells): box centres clamped into
+        # its outer band (`corner_band` cells) still have every corner inside the (empty) grid
+        cell = self.cfg.grid_cell_m
+        self.corner_band = math.ceil(self.ego_radius / cell) + 1
+        pad = max(1.0, (self.corner_band + 1) * cell)
+        self.grid = PolygonBits.from_grid(PolygonGrid.build(geoms, cell, pad=pad).to(dev))
         self.drivable_reach = self.grid.reach_table(0, self.ego_radius + 1e-6)
         self.drivable_code = self.grid.polygon_code(0)
         lane_idx = torch.nonzero(is_lane).squeeze(1).tolist()
@@ -327,7 +332,11 @@ class PDMScorer:
         cx, cy = x + self.r2c * c, y + self.r2c * s
         t, n = x.shape
         g = self.grid.grid
-        gcx, gcy = cell_coord(cx.view(-1), g.origin[0], g.cell), cell_coord(cy.view(-1), g.origin[1], g.cell)
+        # box centres in cell units, clamped into the grid's inner part (the outer band is empty: centres
+        # beyond the grid keep an empty cell, and their corners stay inside the grid)
+        band = self.corner_band
+        gcx = cell_coord(cx.view(-1), g.origin[0], g.cell).clamp_(band, g.nx - 1 - band)
+        gcy = cell_coord(cy.view(-1), g.origin[1], g.cell).clamp_(band, g.ny - 1 - band)
         cid = self.grid.cells_of_units(gcx, gcy)
         centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1), cid)[:, 0].view(t, n)
         # the four corners lie within the ego radius of the centre: where the centre's cell says that every
@@ -376,17 +385,19 @@ class PDMScorer:
         corner, where "strictly inside" is decided by rounding anyway (NAVSIM builds its corners with other
         arithmetic)."""
         g = self.grid.grid
-        fx, fy, lx, ly = c * self.half_l, s * self.half_l, -s * self.half_w, c * self.half_w
-        ax, bx, ay, by = fx + lx, fx - lx, fy + ly, fy - ly  # as in `box_corners`
-        # offsets in cell units (a power-of-two cell scales exactly by its reciprocal, as `cell_coord`)
-        scale = 1.0 / g.cell if math.frexp(g.cell)[0] == 0.5 else None
-        oax, obx, oay, oby = (v * scale if scale is not None else v / g.cell for v in (ax, bx, ay, by))
-        # corners in `box_corners` order: centre + a, centre - b, centre - a, centre + b
+        # corner offsets in cell units: a = front + left, b = front - left (as in `box_corners`), scaled
+        hl, hw = self.half_l / g.cell, self.half_w / g.cell
+        chl, shw, shl, chw = c * hl, s * hw, s * hl, c * hw
+        oax, obx, oay, oby = chl - shw, chl + shw, shl + chw, shl - chw
+        idx_t = torch.int32 if g.nx * g.ny < 2**31 else torch.int64
+        # corners in `box_corners` order: centre + a, centre - b, centre - a, centre + b; gcx, gcy lie in the
+        # grid's inner part, so every corner is inside the grid (no clamping) and truncation is the floor
         signs = ((1.0, "a"), (-1.0, "b"), (-1.0, "a"), (1.0, "b"))
         cids, codes = [], []
         for sign, which in signs:
             ox, oy = (oax, oay) if which == "a" else (obx, oby)
-            cid = self.grid.cells_of_units(torch.add(gcx, ox, alpha=sign), torch.add(gcy, oy, alpha=sign))
+            ix = torch.add(gcx, ox, alpha=sign).to(idx_t)
+            cid = torch.add(torch.add(gcy, oy, alpha=sign).to(idx_t), ix, alpha=g.ny)
             cids.append(cid)
             codes.append(self.drivable_code.index_select(0, cid))
         low = torch.minimum(torch.minimum(codes[0], codes[1]), torch.minimum(codes[2], codes[3]))
@@ -394,8 +405,9 @@ class PDMScorer:
         amb = torch.nonzero(low == 1).squeeze(1)
         if len(amb):
             acx, acy = cx.index_select(0, amb), cy.index_select(0, amb)
-            oa = (ax.index_select(0, amb), ay.index_select(0, amb))
-            ob = (bx.index_select(0, amb), by.index_select(0, amb))
+            ac, as_ = c.index_select(0, amb), s.index_select(0, amb)
+            fx, fy, lx, ly = ac * self.half_l, as_ * self.half_l, -as_ * self.half_w, ac * self.half_w
+            oa, ob = (fx + lx, fy + ly), (fx - lx, fy - ly)  # as in `box_corners`
             bad = torch.zeros(len(amb), dtype=torch.bool, device=cx.device)
             for (sign, which), cid, code in zip(signs, cids, codes, strict=True):
                 k = torch.nonzero(code.index_select(0, amb) == 1).squeeze(1)
