@@ -62,6 +62,7 @@ FILTERED_V2 = (
 @dataclass
 class _AgentsView:
     corners: torch.Tensor  # (A, T, 4, 2)
+    centroid: torch.Tensor  # (A * T, 2) mean of the corners (flat index a * T + t)
     centre: torch.Tensor  # (A, T, 2)
     radius: torch.Tensor  # (A,)
     present: torch.Tensor  # (A, T) bool
@@ -299,6 +300,7 @@ class PDMScorer:
         )
         return _AgentsView(
             corners=corners.to(dev),
+            centroid=corners.mean(-2).reshape(-1, 2).to(dev),
             centre=st[..., :2].to(dev),
             radius=radius.to(dev),
             present=present.to(dev),
@@ -522,16 +524,21 @@ class PDMScorer:
             st_x, st_y, st_h = _at(comp[0], f), _at(comp[1], f), _at(comp[2], f)
             ego_stopped = _at(speed, f) <= self.cfg.collision_stopped_speed_threshold
             track_stopped = ag.stopped.index_select(0, ai)
-            ego_c = self._corners(areas, ti, ni)
-            obj_c = ag.corners[ai, ti]
-            centroid = obj_c.mean(-2)
+            obj_k = ai * ag.present.shape[1] + ti  # (agent, object step) of each pair
+            centroid = ag.centroid.index_select(0, obj_k)
             behind = self._rel_cos(st_x, st_y, st_h, centroid) < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
-            front = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
             active = ~ego_stopped & ~track_stopped
+            # the front-bumper test decides the outcome only for active, not-behind events, and the
+            # multiple-lanes test only for those that are also non-frontal and not already non-drivable
+            cand = torch.nonzero(active & ~behind).squeeze(1)
+            front = torch.zeros_like(active)
+            if len(cand):
+                ego_c = self._corners(areas, ti.index_select(0, cand), ni.index_select(0, cand))
+                obj_c = ag.corners.view(-1, 4, 2).index_select(0, obj_k.index_select(0, cand))
+                front[cand] = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
             lateral_fault = _at(areas["non_drivable"], f)
-            # the multiple-lanes test decides the outcome only for active, not-behind, non-frontal events
             need = torch.nonzero(active & ~behind & ~front & ~lateral_fault).squeeze(1)
-            lateral_fault[need] = self._multiple_lanes(ego_c[need])
+            lateral_fault[need] = self._multiple_lanes(self._corners(areas, ti[need], ni[need]))
             fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
             counted = self._first_fault(n, a_cnt, ni, ai, ti, fault)
             val = torch.where(ag.is_agent[ai], 0.0, 0.5).to(dtype)
