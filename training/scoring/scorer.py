@@ -550,30 +550,31 @@ class PDMScorer:
         kk = len(offsets)
         sp = speed[:t_eval]
         ux, uy = areas["cos"][:t_eval] * sp, areas["sin"][:t_eval] * sp
-        fac = torch.tensor([o * self.cfg.dt for o in offsets[1:]], dtype=dtype, device=dev)
-        # broad phase on float32 cell coordinates of the projected centres (row (k - 1) * t_eval + t): one
-        # fused pass per projection; the exact centres cx + ux * fac (float64) only for the candidates
+        # broad phase on float32 cell coordinates of the projected centres: one fused pass per projection;
+        # the exact centres cx + ux * f (float64) only for the candidates. Row (k - 1) * t_eval + t.
         inv = 1.0 / ag.raster.cell
         g0x, g0y = gx[:t_eval], gy[:t_eval]
         gux, guy = (ux * inv).float(), (uy * inv).float()
-        fac32 = fac.float()[:, None, None]
-        pgx = torch.addcmul(g0x, gux, fac32).view(-1, n)
-        pgy = torch.addcmul(g0y, guy, fac32).view(-1, n)
         ts = torch.arange(t_eval, device=dev)
         t_of_row = ts.repeat(kk - 1)
         k_of_row = torch.arange(1, kk, device=dev).repeat_interleave(t_eval)
-        off_row = torch.tensor(offsets, device=dev)[k_of_row]
-        m = t_eval * n
         cx0, cy0 = areas["cx"][:t_eval].reshape(-1), areas["cy"][:t_eval].reshape(-1)
         ux0, uy0 = ux.view(-1), uy.view(-1)
+        found: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for k in range(1, kk):
+            fk = offsets[k] * self.cfg.dt
+            f32 = torch.tensor(fk, dtype=torch.float32, device=dev)
+            pgx, pgy = torch.addcmul(g0x, gux, f32), torch.addcmul(g0y, guy, f32)
 
-        def projected(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            j, f = e % m, fac.index_select(0, e // m)  # state (t, n) and projection of candidate e
-            return cx0.index_select(0, j) + ux0.index_select(0, j) * f, cy0.index_select(0, j) + uy0.index_select(
-                0, j
-            ) * f
+            def projected(e: torch.Tensor, f: float = fk) -> tuple[torch.Tensor, torch.Tensor]:
+                return (
+                    cx0.index_select(0, e) + ux0.index_select(0, e) * f,
+                    cy0.index_select(0, e) + uy0.index_select(0, e) * f,
+                )
 
-        si, pn, pa = self._overlaps(ag, areas, pgx, pgy, t_of_row, t_of_row + off_row, projected)
+            s_k, n_k, a_k = self._overlaps(ag, areas, pgx, pgy, ts, ts + offsets[k], projected)
+            found.append((s_k + (k - 1) * t_eval, n_k, a_k))
+        si, pn, pa = (torch.cat(v) for v in zip(*found, strict=True))
         first = (ti < t_eval).nonzero().squeeze(1)
         tt = torch.cat([ti[first], t_of_row[si]])
         tn = torch.cat([ni[first], pn])
