@@ -609,24 +609,26 @@ def polyline_project(points: torch.Tensor, line: torch.Tensor, chunk: int = 16) 
     # the line; tighter than the bounding circles' dc + rad, so fewer chunks survive)
     upper = torch.cdist(points, a_p[:, 0], compute_mode="donot_use_mm_for_euclid_dist").amin(1, keepdim=True)
     pi, ci = torch.nonzero(lower <= upper + 1e-6).unbind(1)
-    # component-wise (a reduction over a trailing dim of size 2 is slow on CPU)
-    # (P, chunk) rows gathered by index_select (the same values as `x[ci]`, faster on CPU)
-    ax, ay, ddx, ddy = (
-        v.contiguous().index_select(0, ci) for v in (a_p[..., 0], a_p[..., 1], d_p[..., 0], d_p[..., 1])
+    # component-wise (a reduction over a trailing dim of size 2 is slow on CPU); per-segment constants (the
+    # clamped squared length, +inf on the padding) computed once per chunk and gathered with the rows
+    len2_p = (d_p[..., 0] * d_p[..., 0] + d_p[..., 1] * d_p[..., 1]).clamp_min(1e-300)
+    pad_inf = torch.zeros(nc, chunk, dtype=line.dtype, device=dev).masked_fill_(~valid, float("inf"))
+    ax, ay, ddx, ddy, len2, inf = (
+        v.contiguous().index_select(0, ci)
+        for v in (a_p[..., 0], a_p[..., 1], d_p[..., 0], d_p[..., 1], len2_p, pad_inf)
     )
     px_, py_ = points[:, 0].contiguous(), points[:, 1].contiguous()
     rx, ry = px_.index_select(0, pi)[:, None] - ax, py_.index_select(0, pi)[:, None] - ay
-    len2 = ddx * ddx + ddy * ddy
-    t = ((rx * ddx + ry * ddy) / len2.clamp_min(1e-300)).clamp(0, 1)
+    t = ((rx * ddx + ry * ddy) / len2).clamp_(0, 1)
     ex, ey = rx - t * ddx, ry - t * ddy
-    dist2 = ex * ex + ey * ey
-    dist2 = torch.where(valid.index_select(0, ci), dist2, torch.full_like(dist2, float("inf")))
+    dist2 = (ex * ex + ey * ey).add_(inf)  # + 0 keeps the value, + inf marks padding
     m = points.shape[0]
+    # row minimum and its first index (torch.min returns the first of equal minima): the first closest
+    # segment of each (point, chunk) pair; across a point's pairs the lowest chunk among the tied ones wins
+    row_min, row_arg = dist2.min(1)
     mn = torch.full((m,), float("inf"), dtype=points.dtype, device=dev)
-    mn.scatter_reduce_(0, pi, dist2.amin(1), reduce="amin")
-    # first closest segment: minimum distance, ties broken by the lowest segment index
-    seg = ci[:, None] * chunk + torch.arange(chunk, device=dev)
-    seg_c = torch.where(dist2 == mn.index_select(0, pi)[:, None], seg, ns).amin(1)
+    mn.scatter_reduce_(0, pi, row_min, reduce="amin")
+    seg_c = torch.where(row_min == mn.index_select(0, pi), ci * chunk + row_arg, ns)
     seg_best = torch.full((m,), ns, dtype=torch.int64, device=dev)
     seg_best.scatter_reduce_(0, pi, seg_c, reduce="amin")
     ab, db = a[seg_best], d[seg_best]
