@@ -241,6 +241,12 @@ class PDMScorer:
         self.grid = PolygonBits.from_grid(PolygonGrid.build(geoms, cell, pad=pad).to(dev))
         self.drivable_reach = self.grid.reach_table(0, self.ego_radius + 1e-6)
         self.drivable_code = self.grid.polygon_code(0)
+        route_code, inter_code = self.grid.polygon_code(1), self.grid.polygon_code(2)
+        self.centre_code = (
+            (route_code == 2).to(torch.uint8)
+            | ((inter_code == 2).to(torch.uint8) << 1)
+            | (((route_code == 1) | (inter_code == 1)).to(torch.uint8) << 2)
+        )
         lane_idx = torch.nonzero(is_lane).squeeze(1).tolist()
         self.lane_grid = PolygonBits.from_grid(
             PolygonGrid.build([rings[i] for i in lane_idx], self.cfg.grid_cell_m).to(dev)
@@ -343,7 +349,15 @@ class PDMScorer:
         gcx = cell_coord(cx.view(-1), g.origin[0], g.cell).clamp_(band, g.nx - 1 - band)
         gcy = cell_coord(cy.view(-1), g.origin[1], g.cell).clamp_(band, g.ny - 1 - band)
         cid = self.grid.cells_of_units(gcx, gcy)
-        centre_bits = self.grid.query_xy(cx.view(-1), cy.view(-1), cid)[:, 0].view(t, n)
+        # route lane (bit 0) / intersection (bit 1) of the box centre from a 1-byte code (bit 2: the cell is
+        # crossed by one of their boundaries, then the exact test)
+        code = self.centre_code.index_select(0, cid)
+        exact = torch.nonzero(code >= 4).squeeze(1)
+        if len(exact):
+            ex_x, ex_y = cx.view(-1).index_select(0, exact), cy.view(-1).index_select(0, exact)
+            bits = self.grid.query(torch.stack([ex_x, ex_y], -1), cid.index_select(0, exact))[:, 0]
+            code.index_copy_(0, exact, ((bits >> 1) & 3).to(torch.uint8))
+        code = code.view(t, n)
         # the four corners lie within the ego radius of the centre: where the centre's cell says that every
         # cell in reach is inside (1) or outside (2) the drivable area, the corners need no lookup
         reach = self.drivable_reach.index_select(0, cid)
@@ -364,8 +378,8 @@ class PDMScorer:
             "cos": c,
             "sin": s,
             "non_drivable": nondrivable,
-            "oncoming": (centre_bits & 2) == 0,
-            "centre_in_intersection": (centre_bits & 4) != 0,
+            "oncoming": (code & 1) == 0,
+            "centre_in_intersection": (code & 2) != 0,
         }
 
     def _corners_off_drivable(
