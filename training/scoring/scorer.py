@@ -170,6 +170,15 @@ class _AgentRaster:
 _OBB_BLOCK = 32768  # candidate pairs per separating-axis block (~256 KB per float64 temporary)
 
 
+def _running_sum(x: torch.Tensor) -> torch.Tensor:
+    """torch.cumsum(x, 0) of a (T, N) tensor (new tensor) as a loop of in-place (N,) row adds: the same
+    sequential sums, ~5x cheaper than cumsum along the time axis on CPU."""
+    out = x.clone()
+    for i in range(1, out.shape[0]):
+        out[i] += out[i - 1]
+    return out
+
+
 def _speed(vx: torch.Tensor, vy: torch.Tensor) -> torch.Tensor:
     """hypot(vx, vy) of (T, N) rows. The simulation's lateral speed is 0 after the first state, and
     hypot(x, 0) = |x| exactly, so only the rows with a nonzero vy pay for the (slow) hypot."""
@@ -568,10 +577,11 @@ class PDMScorer:
             need = torch.nonzero(active & ~behind & ~front & ~lateral_fault).squeeze(1)
             lateral_fault[need] = self._multiple_lanes(self._corners(areas, ti[need], ni[need]))
             fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
-            counted = self._first_fault(n, a_cnt, ni, ai, ti, fault)
-            val = torch.where(ag.is_agent[ai], 0.0, 0.5).to(dtype)
-            nc.scatter_reduce_(0, ni[counted], val[counted], reduce="amin")
-            nc_t.scatter_reduce_(0, ni[counted], ti[counted].to(dtype), reduce="amin")
+            cnt = torch.nonzero(self._first_fault(n, a_cnt, ni, ai, ti, fault)).squeeze(1)
+            c_n, c_a = ni.index_select(0, cnt), ai.index_select(0, cnt)
+            val = torch.where(ag.is_agent.index_select(0, c_a), 0.0, 0.5).to(dtype)
+            nc.scatter_reduce_(0, c_n, val, reduce="amin")
+            nc_t.scatter_reduce_(0, c_n, ti.index_select(0, cnt).to(dtype), reduce="amin")
         # ---- TTC: projections k = 1 .. K-1 of the box centre along the heading by speed * k * 0.3 s
         horizon = round(self.cfg.future_collision_horizon_window_s / self.cfg.dt)
         offsets = list(range(0, horizon, self.cfg.ttc_projection_step))  # 0, 3, 6, 9
@@ -604,17 +614,17 @@ class PDMScorer:
             found.append((s_k + (k - 1) * t_eval, n_k, a_k))
         si, pn, pa = (torch.cat(v) for v in zip(*found, strict=True))
         first = (ti < t_eval).nonzero().squeeze(1)
-        tt = torch.cat([ti[first], t_of_row[si]])
-        tn = torch.cat([ni[first], pn])
-        ta = torch.cat([ai[first], pa])
-        tk = torch.cat([torch.zeros_like(first), k_of_row[si]])
+        tt = torch.cat([ti.index_select(0, first), t_of_row.index_select(0, si)])
+        tn = torch.cat([ni.index_select(0, first), pn])
+        ta = torch.cat([ai.index_select(0, first), pa])
+        tk = torch.cat([torch.zeros_like(first), k_of_row.index_select(0, si)])
         moving = torch.nonzero(_at(speed, tt * n + tn) >= self.cfg.stopped_speed_threshold).squeeze(1)
         tt, tn, ta, tk = (v.index_select(0, moving) for v in (tt, tn, ta, tk))
         if len(tt):
             f = tt * n + tn
             rx, ry = _at(comp[0], f), _at(comp[1], f)
-            off_t = torch.tensor(offsets, device=dev)[tk]
-            centroid = ag.centre[ta, tt + off_t]
+            off_t = torch.tensor(offsets, device=dev).index_select(0, tk)
+            centroid = ag.centre.view(-1, 2).index_select(0, ta * ag.centre.shape[1] + tt + off_t)
             c = self._rel_cos(rx, ry, _at(comp[2], f), centroid)
             ahead = c > math.cos(math.radians(self.cfg.agent_ahead_angle_deg))
             behind = c < math.cos(math.radians(self.cfg.agent_behind_angle_deg))
@@ -624,12 +634,16 @@ class PDMScorer:
                 risky |= (rear & 4) != 0
             # the multiple-lanes test decides the outcome only for agents neither ahead nor behind
             need = torch.nonzero(~ahead & ~behind & ~risky).squeeze(1)
-            risky[need] = self._multiple_lanes(self._corners(areas, tt[need], tn[need]))
+            risky.index_copy_(
+                0, need, self._multiple_lanes(self._corners(areas, tt.index_select(0, need), tn.index_select(0, need)))
+            )
             viol = ahead | (risky & ~behind)
             key = tt * kk + tk
             counted = self._first_fault(n, a_cnt, tn, ta, key, viol)
-            ttc.scatter_reduce_(0, tn[counted], torch.zeros_like(tn[counted], dtype=dtype), reduce="amin")
-            ttc_t.scatter_reduce_(0, tn[counted], tt[counted].to(dtype), reduce="amin")
+            cnt = torch.nonzero(counted).squeeze(1)
+            c_n = tn.index_select(0, cnt)
+            ttc.scatter_reduce_(0, c_n, torch.zeros_like(c_n, dtype=dtype), reduce="amin")
+            ttc_t.scatter_reduce_(0, c_n, tt.index_select(0, cnt).to(dtype), reduce="amin")
         return nc, nc_t, ttc, ttc_t
 
     def _tlc(self, areas: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -694,7 +708,7 @@ class PDMScorer:
         # max over steps t of the progress in the window (t - hz, t]: with the running sum C of the step
         # progress (non-decreasing), the windows that start at 0 peak at C[hz], the others are differences of
         # C (the same values as summing from an explicit zero-padded cumulative sum)
-        run = torch.cumsum(step * mask, 0)  # (T - 1, N)
+        run = _running_sum(step * mask)  # (T - 1, N)
         m = run.shape[0]
         mx = torch.maximum(run[hz], (run[hz + 1 :] - run[: m - hz - 1]).amax(0)) if m > hz + 1 else run[-1]
         ddc = torch.where(
@@ -715,7 +729,7 @@ class PDMScorer:
             exceed = self.lk_grid.farther_than_xy(cx.view(-1), cy.view(-1)).view(t, n)
             skip = areas["centre_in_intersection"]
             need = math.ceil(cfg.lane_keeping_horizon_window_s / cfg.dt)
-            cnt = torch.cumsum((exceed & ~skip).to(torch.int32), 0)  # exceeding steps so far
+            cnt = _running_sum((exceed & ~skip).to(torch.int32))  # exceeding steps so far
             reset = ~exceed & ~skip  # steps that reset the run
             # count at the last reset so far: cnt never decreases, so it is the running max of cnt at the resets
             # (a row loop of in-place maxima on (N,) int32 rows: ~20x cheaper than cummax + gather on CPU)
