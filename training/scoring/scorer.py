@@ -572,10 +572,11 @@ class PDMScorer:
             if len(cand):
                 ego_c = self._corners(areas, ti.index_select(0, cand), ni.index_select(0, cand))
                 obj_c = ag.corners.view(-1, 4, 2).index_select(0, obj_k.index_select(0, cand))
-                front[cand] = segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c)
+                front.index_copy_(0, cand, segment_quad_intersect(ego_c[:, 0], ego_c[:, 3], obj_c))
             lateral_fault = _at(areas["non_drivable"], f)
             need = torch.nonzero(active & ~behind & ~front & ~lateral_fault).squeeze(1)
-            lateral_fault[need] = self._multiple_lanes(self._corners(areas, ti[need], ni[need]))
+            need_c = self._corners(areas, ti.index_select(0, need), ni.index_select(0, need))
+            lateral_fault.index_copy_(0, need, self._multiple_lanes(need_c))
             fault = (~ego_stopped & track_stopped) | (active & ~behind & (front | lateral_fault))
             cnt = torch.nonzero(self._first_fault(n, a_cnt, ni, ai, ti, fault)).squeeze(1)
             c_n, c_a = ni.index_select(0, cnt), ai.index_select(0, cnt)
