@@ -13,6 +13,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 REFERENCE_BATCH_S = 50.8  # NAVSIM batch mode, scene_18, 8192 rows, 1 core (fixture README section 9)
 DEFAULT_SCENE = Path(__file__).resolve().parents[2].parent / "shared/fixtures/navsim_scorer/scene_18.json.gz"
@@ -32,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions (median reported)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument(
+        "--sections",
+        action="store_true",
+        help="also time the scorer's stages (simulation, ego areas, collisions + TTC, EP, LK, comfort) in every "
+        "timed call and report the median ms of each (adds ~1 %% overhead)",
+    )
     p.add_argument(
         "--default-malloc",
         action="store_true",
@@ -66,8 +73,11 @@ def main(argv: list[str]) -> int:
     scorer = PDMScorer(scene, device=args.device)
     prep = time.perf_counter() - t0
     scorer.score(vocab[:16], 0.1)  # warm-up (caches, allocator)
+    sections = _SectionTimer() if args.sections else None
     times, cpu = [], []
     for _ in range(args.repeats):
+        if sections is not None:
+            sections.start_call()
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -91,9 +101,74 @@ def main(argv: list[str]) -> int:
         "epdms_mean": round(float(out["epdms"].mean()), 4),
         "rows_epdms_ge_0.95": int((out["epdms"] >= 0.95).sum()),
     }
+    if sections is not None:
+        sections.restore()
+        res["sections_ms"] = sections.medians_ms()
     if args.json:
         print(json.dumps(res))
     else:
         for k, v in res.items():
-            print(f"{k:26s} {v}")
+            if isinstance(v, dict):
+                for stage, ms in v.items():
+                    print(f"  {stage:24s} {ms} ms")
+            else:
+                print(f"{k:26s} {v}")
     return 0
+
+
+class _SectionTimer:
+    """Wall time of the scorer's stages per `score` call, by wrapping the stage functions for the duration of
+    the bench (restored afterwards). On CUDA the stages are not synchronised, so the split is approximate."""
+
+    STAGES = (
+        ("simulation", "training.scoring.scorer", "PDMScorer", "simulate_plans"),
+        ("ego areas", "training.scoring.scorer", "PDMScorer", "_ego_areas"),
+        ("collisions + TTC", "training.scoring.scorer", "PDMScorer", "_collisions_ttc"),
+        ("EP projection", "training.scoring.scorer", None, "polyline_project"),
+        ("LK", "training.scoring.geometry", "SegmentGrid", "farther_than_xy"),
+        ("history comfort", "training.scoring.scorer", None, "history_comfort"),
+        ("extended comfort", "training.scoring.scorer", None, "extended_comfort"),
+        ("total", "training.scoring.scorer", "PDMScorer", "score"),
+    )
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.calls: list[dict[str, float]] = []
+        self._saved: list[tuple[object, str, object]] = []
+        for label, module, cls, name in self.STAGES:
+            owner = importlib.import_module(module)
+            if cls is not None:
+                owner = getattr(owner, cls)
+            fn = getattr(owner, name)
+            self._saved.append((owner, name, fn))
+            setattr(owner, name, self._wrap(label, fn))
+
+    def _wrap(self, label: str, fn: Any) -> Any:
+        import functools
+
+        @functools.wraps(fn)
+        def timed(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                if self.calls:
+                    self.calls[-1][label] = self.calls[-1].get(label, 0.0) + time.perf_counter() - t0
+
+        return timed
+
+    def start_call(self) -> None:
+        self.calls.append({})
+
+    def restore(self) -> None:
+        for owner, name, fn in self._saved:
+            setattr(owner, name, fn)
+
+    def medians_ms(self) -> dict[str, float]:
+        labels = [label for label, *_ in self.STAGES]
+        return {
+            label: round(1000 * statistics.median(c.get(label, 0.0) for c in self.calls), 1)
+            for label in labels
+            if self.calls
+        }
