@@ -126,6 +126,7 @@ class _SectionTimer:
         ("collisions + TTC", "training.scoring.scorer", "PDMScorer", "_collisions_ttc"),
         ("EP projection", "training.scoring.scorer", None, "polyline_project"),
         ("LK", "training.scoring.geometry", "SegmentGrid", "farther_than_xy"),
+        ("traffic lights", "training.scoring.scorer", "PDMScorer", "_tlc"),
         ("history comfort", "training.scoring.scorer", None, "history_comfort"),
         ("extended comfort", "training.scoring.scorer", None, "extended_comfort"),
         ("total", "training.scoring.scorer", "PDMScorer", "score"),

@@ -126,23 +126,6 @@ def _orient(
     return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
 
 
-def segments_cross_closed(a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor) -> torch.Tensor:
-    """Closed segment intersection (touching counts) for broadcastable (..., 2) endpoints."""
-    o1 = _orient(a0[..., 0], a0[..., 1], a1[..., 0], a1[..., 1], b0[..., 0], b0[..., 1])
-    o2 = _orient(a0[..., 0], a0[..., 1], a1[..., 0], a1[..., 1], b1[..., 0], b1[..., 1])
-    o3 = _orient(b0[..., 0], b0[..., 1], b1[..., 0], b1[..., 1], a0[..., 0], a0[..., 1])
-    o4 = _orient(b0[..., 0], b0[..., 1], b1[..., 0], b1[..., 1], a1[..., 0], a1[..., 1])
-    proper = (o1 * o2 <= 0) & (o3 * o4 <= 0)
-    # collinear overlapping segments: bounding boxes must overlap too
-    bx = (torch.minimum(a0[..., 0], a1[..., 0]) <= torch.maximum(b0[..., 0], b1[..., 0])) & (
-        torch.minimum(b0[..., 0], b1[..., 0]) <= torch.maximum(a0[..., 0], a1[..., 0])
-    )
-    by = (torch.minimum(a0[..., 1], a1[..., 1]) <= torch.maximum(b0[..., 1], b1[..., 1])) & (
-        torch.minimum(b0[..., 1], b1[..., 1]) <= torch.maximum(a0[..., 1], a1[..., 1])
-    )
-    return proper & bx & by
-
-
 @dataclass
 class PolygonGrid:
     """Grid index over P simple polygons for exact strict point-in-polygon queries (see module docstring)."""

@@ -33,7 +33,6 @@ from training.scoring.geometry import (
     polyline_project,
     popcount64,
     segment_quad_intersect,
-    segments_cross_closed,
     vector_hypot,
 )
 from training.scoring.scene import AREA_LAYERS, LANE_LAYERS, LAYER_CODE, Scene
@@ -672,12 +671,23 @@ class PDMScorer:
                 w, b = divmod(slot, BITS_PER_WORD)
                 cb = self._lane_bits(corners)
                 hit |= ((cb[..., w] >> b) & 1).bool().any(-1)
-            a0, a1 = poly, torch.roll(poly, -1, 0)  # (V, 2)
-            for st in range(0, len(ti), 4096):
-                q = corners[st : st + 4096]  # (B, 4, 2)
-                b0, b1 = q, torch.roll(q, -1, 1)
-                cr = segments_cross_closed(a0[None, :, None], a1[None, :, None], b0[:, None], b1[:, None])
-                hit[st : st + 4096] |= cr.flatten(1).any(1)
+            # boxes with no corner inside: does a polygon edge meet the (closed) box? Sparse (box, edge) pairs
+            # whose bounding boxes overlap, then the separating-axis segment / rectangle test
+            rest = torch.nonzero(~hit).squeeze(1)
+            if len(rest):
+                q = corners.index_select(0, rest)  # (B, 4, 2)
+                q_lo, q_hi = q.amin(1), q.amax(1)
+                a0, a1 = poly, torch.roll(poly, -1, 0)  # (V, 2) polygon edges
+                e_lo, e_hi = torch.minimum(a0, a1), torch.maximum(a0, a1)
+                bi, ei = torch.nonzero(
+                    (q_lo[:, None, 0] <= e_hi[None, :, 0])
+                    & (e_lo[None, :, 0] <= q_hi[:, None, 0])
+                    & (q_lo[:, None, 1] <= e_hi[None, :, 1])
+                    & (e_lo[None, :, 1] <= q_hi[:, None, 1]),
+                    as_tuple=True,
+                )
+                meet = segment_quad_intersect(a0.index_select(0, ei), a1.index_select(0, ei), q.index_select(0, bi))
+                hit[rest.index_select(0, bi.index_select(0, torch.nonzero(meet).squeeze(1)))] = True
             bad = torch.zeros(n, dtype=torch.bool, device=dev)
             bad[ni[hit]] = True
             ok &= ~bad
