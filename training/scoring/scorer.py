@@ -272,6 +272,7 @@ class PDMScorer:
             self.lane_slot.get(dm.ids.index(tl.lane_ids[i]), -1) if tl.lane_ids[i] in dm.ids else -1 for i in keep
         ]
         self._fixed_cache: dict[tuple[int, bool], dict[str, dict[str, torch.Tensor]]] = {}
+        self._tl_codes: dict[int, torch.Tensor] = {}
         self.agents_v2 = self._agents(version=2)
         self.agents_v1 = self._agents(version=1)
 
@@ -646,6 +647,12 @@ class PDMScorer:
             ttc_t.scatter_reduce_(0, c_n, tt.index_select(0, cnt).to(dtype), reduce="amin")
         return nc, nc_t, ttc, ttc_t
 
+    def _tl_code(self, slot: int) -> torch.Tensor:
+        """1-byte inside / boundary / outside cell codes of lane polygon `slot` (cached)."""
+        if slot not in self._tl_codes:
+            self._tl_codes[slot] = self.lane_grid.polygon_code(slot)
+        return self._tl_codes[slot]
+
     def _tlc(self, areas: dict[str, torch.Tensor]) -> torch.Tensor:
         """TLC: the ego box intersects a red on-route lane connector at a step where it is red."""
         cx, cy = areas["cx"], areas["cy"]
@@ -667,10 +674,19 @@ class PDMScorer:
             corners = self._corners(areas, ti, ni)
             hit = torch.zeros(len(ti), dtype=torch.bool, device=dev)
             slot = self.tl_lane_slot[li]
-            if slot >= 0:
+            if slot >= 0:  # a corner strictly inside the connector: its 1-byte cell code, exact where crossed
                 w, b = divmod(slot, BITS_PER_WORD)
-                cb = self._lane_bits(corners)
-                hit |= ((cb[..., w] >> b) & 1).bool().any(-1)
+                flat = corners.reshape(-1, 2)
+                px, py = flat[:, 0].contiguous(), flat[:, 1].contiguous()
+                cid = self.lane_grid.cell_ids(px, py)
+                code = self._tl_code(slot).index_select(0, cid)
+                inside = code == 2
+                amb = torch.nonzero(code == 1).squeeze(1)
+                if len(amb):
+                    pts = torch.stack([px.index_select(0, amb), py.index_select(0, amb)], -1)
+                    bits = self.lane_grid.query(pts, cid.index_select(0, amb))[:, w]
+                    inside.index_copy_(0, amb, ((bits >> b) & 1).bool())
+                hit |= inside.view(-1, 4).any(1)
             # boxes with no corner inside: does a polygon edge meet the (closed) box? Sparse (box, edge) pairs
             # whose bounding boxes overlap, then the separating-axis segment / rectangle test
             rest = torch.nonzero(~hit).squeeze(1)
