@@ -32,16 +32,27 @@ DISCRETE_V1 = (
 
 @pytest.mark.parametrize("scene_id", SCENES)
 def test_scene_parity(scene_id: str) -> None:
+    _check_parity(scene_id, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("scene_id", ["scene_03", "scene_12", "scene_17", "scene_18"])
+def test_scene_parity_cuda(scene_id: str) -> None:
+    """The same scorer code on a CUDA device meets the same parity bars (red lights, dense agents, scene_18)."""
+    _check_parity(scene_id, "cuda")
+
+
+def _check_parity(scene_id: str, device: str) -> None:
     root = fixtures_dir("navsim_scorer")
     scene = load_scene_json(root / f"{scene_id}.json.gz")
     cand = np.load(root / f"{scene_id}_candidates.npz")
     e2 = np.load(root / f"{scene_id}_expected_v2.npz")
     e1 = np.load(root / f"{scene_id}_expected_v1.npz")
-    scorer = PDMScorer(scene)
+    scorer = PDMScorer(scene, device=device)
     for form, plan_dt in (("p8", 0.5), ("p40", 0.1)):
         plans = torch.from_numpy(cand["poses_8" if form == "p8" else "poses_40"])
         n = len(plans)
-        r2 = scorer.score(plans, plan_dt, version=2, diagnostics=True)
+        r2 = {k: v.cpu() for k, v in scorer.score(plans, plan_dt, version=2, diagnostics=True).items()}
         for key in DISCRETE_V2 + tuple("raw_" + k for k in DISCRETE_V2[:-1]):
             agree = (r2[key].numpy() == e2[f"{form}_{key}"]).mean()
             # sub-scores are exact except a candidate sitting on a threshold (see docs/scorer.md)
@@ -55,7 +66,8 @@ def test_scene_parity(scene_id: str) -> None:
         err = np.abs(sim - e2[f"{form}_simulated_states"]).max(axis=(1, 2))
         assert np.median(err) < 1e-6 and err.max() < 1e-2, f"{scene_id} {form} simulation"
         assert (r2["ego_areas"].numpy() == e2[f"{form}_ego_areas"].astype(bool)).mean() > 0.999
-        r1 = scorer.score(plans, plan_dt, version=1, states=r2["simulated_states"])  # same simulation
+        states = r2["simulated_states"].to(device)
+        r1 = {k: v.cpu() for k, v in scorer.score(plans, plan_dt, version=1, states=states).items()}  # same sim
         for key in DISCRETE_V1:
             agree = (r1[key].numpy() == e1[f"{form}_{key}"]).mean()
             assert agree * n >= n - 1, f"{scene_id} v1 {form} {key}: {agree:.4f}"
