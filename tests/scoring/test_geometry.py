@@ -142,3 +142,17 @@ def test_corner_codes_match_corner_queries() -> None:
     inside = (scorer.grid.query(corners)[:, 0] & 1).bool().view(m, 4)
     ref = ~inside.all(1)
     assert torch.equal(off, ref) and 0.05 < ref.double().mean() < 0.95
+
+
+def test_scene_without_drivable_area_is_a_clear_error() -> None:
+    import gzip
+    import json
+
+    from training.scoring.scene import SceneFormatError, scene_from_dict
+    from training.scoring.scorer import PDMScorer
+
+    with gzip.open(fixtures_dir("navsim_scorer", "scene_19.json.gz"), "rt") as f:
+        d = json.load(f)
+    d["map"]["drivable_map"] = []
+    with pytest.raises(SceneFormatError, match="no drivable-area polygon"):
+        PDMScorer(scene_from_dict(d))

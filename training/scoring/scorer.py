@@ -35,7 +35,7 @@ from training.scoring.geometry import (
     segment_quad_intersect,
     vector_hypot,
 )
-from training.scoring.scene import AREA_LAYERS, LANE_LAYERS, LAYER_CODE, Scene
+from training.scoring.scene import AREA_LAYERS, LANE_LAYERS, LAYER_CODE, Scene, SceneFormatError
 from training.scoring.simulation import interpolate_plan, simulate
 
 SUB_SCORES_V2 = (
@@ -224,6 +224,11 @@ class PDMScorer:
         is_lane = (layer == LANE_LAYERS[0]) | (layer == LANE_LAYERS[1])
         self.poly_is_lane = is_lane.to(dev)
         self.poly_is_area = torch.isin(layer, torch.tensor(AREA_LAYERS)).to(dev)
+        if not bool(self.poly_is_area.any()):
+            raise SceneFormatError(
+                f"scene {scene.scene_id}: map.drivable_map has no drivable-area polygon (roadblock, "
+                "intersection, drivable area or car park); the scorer needs the drivable area"
+            )
         self.poly_is_route_lane = (is_lane & torch.tensor([i in route for i in dm.ids], dtype=torch.bool)).to(dev)
         self.poly_is_intersection = (layer == LAYER_CODE["INTERSECTION"]).to(dev)
         self.has_intersections = bool(self.poly_is_intersection.any())
