@@ -38,3 +38,10 @@ def test_bench_scorer_reports_sections_and_restores_the_scorer(capsys: pytest.Ca
 def test_bench_scorer_missing_scene_is_a_clear_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert bench.main(["--scene", str(tmp_path / "nope.json.gz"), "--json"]) == 2
     assert "need --scene" in capsys.readouterr().out
+
+
+def test_bench_scorer_cuda_without_gpu_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: the bench runs there instead")
+    assert bench.main(["--device", "cuda", "--json"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().out

@@ -62,6 +62,9 @@ def main(argv: list[str]) -> int:
         from training.scoring.malloc import keep_freed_memory
 
         malloc_tuned = keep_freed_memory()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"bench scorer: --device {args.device}: no CUDA GPU is available here (use --device cpu)")
+        return 2
     if not args.scene.is_file() or not args.vocab.is_file():
         print(f"bench scorer: need --scene ({args.scene}) and --vocab ({args.vocab}) files")
         return 2
