@@ -5,25 +5,33 @@ All coordinates are in the scorer's local frame (metres; global minus the scene 
 shapely's, as NAVSIM uses them: `intersects` is closed (touching counts), `contains` is strict (points on the
 boundary are outside).
 
-PolygonGrid: each grid cell stores, per polygon, whether the cell is entirely inside (no polygon edge
-crosses it)
-or on the boundary; for boundary cells it stores the cell centre's inside flag and the polygon edges that
-cross the
-cell. A point in a boundary cell is inside iff (centre inside) XOR (the segment centre->point crosses an
-odd number
-of those edges) — exact, because that segment stays inside the cell. The index is built once per scene
-(numpy +
-shapely for cell centres); queries are pure torch.
+PolygonGrid: each grid cell stores, per polygon, whether the cell is entirely inside (no polygon edge crosses
+it) or on the boundary; for boundary cells it stores the cell centre's inside flag and the polygon edges that
+cross the cell. A point in a boundary cell is inside iff (centre inside) XOR (the segment centre->point crosses
+an odd number of those edges) — exact, because that segment stays inside the cell. The index is built once per
+scene (numpy + shapely for cell centres); queries (`PolygonBits`) are pure torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+
+_D = TypeVar("_D")
+
+
+def _to_device(obj: _D, device: torch.device | str) -> _D:
+    """A copy of dataclass `obj` with every tensor field moved to `device` (other fields shared)."""
+    moved = {
+        f.name: v.to(device) if isinstance(v := getattr(obj, f.name), torch.Tensor) else v
+        for f in dataclasses.fields(obj)  # type: ignore[arg-type]
+    }
+    return type(obj)(**moved)
 
 
 def vector_hypot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -142,18 +150,7 @@ class PolygonGrid:
     num_polygons: int
 
     def to(self, device: torch.device | str) -> PolygonGrid:
-        return PolygonGrid(
-            self.origin.to(device),
-            self.cell,
-            self.nx,
-            self.ny,
-            self.cell_start.to(device),
-            self.entry_poly.to(device),
-            self.entry_boundary.to(device),
-            self.entry_centre_inside.to(device),
-            self.entry_edges.to(device),
-            self.num_polygons,
-        )
+        return _to_device(self, device)
 
     @staticmethod
     def build(rings: list[Any], cell: float = 0.5, pad: float = 1.0) -> PolygonGrid:
@@ -270,45 +267,6 @@ class PolygonGrid:
             entry_edges=torch.from_numpy(edges_all[order]),
             num_polygons=len(rings),
         )
-
-    def query(self, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Points (M, 2) -> (point index, polygon index) pairs for every polygon strictly containing it."""
-        dev = pts.device
-        ij = torch.floor((pts - self.origin) / self.cell).to(torch.int64)
-        valid = (ij[:, 0] >= 0) & (ij[:, 0] < self.nx) & (ij[:, 1] >= 0) & (ij[:, 1] < self.ny)
-        cid = torch.where(valid, ij[:, 0] * self.ny + ij[:, 1], torch.zeros_like(ij[:, 0]))
-        start = self.cell_start[cid]
-        count = torch.where(valid, self.cell_start[cid + 1] - start, torch.zeros_like(start))
-        total = int(count.sum())
-        if total == 0:
-            e = torch.zeros(0, dtype=torch.int64, device=dev)
-            return e, e
-        pt = torch.repeat_interleave(torch.arange(len(pts), device=dev), count, output_size=total)
-        base = torch.repeat_interleave(start - (torch.cumsum(count, 0) - count), count, output_size=total)
-        ent = base + torch.arange(total, device=dev)
-        inside = self.entry_centre_inside[ent].clone()
-        bnd = self.entry_boundary[ent]
-        bidx = torch.nonzero(bnd).squeeze(1)
-        if len(bidx):
-            e = ent[bidx]
-            p = pts[pt[bidx]]  # (B, 2)
-            cell_ij = ij[pt[bidx]].to(pts.dtype)
-            c = self.origin + (cell_ij + 0.5) * self.cell  # (B, 2)
-            ed = self.entry_edges[e]  # (B, Emax, 4)
-            ax, ay, bx, by = ed[..., 0], ed[..., 1], ed[..., 2], ed[..., 3]
-            px, py = p[:, None, 0], p[:, None, 1]
-            cx, cy = c[:, None, 0], c[:, None, 1]
-            # half-open rule on the polygon vertices w.r.t. the query segment's line
-            sa = _orient(cx, cy, px, py, ax, ay) > 0
-            sb = _orient(cx, cy, px, py, bx, by) > 0
-            o1 = _orient(ax, ay, bx, by, cx, cy)
-            o2 = _orient(ax, ay, bx, by, px, py)
-            cross = (sa != sb) & (((o1 > 0) & (o2 < 0)) | ((o1 < 0) & (o2 > 0)))
-            cross = cross & ~torch.isnan(ax)
-            parity = cross.sum(-1) % 2 == 1
-            inside[bidx] = inside[bidx] ^ parity
-        keep = torch.nonzero(inside).squeeze(1)
-        return pt[keep], self.entry_poly[ent[keep]]
 
 
 def _scanline_inside(
@@ -634,9 +592,7 @@ class SegmentGrid:
     nx: int
     ny: int
     cell_segs: torch.Tensor  # (R, Smax, 4) candidate segments (x0, y0, x1, y1) of the R cells that have any (NaN pad)
-    has_any: torch.Tensor  # (nx*ny,) bool
     radius: float
-    all_near: torch.Tensor  # (nx*ny,) bool: every point of the cell is within radius
     cell_row: torch.Tensor  # (nx*ny,) row of cell_segs, -1 if none
     code: torch.Tensor  # (nx*ny,) int8: 0 no segment in reach (far), 1 all near, 2 exact test needed
 
@@ -694,26 +650,13 @@ class SegmentGrid:
             nx=nx,
             ny=ny,
             cell_segs=torch.from_numpy(segs),
-            has_any=torch.from_numpy(counts > 0),
             radius=radius,
-            all_near=torch.from_numpy(all_near),
             cell_row=torch.from_numpy(cell_row),
             code=torch.from_numpy(code),
         )
 
     def to(self, device: torch.device | str) -> SegmentGrid:
-        return SegmentGrid(
-            self.origin.to(device),
-            self.cell,
-            self.nx,
-            self.ny,
-            self.cell_segs.to(device),
-            self.has_any.to(device),
-            self.radius,
-            self.all_near.to(device),
-            self.cell_row.to(device),
-            self.code.to(device),
-        )
+        return _to_device(self, device)
 
     def _cells(self, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
         idx_t = torch.int32 if self.nx * self.ny < 2**31 else torch.int64
