@@ -18,18 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench2drive.results import KNOWN_STATUSES, TOOL_ROUTE_COUNT, is_success, route_number
-from drive_jepa.leaderboard_format import INFRACTION_KEYS
+from drive_jepa.leaderboard_format import INFRACTION_KEYS, PENALTY_FACTORS
 
-# Leaderboard 2.0 penalty coefficient per infraction message (statistics_manager.py PENALTY_VALUE_DICT).
-PENALTY_FACTORS: dict[str, float] = {
-    "collisions_pedestrian": 0.5,
-    "collisions_vehicle": 0.6,
-    "collisions_layout": 0.65,
-    "red_light": 0.7,
-    "stop_infraction": 0.8,
-    "scenario_timeouts": 0.7,
-    "yield_emergency_vehicle_infractions": 0.7,
-}
 # `min_speed_infractions` carry no penalty since 2024-08-19; route_dev / vehicle_blocked / route_timeout end
 # the route without a factor. outside_route_lanes contributes (1 - P/100) with P its
 # "% of the completed route".

@@ -6,9 +6,8 @@ Facts from Bench2Drive (Thinklab-SJTU/Bench2Drive @ 7ec25d1,
 
 - options: --host --port --traffic-manager-port --traffic-manager-seed --debug --record --timeout --routes
   --routes-subset --repetitions -a/--agent --agent-config --track --resume --checkpoint --debug-checkpoint
-  --gpu-rank (`EVALUATOR_OPTIONS`); `--resume` is `type=bool`, so any non-empty value means True — we never
-  pass it
-  (each attempt starts from an empty checkpoint of its own);
+  --gpu-rank (`drive_jepa.leaderboard_format.EVALUATOR_OPTIONS`); `--resume` is `type=bool`, so any
+  non-empty value means True — we never pass it (each attempt starts from an empty checkpoint of its own);
 - the evaluator reads `leaderboard/data/weather.xml` relative to the working directory, so jobs run in
   `$BENCH2DRIVE_ROOT`;
 - PYTHONPATH holds `$CARLA_ROOT/PythonAPI`, `$CARLA_ROOT/PythonAPI/carla` (the `agents` package),
@@ -30,26 +29,6 @@ from pathlib import Path
 
 from carla_tools.server import Endpoint
 
-# Every option of Bench2Drive's leaderboard_evaluator.py (7ec25d1), in the order `main()` declares them.
-EVALUATOR_OPTIONS: tuple[str, ...] = (
-    "--host",
-    "--port",
-    "--traffic-manager-port",
-    "--traffic-manager-seed",
-    "--debug",
-    "--record",
-    "--timeout",
-    "--routes",
-    "--routes-subset",
-    "--repetitions",
-    "--agent",
-    "--agent-config",
-    "--track",
-    "--resume",
-    "--checkpoint",
-    "--debug-checkpoint",
-    "--gpu-rank",
-)
 REQUIRED_OPTIONS: tuple[str, ...] = ("--routes", "--agent")
 
 ATTACH_LAUNCHER = Path(__file__).with_name("leaderboard_attach.py")

@@ -28,17 +28,8 @@ import numpy as np
 
 from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import LINCOLN_MKZ_2020, wrap_angle
-from drive_jepa.leaderboard_format import INFRACTION_KEYS
+from drive_jepa.leaderboard_format import INFRACTION_KEYS, PENALTY_FACTORS
 
-PENALTY = {  # leaderboard PENALTY_VALUE_DICT
-    "collisions_pedestrian": 0.5,
-    "collisions_vehicle": 0.6,
-    "collisions_layout": 0.65,
-    "red_light": 0.7,
-    "stop_infraction": 0.8,
-    "scenario_timeouts": 0.7,
-    "yield_emergency_vehicle_infractions": 0.7,
-}
 VEHICLE_TYPE = "vehicle.lite.sumo"  # type_id reported for SUMO background vehicles
 
 
@@ -305,11 +296,11 @@ class RouteCriteria:
 
 
 def penalty_of(infractions: dict[str, list[str]], outside_percentage: float | None = None) -> float:
-    """The leaderboard's infraction penalty: a factor per message (PENALTY) times (1 − P/100) for the
+    """The leaderboard's infraction penalty: a factor per message (PENALTY_FACTORS) times (1 − P/100) for the
     outside-route-lanes percentage P (taken from the message when not given); min-speed messages are
     unused."""
     p = 1.0
-    for key, factor in PENALTY.items():
+    for key, factor in PENALTY_FACTORS.items():
         p *= factor ** len(infractions.get(key, []))
     msgs = infractions.get("outside_route_lanes", [])
     if msgs:

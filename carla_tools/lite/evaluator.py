@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drive_jepa.leaderboard_format import EVALUATOR_OPTIONS
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -32,18 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-config", default="")
     p.add_argument("--checkpoint", default="./simulation_results.json")
     p.add_argument("--resume", type=bool, default=False)
-    for opt in (
-        "--host",
-        "--port",
-        "--traffic-manager-port",
-        "--traffic-manager-seed",
-        "--debug",
-        "--record",
-        "--timeout",
-        "--track",
-        "--debug-checkpoint",
-        "--gpu-rank",
-    ):
+    # the harness passes every option of the leaderboard evaluator; the lite world accepts and ignores the rest
+    typed = {"--routes", "--routes-subset", "--repetitions", "--agent", "--agent-config", "--checkpoint", "--resume"}
+    for opt in (o for o in EVALUATOR_OPTIONS if o not in typed):
         p.add_argument(opt, default=None)
     p.add_argument("--lite-seed", type=int, default=0)
     p.add_argument("--lite-vehicles", type=int, default=60)

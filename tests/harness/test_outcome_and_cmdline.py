@@ -14,7 +14,6 @@ import pytest
 
 from bench2drive.harness.checkpoint import read_checkpoint
 from bench2drive.harness.evaluator import (
-    EVALUATOR_OPTIONS,
     REQUIRED_OPTIONS,
     JobPaths,
     evaluator_args,
@@ -23,6 +22,7 @@ from bench2drive.harness.evaluator import (
 )
 from bench2drive.harness.outcome import Outcome, classify
 from carla_tools.server import Endpoint
+from drive_jepa.leaderboard_format import EVALUATOR_OPTIONS
 from tests.harness.harness_helpers import FAKE_EVALUATOR
 
 
