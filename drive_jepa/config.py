@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from drive_jepa.atomic import write_text_atomic
+
 T = TypeVar("T")
 
 
@@ -44,6 +46,21 @@ def group_choices(cfg: Any) -> list[str]:
         option = _GROUP_OPTIONS.get((f.name, type(value)))
         if option is not None:
             out.append(f"{f.name}={option}")
+    return out
+
+
+def _foreign_group_keys(schema: type[Any]) -> set[str]:
+    """Registered group names that are plain (scalar or list) top-level fields of `schema`."""
+    groups = {g for g, _ in _GROUP_OPTIONS}
+    out = set()
+    for f in dataclasses.fields(schema):
+        if f.name not in groups:
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        # a config node (a dataclass, or OmegaConf's "???" for a group chosen in the defaults list) is a group
+        if default == "???" or dataclasses.is_dataclass(default):
+            continue
+        out.add(f.name)
     return out
 
 
@@ -88,8 +105,14 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
         cli_groups = {k: v for k, v in (o.split("=", 1) for o in overrides) if k in saved_groups}
         # the command line picks group options last; a switched group drops the saved section
         first = [f"{k}={v}" for k, v in saved_groups.items() if k not in cli_groups]
+        # a plain field whose name is also a config group of another schema (AgentConfig.model vs the
+        # pretraining `model` group) would be taken by Hydra for a group choice: set it after composing
+        foreign = _foreign_group_keys(schema)
+        late = [o for o in overrides if o.lstrip("+").split("=", 1)[0] in foreign]
         with initialize(version_base=None):
-            cfg: Any = hydra_compose(config_name=name, overrides=first + list(overrides))
+            cfg: Any = hydra_compose(config_name=name, overrides=first + [o for o in overrides if o not in late])
+        if late:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in late]))
         if saved is not None:
             for key, option in cli_groups.items():
                 if option != saved_groups[key] and key in saved:
@@ -128,11 +151,7 @@ def open_dict(node: Any) -> Any:
 
 def save(cfg: Any, path: Path) -> Path:
     """Write `cfg` as YAML to `path` atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(to_yaml(cfg))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, to_yaml(cfg))
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

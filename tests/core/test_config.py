@@ -100,3 +100,21 @@ def test_saved_config_remembers_group_options(tmp_path: Path):
     # switching the group on the command line still works on top of a saved file
     other = config.compose("test_train", _Train, ["data=test_navsim"], config_file=saved)
     assert isinstance(other.data, _Navsim)
+
+
+@dataclass
+class _Plain:
+    data: str = "plain"  # a plain field named like the `data` group of _Train
+    n: int = 1
+
+
+config.register("test_plain", _Plain)
+
+
+def test_plain_field_named_like_another_configs_group(tmp_path: Path) -> None:
+    cfg = config.compose("test_plain", _Plain, ["data=other", "n=3"])
+    assert cfg == _Plain(data="other", n=3)
+    saved = config.save(cfg, tmp_path / "p.yaml")
+    assert config.compose("test_plain", _Plain, ["data=again"], saved) == _Plain(data="again", n=3)
+    with pytest.raises(config.ConfigError):
+        config.compose("test_plain", _Plain, ["data=x", "nope=1"])
