@@ -13,7 +13,6 @@ the same surface (so the lite world and the tests drive the very same class).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -32,6 +31,7 @@ from agent.recording import SUFFIX, RecordingConfig, RecordingWriter, step_field
 from agent.selection import ArgmaxSelector, MomentumConfig, MomentumSelector, Selector
 from agent.sensors import leaderboard_sensors
 from drive_jepa import config as config_lib
+from drive_jepa.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -295,10 +295,7 @@ class DriveJEPAAgent(AutonomousAgent):
         """Write `<save_dir>/metric_info.json` atomically, in the layout Bench2Drive's comfort tool reads."""
         if self.save_dir is None or not self.metric_info:
             return
-        path = self.save_dir / "metric_info.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.metric_info, indent=4))
-        tmp.replace(path)
+        write_json_atomic(self.save_dir / "metric_info.json", self.metric_info, indent=4)
 
     def destroy(self) -> None:
         self.flush_metric_info()

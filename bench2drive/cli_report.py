@@ -10,8 +10,9 @@ from pathlib import Path
 from bench2drive.abilities import JunctionTableError, load_junction_table
 from bench2drive.comfort import MetricInfoError
 from bench2drive.report import headline, html, markdown, summary_json
-from bench2drive.results import ResultsFileError, is_eval_folder, write_json_atomic, write_merged
+from bench2drive.results import ResultsFileError, is_eval_folder, write_merged
 from bench2drive.summary import RunSummary, summarize
+from drive_jepa.atomic import write_json_atomic
 from drive_jepa.routes import RouteFileError, load_routes
 
 DESCRIPTION = """\
@@ -108,7 +109,7 @@ def main(argv: list[str]) -> int:
                 write_merged(run.merged_strict, folder / "merged_strict.json")
     (out / "report.md").write_text(markdown(runs), encoding="utf-8")
     (out / "report.html").write_text(html(runs), encoding="utf-8")
-    write_json_atomic([summary_json(r) for r in runs], out / "summary.json", indent=2)
+    write_json_atomic(out / "summary.json", [summary_json(r) for r in runs], indent=2)
     for run in runs:
         print(headline(run, args.mode))
         if run.compat.tool_stdout_warning and args.mode != "strict":

@@ -19,12 +19,12 @@ lengths in metres, durations in seconds.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from drive_jepa.atomic import write_json_atomic
 
 SUCCESS_STATUSES: frozenset[str] = frozenset({"Completed", "Perfect"})
 
@@ -216,22 +216,6 @@ def merge_records(records: Sequence[Mapping[str, Any]], *, deduplicate_ids: bool
     }
 
 
-def write_json_atomic(obj: Any, path: Path, *, indent: int | None = 4) -> None:
-    """Write JSON to a temp file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_merged(merged: Mapping[str, Any], path: Path) -> None:
     """Write a merged results dict atomically with the tool's layout (`json.dump(..., indent=4)`)."""
-    write_json_atomic(dict(merged), Path(path), indent=4)
+    write_json_atomic(Path(path), dict(merged), indent=4)

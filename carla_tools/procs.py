@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from drive_jepa.atomic import write_text_atomic
+
 
 def _stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (state is [0], pgrp [2], starttime [19])."""
@@ -85,10 +87,8 @@ def terminate_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
 
 def write_group_file(path: Path, proc: subprocess.Popen[bytes]) -> None:
     """Record `proc` (a group leader started with start_new_session=True) in `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps({"pid": proc.pid, "start_time": start_time(proc.pid), "args": proc.args}, default=str))
-    tmp.replace(path)
+    record = {"pid": proc.pid, "start_time": start_time(proc.pid), "args": proc.args}
+    write_text_atomic(path, json.dumps(record, default=str))
 
 
 def stop_recorded_group(path: Path, grace_s: float = 5.0) -> bool:

@@ -25,6 +25,7 @@ from agent.model_api import ModelInputs, ModelOutputs, PlanModel
 from agent.preprocess import normalize_video, prepare_frame
 from agent.recording import Replay, Step
 from agent.selection import ArgmaxSelector, Selector
+from drive_jepa.atomic import atomic_file
 
 DIFFER_FDE_M = 1.0  # selected plans whose end points are farther apart than this "differ"
 
@@ -209,10 +210,8 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_file(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=[*keys, "why"])
         w.writeheader()
         for r in rows:
             w.writerow({**r, "why": why(r)})
-    tmp.replace(path)

@@ -28,10 +28,11 @@ from bench2drive.harness.job import AttemptResult, JobSettings, JobSpec, route_k
 from bench2drive.harness.progress import Progress
 from bench2drive.harness.scheduler import RunSummary, Scheduler
 from bench2drive.harness.selection import expected_durations, read_durations, select_routes
-from bench2drive.harness.store import RecordStore, write_json_atomic
+from bench2drive.harness.store import RecordStore
 from carla_tools.lite.routes_data import LITE_ROUTES
 from carla_tools.server import ServerSpec
 from carla_tools.worlds import LITE_EVALUATOR
+from drive_jepa.atomic import atomic_file, write_json_atomic
 from drive_jepa.routes import load_routes
 
 
@@ -179,12 +180,10 @@ def write_durations(store: RecordStore, path: Path) -> None:
         walls = [a["wall_s"] for a in doc["attempts"] if a["outcome"] in ("finished", "agent_crash")]
         if walls:
             rows.append((key, walls[-1]))
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_file(path, newline="") as f:
         w = csv.writer(f)
         w.writerow(["route_id", "duration_system_s"])
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def evaluate(

@@ -15,30 +15,14 @@ each with its server, outcome, reason, exit code, wall time, log and checkpoint 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench2drive.harness.job import AttemptResult
 from bench2drive.harness.outcome import Outcome
+from drive_jepa.atomic import write_json_atomic
 
 DONE, FAILED, PENDING = "done", "failed", "pending"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` so that readers see the old or the new file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RecordStore:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -170,13 +169,6 @@ def checkpoint(records: list[dict[str, Any]], total_routes: int, sensors: list[s
         "values": values,
         "labels": LABELS,
     }
-
-
-def write_json_atomic(path: Path, data: Any, indent: int = 4) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=indent))
-    tmp.replace(path)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -21,12 +21,13 @@ import numpy as np
 
 from carla_tools.lite.agent_api import instantiate
 from carla_tools.lite.criteria import INFRACTION_KEYS, RouteCriteria
-from carla_tools.lite.results import checkpoint, make_record, read_records, write_json_atomic
+from carla_tools.lite.results import checkpoint, make_record, read_records
 from carla_tools.lite.route import build_dense_route, global_plan
 from carla_tools.lite.sensors import SensorSpecError, parse_sensors, sensor_tags
 from carla_tools.lite.town import TOWNS, load_town
 from carla_tools.lite.vehicle import as_control
 from carla_tools.lite.world import LiteWorld
+from drive_jepa.atomic import write_json_atomic
 from drive_jepa.routes import Route
 
 

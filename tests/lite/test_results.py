@@ -7,7 +7,8 @@ import json
 import pytest
 
 from carla_tools.lite.criteria import INFRACTION_KEYS, penalty_of
-from carla_tools.lite.results import checkpoint, make_record, read_records, write_json_atomic
+from carla_tools.lite.results import checkpoint, make_record, read_records
+from drive_jepa.atomic import write_json_atomic
 from tests.conftest import fixtures_dir
 
 CASES = ("completed_min_speed_only", "agent_crashed", "simulation_crashed", "perfect", "missing_routes")

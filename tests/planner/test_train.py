@@ -135,9 +135,12 @@ def test_online_score_fn_is_called_with_the_proposals(tmp_path: Path):
 
 
 def test_metrics_truncation_survives_a_cut_line(tmp_path: Path):
-    from training.planner.train import _truncate_metrics
+    from training.metrics_log import truncate_metrics
 
     f = tmp_path / "metrics.jsonl"
-    f.write_text('{"step": 2}\n{"step": 4}\n{"step": 6}\n{"ste')
-    _truncate_metrics(f, 4)
+    f.write_text('{"step": 2}\n{"step": 4}\n{"step": 6}\n{"loss": 1.0}\n{"ste')
+    truncate_metrics(f, 4)
     assert f.read_text() == '{"step": 2}\n{"step": 4}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]  # no temp file left
+    truncate_metrics(tmp_path / "missing.jsonl", 4)
+    assert not (tmp_path / "missing.jsonl").exists()

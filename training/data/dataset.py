@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ import torch
 
 from agent.camera import CameraModel, carla_front_camera, model_input_camera, navsim_cam_f0
 from agent.preprocess import ImageInputConfig, normalize_video, prepare_frame
+from drive_jepa.atomic import atomic_file, write_text_atomic
 from drive_jepa.frames import LINCOLN_MKZ_2020
 from training.data.bench2drive_reader import Bench2DriveReader
 from training.data.config import (
@@ -301,10 +301,8 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
 
 
 def _write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_file(path, "wb") as f:
         np.savez(f, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
 
 
 class _CacheJobs(torch.utils.data.Dataset[tuple[str, str]]):
@@ -357,9 +355,9 @@ def cache_dataset(cfg: DataConfig, workers: int = 2, limit: int = 0, progress: b
     ds.cache.mkdir(parents=True, exist_ok=True)
     manifest = ds.cache / "config.json"
     if not manifest.is_file():
-        tmp = manifest.with_name(f".config.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"cache_version": CACHE_VERSION, "data": asdict(cfg)}, indent=2, default=str))
-        tmp.replace(manifest)
+        write_text_atomic(
+            manifest, json.dumps({"cache_version": CACHE_VERSION, "data": asdict(cfg)}, indent=2, default=str)
+        )
     n = len(ds) if limit <= 0 else min(limit, len(ds))
     todo = [i for i in range(n) if not ds.is_cached(i)]
     loader = torch.utils.data.DataLoader(

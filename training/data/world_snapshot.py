@@ -20,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from drive_jepa.atomic import atomic_file
 
 SNAPSHOT_FORMAT = "drive_jepa_world/1.0"
 LIGHT_STATES = ("red", "yellow", "green", "off", "unknown")
@@ -129,11 +130,8 @@ class WorldSnapshot:
 
 def save_snapshot(snapshot: WorldSnapshot, path: Path) -> Path:
     """Write gzip JSON atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+    with atomic_file(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as f:
         json.dump(snapshot.to_dict(), f)
-    tmp.replace(path)
     return path
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from drive_jepa.atomic import write_text_atomic
+
 
 def _ade(a: Any, b: Any) -> Any:
     """Mean L2 over poses of (x, y): broadcasting (…, T, ≥2) arrays/tensors → (…)."""
@@ -217,7 +219,5 @@ def main(argv: list[str]) -> int:
     text = json.dumps(res, indent=2)
     print(text)
     if ns.json is not None:
-        tmp = ns.json.with_suffix(ns.json.suffix + ".tmp")
-        tmp.write_text(text + "\n")
-        tmp.replace(ns.json)
+        write_text_atomic(ns.json, text + "\n")
     return 0

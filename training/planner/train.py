@@ -23,6 +23,7 @@ from omegaconf import MISSING
 from agent.planner.config import TINY_MODEL_OVERRIDES, PlannerModelConfig
 from drive_jepa import config as dj_config
 from training.data.config import DataConfig, ForkDataConfig, LoggedDataConfig, SyntheticDataConfig, data_camera_name
+from training.metrics_log import truncate_metrics
 from training.planner.losses import LossConfig, ScoreFn
 
 
@@ -194,7 +195,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
         dj_config.save(cfg, out / "config.yaml")
-        _truncate_metrics(out / "metrics.jsonl", step)
+        truncate_metrics(out / "metrics.jsonl", step)
 
     net: torch.nn.Module = model
     if dist_info.world > 1:
@@ -286,22 +287,6 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
 
         dist.destroy_process_group()
     return last
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep only metric records up to `step` (a resumed run re-logs later steps; never double-count)."""
-    if not path.is_file():
-        return
-    keep = []
-    for ln in path.read_text().splitlines():
-        try:
-            if int(json.loads(ln).get("step", 0)) <= step:
-                keep.append(ln)
-        except (ValueError, AttributeError):  # a line cut by a crash mid-write: dropped
-            continue
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(k + "\n" for k in keep))
-    tmp.replace(path)
 
 
 def main(argv: list[str]) -> int:

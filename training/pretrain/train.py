@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,8 +27,10 @@ import torch
 from torch import nn
 
 from agent.encoder import VJEPAEncoder, encoder_config, load_strict, read_checkpoint, select_state_dict
+from drive_jepa.atomic import atomic_file, write_json_atomic
 from drive_jepa.config import save, to_yaml
 from training.data.video import build_dataset, worker_init
+from training.metrics_log import truncate_metrics
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import (
     DistInfo,
@@ -106,9 +107,8 @@ def save_checkpoint(path: Path, models: Models, opt: torch.optim.Optimizer, step
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         **extra,
     }
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load_resume(path: Path, models: Models, opt: torch.optim.Optimizer) -> int:
@@ -140,22 +140,6 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __len__(self) -> int:
         return max(0, self.total - self.start)
-
-
-def _truncate_metrics(path: Path, upto_step: int) -> None:
-    """Drop logged lines after `upto_step` (a run that stopped after its last checkpoint logs them again)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= upto_step:
-                keep.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a line cut short by a crash
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(ln + "\n" for ln in keep))
-    os.replace(tmp, path)
 
 
 def _masks_to(masks: list[Masks], device: torch.device) -> list[Masks]:
@@ -198,7 +182,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save(cfg, out / "config.yaml")
-        _truncate_metrics(metrics_path, start)
+        truncate_metrics(metrics_path, start)
 
     jepa: nn.Module = JEPA(models.encoder, models.predictor)
     if dist.distributed:  # unused mask tokens are the same every step: a static graph handles them
@@ -309,7 +293,5 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         "precision": "bf16" if use_bf16 else "fp32",
     }
     if dist.is_main:
-        tmp = out / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=1))
-        os.replace(tmp, out / "summary.json")
+        write_json_atomic(out / "summary.json", summary, indent=1)
     return summary

@@ -46,7 +46,6 @@ import dataclasses
 import gzip
 import json
 import math
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from drive_jepa import frames as F
+from drive_jepa.atomic import atomic_file, write_text_atomic
 from training.scoring.scene import Scene, scene_from_dict
 
 SCENE_FORMAT = "navsim_scorer_fixture/1.0"
@@ -870,11 +870,8 @@ def iter_logs(source: str, root: Path, town: str | None = None) -> Iterator[tupl
 
 
 def _write_json_gz(d: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+    with atomic_file(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as f:
         json.dump(d, f)
-    os.replace(tmp, path)
 
 
 SETTINGS_NAME = ".convert-settings"  # not *.json: the scene-file scan must not pick it up
@@ -893,10 +890,7 @@ def _check_settings(out: Path, settings: dict[str, Any]) -> None:
                 "use another --out (or delete that folder)"
             )
         return
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(settings, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(settings, sort_keys=True))
 
 
 def convert_logs(

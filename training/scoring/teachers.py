@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drive_jepa.atomic import atomic_file
+
 INDEX_NAME = "teachers.jsonl"
 SCENE_SUFFIXES = (".json.gz", ".json")
 
@@ -109,13 +111,9 @@ def read_index(path: Path) -> list[dict[str, Any]]:
 
 
 def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_file(path) as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def run(

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drive_jepa.atomic import atomic_file
+
 PUBLISHED_SHA256 = "cc44a31e75a53406db59f026f0358de97931e726f10254542f98d2a87a38ad35"
 
 
@@ -168,10 +170,8 @@ def main(argv: list[str]) -> int:
             return 0
         data = np.load(args.trajectories) if args.trajectories else trajectories_from_scenes(args.scenes)
         vocab = build_vocabulary(data, args.k, args.iters, args.seed, args.heading_weight, args.device)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".tmp.npy")
-        np.save(tmp, vocab)
-        tmp.replace(args.out)
+        with atomic_file(args.out, "wb") as f:
+            np.save(f, vocab)
         print(f"{args.out}: vocabulary {vocab.shape} from {len(data)} trajectories")
         return 0
     except (ValueError, OSError) as e:
