@@ -7,9 +7,13 @@ formats.
 - OutsideRouteLanesTest: metres of route travelled while outside driving lanes (farther than lane_width/2 +
   0.5 m from a driving lane centre) or in an opposite-direction lane (> 120° off the ego's heading, junctions
   excluded); message with metres and % of the completed route; penalty factor (1 − P/100).
-- CollisionTest (vehicles): ego / vehicle box overlap; same actor within 5 s or within 5 m of the last
-  collision
-  is not counted again; not counted when the ego is standing (< 0.1 m/s).
+- CollisionTest: ego / actor box overlap, keyed by the other actor's kind (vehicles, cyclists and emergency
+  vehicles → collisions_vehicle, walkers → collisions_pedestrian, static props → collisions_layout; debris
+  never); same actor within 5 s or within 5 m of the last collision is not counted again; not counted when
+  the ego is standing (< 0.1 m/s).
+- Scenario criteria: events the running scenarios report (YieldToEmergencyVehicleTest); scenarios with a
+  ScenarioTimeout switch ActorBlockedTest off while they run (its timer restarts when it comes back), and the
+  TwoWays scenarios switch the wrong-direction part of OutsideRouteLanesTest off.
 - RunningRedLightTest: the ego's tail segment crosses the stop line of a red light of its own lane.
 - InRouteTest: > 30 m from the route (window of 5 route points) ends the route; so does > 30 % of the route
   driven farther than 15 m from it.
@@ -26,11 +30,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from carla_tools.lite.actors import BACKGROUND_TYPE, COLLISION_KEY
 from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import LINCOLN_MKZ_2020, wrap_angle
 from drive_jepa.leaderboard_format import INFRACTION_KEYS, PENALTY_FACTORS
 
-VEHICLE_TYPE = "vehicle.lite.sumo"  # type_id reported for SUMO background vehicles
+VEHICLE_TYPE = BACKGROUND_TYPE  # type_id reported for SUMO background vehicles
 
 
 def _loc(xyz: tuple[float, float, float]) -> str:
@@ -132,6 +137,8 @@ class RouteCriteria:
         self._in_route(loc, carla_loc)
         self._blocked(world, carla_loc)
         self._timeout(world, loc)
+        for event in world.scenarios.pop_events():
+            self.infractions[event.key].append(event.message)
         if world.frame >= self.max_ticks and not self.done:
             self.failure = self.failure or "TickRuntime"
             self.done = True
@@ -151,6 +158,7 @@ class RouteCriteria:
         # SUMO's junction-internal lanes are its own curves, not CARLA's: inside a junction area is on-road
         outside = bool(dist[0] > width[0] / 2 + 0.5) and not internal
         wrong = (not internal) and abs(float(wrap_angle(lane_h[0] - world.ego_pose[2]))) > math.radians(120)
+        wrong = wrong and world.scenarios.wrong_direction_checks
         new = self._advance(self._lanes_index, 3, loc)
         if new > self._lanes_index:
             step = float(self._accum[new] - self._accum[self._lanes_index])
@@ -172,12 +180,12 @@ class RouteCriteria:
                 self.outside_percentage = pct
 
     def _collisions(self, world: LiteWorld, carla_loc: tuple[float, float, float]) -> None:
-        a = world.actors
+        a = world.actors.solid()
         if not len(a.ids):
             return
         p = world.ego_pose
         ego_box = np.array([p[0], p[1], p[2], LINCOLN_MKZ_2020.length, LINCOLN_MKZ_2020.width])
-        hits = boxes_overlap(ego_box, np.stack([a.xy[:, 0], a.xy[:, 1], a.heading, a.length, a.width], -1))
+        hits = boxes_overlap(ego_box, a.boxes())
         if self._last_collision_loc is not None and np.hypot(*(p[:2] - self._last_collision_loc)) > 5.0:
             self._last_collision_loc = None
         if self._last_collision_id is not None and world.time - self._last_collision_time > 5.0:
@@ -190,8 +198,8 @@ class RouteCriteria:
                 continue
             self._last_collision_id, self._last_collision_time = vid, world.time
             self._last_collision_loc = p[:2].copy()
-            self.infractions["collisions_vehicle"].append(
-                f"Agent collided against object with type={VEHICLE_TYPE} and id={vid} at {_loc(carla_loc)}"
+            self.infractions[COLLISION_KEY[int(a.kind[k])]].append(
+                f"Agent collided against object with type={a.type_ids[k]} and id={vid} at {_loc(carla_loc)}"
             )
 
     def _red_lights(self, world: LiteWorld, carla_loc: tuple[float, float, float]) -> None:
@@ -245,6 +253,9 @@ class RouteCriteria:
             self.done = True
 
     def _blocked(self, world: LiteWorld, carla_loc: tuple[float, float, float]) -> None:
+        if not world.scenarios.blocked_test_enabled:  # a ScenarioTimeout is running (AC_SwitchActorBlockedTest)
+            self._blocked_since = world.time
+            return
         if abs(world.ego.speed) < 0.1:
             if world.time - self._blocked_since > 60.0 and not self.done:
                 self.infractions["vehicle_blocked"].append(f"Agent got blocked at {_loc(carla_loc)}")
@@ -273,6 +284,7 @@ class RouteCriteria:
             self._ms_mean = self._ms_actor = 0.0
             self._ms_points = 0
         a = world.actors
+        a = a.select(np.array([t == BACKGROUND_TYPE for t in a.type_ids], bool)) if len(a) else a
         if len(a.ids):
             self._ms_mean += float(np.mean(a.speed))
             self._ms_actor += abs(world.ego.speed)
@@ -286,7 +298,11 @@ class RouteCriteria:
         self.infractions["min_speed_infractions"].append(f"Average speed is {value}% of the surrounding traffic's one")
 
     def finish(self) -> None:
-        """Close the route like the criteria's `terminate`: last min-speed checkpoint if > 95 % was driven."""
+        """Close the route like the criteria's `terminate`: running scenarios report their end-of-scenario
+        criteria; last min-speed checkpoint if > 95 % was driven."""
+        self.world.scenarios.finish()
+        for event in self.world.scenarios.pop_events():
+            self.infractions[event.key].append(event.message)
         if self._accum[self._ms_index] / self._accum[-1] > 0.95:
             self._min_speed_event()
 

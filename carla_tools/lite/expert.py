@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from carla_tools.lite.actors import BACKGROUND_TYPE, DEBRIS, EMERGENCY, PEDESTRIAN, Actors
 from carla_tools.lite.agent_api import AutonomousAgent, make_control
 from carla_tools.lite.criteria import boxes_overlap
 from carla_tools.lite.route import route_light_links
@@ -36,11 +37,18 @@ class LiteExpert(AutonomousAgent):
 
     patience = 6.0  # s standing behind a stopped crossing vehicle before creeping past it (deadlock breaker)
 
+    pass_clearance = 0.7  # m between the ego's side and an obstacle it passes
+    pass_ramp = 12.0  # m to move sideways into / out of a passing offset
+
     def setup(self, path_to_conf_file: str) -> None:
         self.world: LiteWorld | None = None
         self._index = 0
         self._stopped_since: float | None = None
         self._impatient_until = -1.0
+        # lateral manoeuvre: (offset m, + = right; s where the ramp in starts; s where the ramp out starts)
+        self._shift: tuple[float, float, float] | None = None
+        self._ramp = self.pass_ramp
+        self._shift_kind = ""
 
     def sensors(self) -> list[dict[str, Any]]:
         return [{"type": "sensor.speedometer", "reading_frequency": 20, "id": "speed"}]
@@ -76,8 +84,9 @@ class LiteExpert(AutonomousAgent):
         s_ego = float(route.accum[self._index])
         # lateral: pure pursuit from the rear axle
         look = float(np.clip(3.0 + 0.7 * abs(v), 4.5, 14.0))
-        target_k = int(np.searchsorted(route.accum, s_ego + look))
-        target = route.world_xy[min(target_k, len(route.world_xy) - 1)]
+        self._plan_shift(w, s_ego)
+        target_k = min(int(np.searchsorted(route.accum, s_ego + look)), len(route.world_xy) - 1)
+        target = route.world_xy[target_k] + self._offset(float(route.accum[target_k])) * _right(route.heading[target_k])
         rear = np.array([ego.x, ego.y, ego.heading])
         local = np.asarray(points_to_local(target, rear))
         ld = max(float(np.hypot(*local)), 1e-3)
@@ -91,6 +100,8 @@ class LiteExpert(AutonomousAgent):
         if ahead.any():
             v_des = min(v_des, float(self._v_curve[ahead].min()))
         front = LINCOLN_MKZ_2020.length / 2
+        if self._shift is not None:
+            v_des = min(v_des, 6.0)
         if abs(v) > 0.2 or self._stopped_since is None:
             self._stopped_since = timestamp if abs(v) <= 0.2 else None
         if self._stopped_since is not None and timestamp - self._stopped_since > self.patience:
@@ -119,7 +130,7 @@ class LiteExpert(AutonomousAgent):
         """A vehicle (crossing, cutting in or passing close) would touch the ego's inflated box within
         `horizon` s if the ego moved on at (at least) a creeping speed: hold still and let it pass. Once
         impatient, standing vehicles only count when the bare box 0.5 m ahead would touch them."""
-        a = w.actors
+        a = w.actors.solid()
         if not len(a.ids):
             return False
         p = w.ego_pose
@@ -164,18 +175,21 @@ class LiteExpert(AutonomousAgent):
         """Gap from the ego's front to the nearest vehicle in the route corridor ahead, now or within 3 s.
         With `ignore_crossing`, standing vehicles across the route (> 45° off the ego's heading) are ignored
         (the side-conflict check still stops the ego before touching them)."""
-        a = w.actors
+        a = w.actors.solid()
         if not len(a.ids):
             return math.inf
         if ignore_crossing:
             dh = np.abs((a.heading - w.ego_pose[2] + np.pi) % (2 * np.pi) - np.pi)
             keep = ~((a.speed < 0.1) & (dh > np.radians(45)))
-            a = type(a)(a.ids[keep], a.xy[keep], a.heading[keep], a.speed[keep], a.length[keep], a.width[keep])
+            a = a.select(keep)
             if not len(a.ids):
                 return math.inf
         route = w.route
         sel = (route.accum >= s_ego - 2) & (route.accum <= s_ego + 50)
         pts, acc = route.world_xy[sel], route.accum[sel]
+        if self._shift is not None:
+            off = np.array([self._offset(float(x)) for x in acc])
+            pts = pts + off[:, None] * np.stack([np.sin(route.heading[sel]), -np.cos(route.heading[sel])], -1)
         if not len(pts):
             return math.inf
         best = math.inf
@@ -185,7 +199,9 @@ class LiteExpert(AutonomousAgent):
             dd = np.hypot(*(pos[:, None, :] - pts[None]).transpose(2, 0, 1))
             j = dd.argmin(1)
             lat = dd[np.arange(len(pos)), j]
-            inside = lat < self.corridor + a.width / 2 * 0.5
+            rel = np.abs(np.sin(a.heading - route.heading[sel][j]))
+            extent = rel * a.length / 2 + np.sqrt(1 - rel**2) * a.width / 2  # the box's half extent across the path
+            inside = lat - extent < LINCOLN_MKZ_2020.width / 2 + 0.45
             s_obj = acc[j] - a.length / 2
             gap = s_obj - s_ego - front
             # a vehicle entering the corridor later only matters if the ego would be there by then
@@ -193,3 +209,130 @@ class LiteExpert(AutonomousAgent):
             if ok.any():
                 best = min(best, float(gap[ok].min()))
         return best
+
+    # lateral manoeuvres ---------------------------------------------------------------------------------------
+    def _offset(self, s: float) -> float:
+        """Lateral offset (m, + = right of the route) of the planned path at route arc length s."""
+        if self._shift is None:
+            return 0.0
+        off, s_in, s_out = self._shift
+        ramp = self._ramp
+        k = min(max((s - s_in) / ramp, 0.0), 1.0) * min(max((s_out + ramp - s) / ramp, 0.0), 1.0)
+        return off * k
+
+    def _route_frame(self, w: LiteWorld, a: Actors) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Route arc length, signed lateral offset (+ right), heading relative to the route, and the half
+        extent across the route of each actor."""
+        route = w.route
+        d = np.hypot(*(a.xy[:, None, :] - route.world_xy[None]).transpose(2, 0, 1))
+        j = d.argmin(1)
+        h = route.heading[j]
+        rel = a.xy - route.world_xy[j]
+        lat = rel[:, 0] * np.sin(h) - rel[:, 1] * np.cos(h)
+        s = route.accum[j] + rel[:, 0] * np.cos(h) + rel[:, 1] * np.sin(h)
+        dh = (a.heading - h + np.pi) % (2 * np.pi) - np.pi
+        r = np.abs(np.sin(dh))
+        ext = r * a.length / 2 + np.sqrt(1 - r**2) * a.width / 2
+        return s, lat, dh, ext
+
+    def _lane_ok(self, w: LiteWorld, s: float, off: float) -> tuple[bool, bool]:
+        """(a driving lane is there, it runs against the route) at route arc length s shifted by `off`."""
+        route = w.route
+        k = min(int(np.searchsorted(route.accum, s)), len(route.accum) - 1)
+        q = route.world_xy[k] + off * _right(route.heading[k])
+        _, dist, lh, lw = w.town.nearest_lanes(q[None])
+        opposite = abs((float(lh[0]) - route.heading[k] + math.pi) % (2 * math.pi) - math.pi) > math.pi / 2
+        return bool(dist[0] < lw[0] / 2 + 0.6), opposite
+
+    def _clear(self, w: LiteWorld, a: Actors, s: np.ndarray, lat: np.ndarray, dh: np.ndarray, s_ego: float,
+               off: float, s_end: float, movers: np.ndarray) -> bool:  # fmt: skip
+        """No moving vehicle in the shifted corridor for as long as the manoeuvre takes."""
+        v = max(w.ego.speed, 4.0)
+        t_pass = (s_end - s_ego) / v + 2.0
+        r = np.abs(np.sin(dh))
+        ext = r * a.length / 2 + np.sqrt(1 - r**2) * a.width / 2
+        near = movers & (np.abs(lat - off) < ext + LINCOLN_MKZ_2020.width / 2 + 0.6)
+        oncoming = near & (np.cos(dh) < -0.5)
+        if (oncoming & (s > s_ego - 6.0) & (s - a.speed * t_pass < s_end + 10.0)).any():
+            return False
+        follower = (np.abs(lat) < 1.0) & (s < s_ego)  # behind us in our lane: it follows us
+        same = near & (np.cos(dh) >= -0.5) & ~follower
+        v_ego = w.ego.speed
+        ahead = same & (s >= s_ego) & (s - s_ego < 10.0 + np.maximum(v_ego - a.speed, 0.0) * t_pass)
+        # after waiting a while, a gap the car behind can close by braking gently is enough (SUMO cars brake for it)
+        waited = self._stopped_since is not None and w.time - self._stopped_since > 3.0
+        lead_time = 1.0 if waited else 2.0
+        behind = same & (s < s_ego) & (s_ego - s < 8.0 + np.maximum(a.speed - v_ego, 0.0) * lead_time)
+        return not (ahead | behind).any()
+
+    def _plan_shift(self, w: LiteWorld, s_ego: float) -> None:
+        """Pass obstacles standing or creeping on the route lane (scenario actors, privileged), and move over
+        for an emergency vehicle coming from behind; keep a committed manoeuvre until it is done."""
+        if self._shift is not None and s_ego > self._shift[2] + self.pass_ramp:
+            self._shift, self._shift_kind = None, ""
+        a = w.actors.solid()
+        if not len(a):
+            if self._shift_kind == "pass" and s_ego < self._shift[1] + self.pass_ramp / 2:  # type: ignore[index]
+                self._shift = None
+            return
+        s, lat, dh, ext = self._route_frame(w, a)
+        scenario = np.array([t != BACKGROUND_TYPE for t in a.type_ids], bool)
+        passable = scenario & (a.kind != PEDESTRIAN) & (a.speed < 4.0) & (a.kind != EMERGENCY)
+        passable |= scenario & (a.kind == EMERGENCY) & (a.speed < 0.5)
+        movers = ~passable & (a.kind != PEDESTRIAN) & (a.kind != DEBRIS)
+        if self._yield_emergency(w, a, s, lat, dh, s_ego, movers):
+            return
+        if self._shift_kind == "pass":
+            off, s_in, s_out = self._shift  # type: ignore[misc]
+            if s_ego < s_in + self.pass_ramp / 2 and not self._clear(w, a, s, lat, dh, s_ego, off, s_out, movers):
+                self._shift, self._shift_kind = None, ""  # not yet beside it and the way is no longer clear
+            return
+        block = passable & (s > s_ego) & (s < s_ego + 35.0) & (np.abs(lat) - ext < LINCOLN_MKZ_2020.width / 2 + 0.4)
+        if not block.any():
+            return
+        s_first = float(s[block].min())
+        group = passable & (s > s_first - 1.0) & (s < s_first + 40.0) & (np.abs(lat) - ext < 2.5)
+        left_edge = float((lat[group] - ext[group]).min())
+        off = min(0.0, left_edge - self.pass_clearance - LINCOLN_MKZ_2020.width / 2)
+        s_last = float((s[group] + ext[group]).max()) + LINCOLN_MKZ_2020.length / 2 + 2.0
+        lane_w = float(w.town.nearest_lanes(w.route.world_xy[min(self._index, len(w.route.accum) - 1)][None])[3][0])
+        if off < -0.5:  # a same-direction lane on the left: change lanes fully instead of squeezing past
+            ok_full, opp_full = self._lane_ok(w, s_first, -lane_w)
+            if ok_full and not opp_full:
+                off = -lane_w
+        ok, opposite = self._lane_ok(w, s_first, off)
+        if not ok or (opposite and w.scenarios.wrong_direction_checks and off < -2.0):
+            return
+        s_in = max(s_ego + 1.0, s_first - LINCOLN_MKZ_2020.length / 2 - self.pass_ramp - 2.0)
+        if self._clear(w, a, s, lat, dh, s_ego, off, s_last + self.pass_ramp, movers):
+            # close behind it (waiting for a gap): a shorter, steeper ramp
+            self._ramp = float(np.clip(s_first - s_ego - LINCOLN_MKZ_2020.length / 2 - 1.0, 5.0, self.pass_ramp))
+            s_in = max(s_ego + 0.5, s_first - LINCOLN_MKZ_2020.length / 2 - self._ramp - 1.0)
+            self._shift, self._shift_kind = (off, s_in, s_last), "pass"
+
+
+    def _yield_emergency(self, w: LiteWorld, a: Actors, s: np.ndarray, lat: np.ndarray, dh: np.ndarray,
+                         s_ego: float, movers: np.ndarray) -> bool:  # fmt: skip
+        """An emergency vehicle coming up behind in the ego's lane: move to a free neighbour lane (right
+        first) and stay there until it has passed."""
+        ev = (a.kind == EMERGENCY) & (s < s_ego) & (s > s_ego - 80.0) & (np.abs(lat) < 2.0) & (np.cos(dh) > 0.5)
+        ev &= a.speed > 1.0
+        if self._shift_kind == "yield":
+            passed = not ((a.kind == EMERGENCY) & (s < s_ego + 8.0) & (np.cos(dh) > 0.5)).any()
+            if passed and self._shift is not None and self._shift[2] > s_ego + 2.0:
+                off, s_in, _ = self._shift
+                self._shift = (off, s_in, s_ego)  # the ambulance is ahead: back to the route lane
+            return True
+        if not ev.any():
+            return False
+        for off in (3.5, -3.5):
+            ok, opposite = self._lane_ok(w, s_ego + 10.0, off)
+            if ok and not opposite and self._clear(w, a, s, lat, dh, s_ego, off, s_ego + 40.0, movers & ~ev):
+                self._shift, self._shift_kind = (off, s_ego, s_ego + 200.0), "yield"
+                self._ramp = self.pass_ramp
+                return True
+        return False
+
+
+def _right(h: float) -> np.ndarray:
+    return np.array([math.sin(h), -math.cos(h)])

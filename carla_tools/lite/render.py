@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from carla_tools.lite.actors import BICYCLE, DEBRIS, EMERGENCY, PEDESTRIAN, PROP, Actors
 from carla_tools.lite.town import TownMap
 from drive_jepa.frames import CameraMount
 
@@ -31,6 +32,116 @@ WHITE = (230, 230, 230)
 YELLOW = (40, 200, 230)
 POLE = (60, 60, 60)
 LIGHT = {"r": (30, 30, 230), "y": (30, 210, 240), "g": (60, 220, 60)}
+SKIN = (120, 160, 205)
+BIKE_FRAME = (40, 40, 40)
+CONE = (0, 120, 250)  # orange
+BOARD = (0, 200, 255)  # warning boards: yellow
+DEBRIS_COLOUR = (50, 75, 95)
+EMERGENCY_BODY = (235, 235, 235)
+SIREN = ((230, 60, 40), (40, 40, 230))  # blue, red light bar halves
+
+
+def _boxes(
+    xy: np.ndarray,
+    heading: np.ndarray,
+    length: np.ndarray,
+    width: np.ndarray,
+    z0: np.ndarray,
+    z1: np.ndarray,
+    colour: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Faces (5N, 4, 3) and their colours (5N, 3) of boxes, sides shaded darker than tops."""
+    faces = box_faces(xy, heading, length, width, z0, z1)
+    shade = np.array([0.8, 0.6, 0.8, 0.6, 1.0])
+    fc = (np.asarray(colour, np.float64)[:, None, :] * shade[None, :, None]).astype(np.uint8)
+    return faces.reshape(-1, 4, 3), fc.reshape(-1, 3)
+
+
+def actor_polygons(a: Actors) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """3D polygons of every actor, by kind: cars as boxes in per-id colours; emergency vehicles white with a
+    red/blue light bar; pedestrians as legs, torso and head (1.8 m, 0.5 m wide); cyclists as a dark low frame
+    with a rider's torso and head above it; props as orange cones or yellow boards; debris as a flat patch."""
+    polys: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    if not len(a):
+        return polys, cols
+
+    def add(
+        mask: np.ndarray,
+        length: np.ndarray,
+        width: np.ndarray,
+        z0: float | np.ndarray,
+        z1: float | np.ndarray,
+        colour: np.ndarray,
+        forward: float = 0.0,
+    ) -> None:
+        idx = np.nonzero(mask)[0]
+        if not len(idx):
+            return
+        n = len(idx)
+        h = a.heading[idx]
+        xy = a.xy[idx] + forward * np.stack([np.cos(h), np.sin(h)], -1)
+        col = np.broadcast_to(np.asarray(colour, np.uint8).reshape(-1, 3), (n, 3))
+        p, c = _boxes(xy, h, np.broadcast_to(length, (n,))[:n] if np.ndim(length) else np.full(n, length),
+                      np.broadcast_to(width, (n,))[:n] if np.ndim(width) else np.full(n, width),
+                      np.broadcast_to(np.asarray(z0, np.float64), (n,)).copy(),
+                      np.broadcast_to(np.asarray(z1, np.float64), (n,)).copy(), col)  # fmt: skip
+        polys.append(p)
+        cols.append(c)
+
+    ids = a.ids
+    car = (a.kind != PEDESTRIAN) & (a.kind != BICYCLE) & (a.kind != PROP) & (a.kind != DEBRIS)
+    car_col = np.stack([(ids * 47) % 200 + 30, (ids * 91) % 200 + 30, (ids * 13) % 200 + 30], -1).astype(np.uint8)
+    emergency = a.kind == EMERGENCY
+    car_col[emergency] = EMERGENCY_BODY
+    heights = np.where(a.height > 0, a.height, 1.5)
+    idx = np.nonzero(car)[0]
+    if len(idx):
+        p, c = _boxes(a.xy[idx], a.heading[idx], a.length[idx], a.width[idx], np.zeros(len(idx)),
+                      heights[idx], car_col[idx])  # fmt: skip
+        polys.append(p)
+        cols.append(c)
+    if emergency.any():  # light bar: blue left half, red right half on the roof
+        e = np.nonzero(emergency)[0]
+        for sign, colour in zip((1.0, -1.0), SIREN, strict=True):
+            h = a.heading[e]
+            off = sign * 0.35 * np.stack([-np.sin(h), np.cos(h)], -1)
+            p, c = _boxes(a.xy[e] + off, h, np.full(len(e), 0.5), np.full(len(e), 0.7), heights[e],
+                          heights[e] + 0.25, np.tile(np.array(colour, np.uint8), (len(e), 1)))  # fmt: skip
+            polys.append(p)
+            cols.append(c)
+    walker = a.kind == PEDESTRIAN
+    if walker.any():
+        shirt = np.stack([(ids * 29) % 160 + 60, (ids * 53) % 120 + 40, (ids * 71) % 160 + 80], -1).astype(np.uint8)
+        add(walker, 0.3, 0.4, 0.0, 0.85, np.array((60, 50, 40), np.uint8))  # legs
+        w = np.nonzero(walker)[0]
+        p, c = _boxes(a.xy[w], a.heading[w], np.full(len(w), 0.3), np.full(len(w), 0.5), np.full(len(w), 0.85),
+                      np.full(len(w), 1.5), shirt[w])  # fmt: skip
+        polys.append(p)
+        cols.append(c)
+        add(walker, 0.22, 0.22, 1.5, 1.8, np.array(SKIN, np.uint8))  # head
+    bike = a.kind == BICYCLE
+    if bike.any():
+        add(bike, 1.7, 0.12, 0.25, 0.9, np.array(BIKE_FRAME, np.uint8))  # frame and wheels
+        add(bike, 0.35, 0.45, 0.9, 1.45, np.array((30, 160, 240), np.uint8), forward=-0.15)  # rider (orange jersey)
+        add(bike, 0.22, 0.22, 1.45, 1.7, np.array(SKIN, np.uint8), forward=-0.05)  # head
+    prop = a.kind == PROP
+    if prop.any():
+        small = prop & (a.length < 0.6) & (a.width < 0.6)
+        add(small, 0.4, 0.4, 0.0, 0.35, np.array(CONE, np.uint8))
+        add(small, 0.22, 0.22, 0.35, 0.7, np.array(CONE, np.uint8))
+        big = prop & ~small
+        b = np.nonzero(big)[0]
+        if len(b):
+            col = np.where(np.array(["warning" in a.type_ids[i] for i in b])[:, None], np.array(BOARD, np.uint8),
+                           np.array((180, 170, 160), np.uint8)).astype(np.uint8)  # fmt: skip
+            p, c = _boxes(a.xy[b], a.heading[b], a.length[b], a.width[b], np.zeros(len(b)), heights[b], col)
+            polys.append(p)
+            cols.append(c)
+    debris = a.kind == DEBRIS
+    if debris.any():
+        add(debris, a.length[debris], a.width[debris], 0.02, 0.06, np.array(DEBRIS_COLOUR, np.uint8))
+    return polys, cols
 
 
 @dataclass(frozen=True)
@@ -185,11 +296,11 @@ class Renderer:
         self,
         cam: CameraSpec,
         ego_pose: np.ndarray,
-        vehicles: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        actors: Actors | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         lights: list[tuple[np.ndarray, float, str]],
     ) -> np.ndarray:
-        """BGRA image. ego_pose (3,) WORLD box centre; vehicles = (xy, heading, length, width, ids);
-        lights = [(stop_xy, heading, state char)]."""
+        """BGRA image. ego_pose (3,) WORLD box centre; actors: an `Actors` set (drawn by kind) or plain car
+        boxes (xy, heading, length, width, ids); lights = [(stop_xy, heading, state char)]."""
         h_img, w_img = cam.height, cam.width
         img = np.empty((h_img, w_img, 4), np.uint8)
         img.view(np.uint32)[:] = np.array([*SKY, 255], np.uint8).view(np.uint32)[0]  # BGRA sky, one 32-bit fill
@@ -251,14 +362,14 @@ class Renderer:
         draw(sc.quads[sel], sc.colours[sel], False)
         # 3D objects, farthest first: vehicles and traffic lights together
         polys, cols = [], []
-        xy, heading, length, width, ids = vehicles
-        if len(xy):
-            faces = box_faces(xy, heading, length, width, np.zeros(len(xy)), np.full(len(xy), 1.5))
-            base = np.stack([(ids * 47) % 200 + 30, (ids * 91) % 200 + 30, (ids * 13) % 200 + 30], -1)
-            shade = np.array([0.8, 0.6, 0.8, 0.6, 1.0])
-            fc = (base[:, None, :] * shade[None, :, None]).astype(np.uint8)
-            polys.append(faces.reshape(-1, 4, 3))
-            cols.append(fc.reshape(-1, 3))
+        if not isinstance(actors, Actors):
+            xy, heading, length, width, ids = actors
+            actors = Actors(np.asarray(ids, np.int64), xy, heading, np.zeros(len(xy)), length, width)
+        if len(actors):
+            near_actors = actors.select(np.hypot(*(actors.xy - ego_pose[:2]).T) < FAR)
+            p, c = actor_polygons(near_actors)
+            polys += p
+            cols += c
         if lights:
             lxy = np.array([p for p, _, _ in lights])
             lh = np.array([hh for _, hh, _ in lights])

@@ -42,6 +42,7 @@ class LiteConfig:
     maps_dir: str | None = None  # SUMO nets folder (default: the nets shipped with the package)
     metric_info: bool = True  # write <out_dir>/<save_name>/metric_info.json for the comfort/efficiency tools
     rep: int = 0
+    scenarios: bool = True  # stage the routes' Bench2Drive scenarios (carla_tools.lite.scenarios)
 
 
 def truncate_route(route: Route, max_m: float) -> Route:
@@ -128,7 +129,8 @@ def run_route(
     # Bench2Drive's evaluator order: load the world, build the agent, give it the plan, then
     # setup(agent_config + '+' + save_name) and sensors()
     try:
-        world = LiteWorld(town, dense, seed=cfg.seed, num_vehicles=cfg.num_vehicles)
+        world = LiteWorld(town, dense, seed=cfg.seed, num_vehicles=cfg.num_vehicles,
+                          scenarios=route.scenarios if cfg.scenarios else (), route_id=route.id)  # fmt: skip
     except Exception as exc:
         print(f"lite: route {route.id}: the world could not be built: {exc}")
         return early("Simulation crashed")
@@ -173,6 +175,7 @@ def run_route(
                 on_step(world, input_data)
         criteria.finish()
         duration_game = world.time
+        staged = world.scenarios.records()
     try:
         instance.destroy()
     except Exception:
@@ -180,7 +183,7 @@ def run_route(
     metric_path = out / name / "metric_info.json"
     if cfg.metric_info and not metric_path.exists():  # an agent may have written its own (Bench2Drive agents do)
         write_json_atomic(metric_path, metric)
-    return make_record(
+    record = make_record(
         **base,
         infractions=criteria.infractions,
         score_route=criteria.route_completion,
@@ -189,6 +192,8 @@ def run_route(
         duration_system=time.monotonic() - t0,
         failure=failure or criteria.failure,
     )
+    record["meta"]["lite_scenarios"] = staged  # which scenarios were staged, triggered, ended (lite only)
+    return record
 
 
 def run_routes(

@@ -10,37 +10,19 @@ libsumo runs one simulation per process; `SumoTraffic` refuses to start a second
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from carla_tools.lite.actors import Actors
 from carla_tools.lite.town import TownMap
 from drive_jepa.frames import LINCOLN_MKZ_2020, heading_to_sumo_angle, sumo_angle_to_heading
 
 HERO = "hero"
+TWIN = "sc"  # prefix of the SUMO twins of scenario vehicles (moved by the scenario engine)
 _OPEN: list[SumoTraffic] = []  # libsumo is a process-wide singleton: at most one open simulation
 
 
 class TrafficError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class Actors:
-    """Background vehicles near the ego. xy (N, 2) box centres and heading (N,) in WORLD; speed m/s;
-    length / width metres; numeric ids (stable per vehicle within a route)."""
-
-    ids: np.ndarray
-    xy: np.ndarray
-    heading: np.ndarray
-    speed: np.ndarray
-    length: np.ndarray
-    width: np.ndarray
-
-    @staticmethod
-    def empty() -> Actors:
-        z = np.zeros(0)
-        return Actors(np.zeros(0, np.int64), np.zeros((0, 2)), z, z, z, z)
 
 
 class SumoTraffic:
@@ -97,7 +79,10 @@ class SumoTraffic:
         self._counter = 0
         self._numeric: dict[str, int] = {}
         self._hero_added = False
+        self._twins: set[str] = set()
+        self._twin_types: set[str] = set()
         self._tls = list(libsumo.trafficlight.getIDList())
+        self._programs = {t: libsumo.trafficlight.getProgram(t) for t in self._tls}
         for _ in range(num_vehicles):
             self._spawn(depart_pos="random_free")
 
@@ -131,7 +116,8 @@ class SumoTraffic:
         sx, sy = self.town.offset.world_to_sumo(front)
         angle = float(heading_to_sumo_angle(heading))
         if not self._hero_added:
-            sumo.route.add("r_hero", [self._edges[0]])
+            if "r_hero" not in sumo.route.getIDList():  # re-inserted after SUMO removed it (teleport, left the net)
+                sumo.route.add("r_hero", [self._edges[0]])
             sumo.vehicle.add(HERO, "r_hero", typeID=HERO)
             sumo.vehicle.setSpeedMode(HERO, 0)
             self._hero_added = True
@@ -140,6 +126,65 @@ class SumoTraffic:
             sumo.vehicle.setSpeed(HERO, max(float(speed), 0.0))
         except Exception:  # the ego was removed by SUMO (e.g. left the net): insert again next call
             self._hero_added = False
+
+    def place_twin(self, name: str, xy: np.ndarray, heading: float, speed: float, length: float, width: float) -> None:
+        """Keep a SUMO vehicle of the given size at a scenario actor's box (centre, WORLD), so background cars
+        queue behind, yield to or pass it; inserted on the first call, moved like the ego."""
+        sumo = self.sumo
+        vid = TWIN + name
+        front = np.asarray(xy, dtype=np.float64) + 0.5 * length * np.array([np.cos(heading), np.sin(heading)])
+        sx, sy = self.town.offset.world_to_sumo(front)
+        if vid not in self._twins:
+            tid = f"t_{vid}"
+            if tid not in self._twin_types:
+                sumo.vehicletype.copy("DEFAULT_VEHTYPE", tid)
+                sumo.vehicletype.setLength(tid, float(length))
+                sumo.vehicletype.setWidth(tid, float(width))
+                sumo.route.add(f"r_{vid}", [self._edges[0]])
+                self._twin_types.add(tid)
+            sumo.vehicle.add(vid, f"r_{vid}", typeID=tid)
+            sumo.vehicle.setSpeedMode(vid, 0)
+            sumo.vehicle.setLaneChangeMode(vid, 0)
+            self._twins.add(vid)
+        try:
+            sumo.vehicle.moveToXY(vid, "", -1, float(sx), float(sy), angle=float(heading_to_sumo_angle(heading)),
+                                  keepRoute=2)  # fmt: skip
+            sumo.vehicle.setSpeed(vid, max(float(speed), 0.0))
+        except Exception:  # SUMO removed it (left the net): insert again next call
+            self._twins.discard(vid)
+
+    def remove_twin(self, name: str) -> None:
+        vid = TWIN + name
+        if vid in self._twins:
+            self._twins.discard(vid)
+            if vid in self.sumo.vehicle.getIDList():
+                self.sumo.vehicle.remove(vid)
+
+    def background_near(self, xy: np.ndarray, radius: float) -> list[str]:
+        """SUMO ids of background vehicles whose front bumper is within `radius` m of a WORLD point."""
+        sumo = self.sumo
+        out = []
+        sx, sy = self.town.offset.world_to_sumo(np.asarray(xy, dtype=np.float64))
+        for v in sumo.vehicle.getIDList():
+            if v == HERO or v.startswith(TWIN):
+                continue
+            px, py = sumo.vehicle.getPosition(v)
+            if (px - sx) ** 2 + (py - sy) ** 2 < radius * radius:
+                out.append(v)
+        return out
+
+    def world_position(self, vid: str) -> tuple[np.ndarray, float]:
+        """Front bumper (WORLD) and heading of a SUMO vehicle."""
+        pos = self.town.offset.sumo_to_world(np.asarray(self.sumo.vehicle.getPosition(vid), dtype=np.float64))
+        return pos, float(sumo_angle_to_heading(self.sumo.vehicle.getAngle(vid)))
+
+    def set_light_state(self, tls: str, state: str) -> None:
+        """Freeze a traffic light at a state string (one char per link), SUMO's `setRedYellowGreenState`."""
+        self.sumo.trafficlight.setRedYellowGreenState(tls, state)
+
+    def restore_light(self, tls: str) -> None:
+        """Give a frozen light its own program back."""
+        self.sumo.trafficlight.setProgram(tls, self._programs[tls])
 
     def clear_around(self, xy: np.ndarray, radius: float) -> None:
         """Remove background vehicles within `radius` m of a WORLD point (spawn area of the ego)."""
@@ -158,7 +203,7 @@ class SumoTraffic:
     def step(self) -> None:
         sumo = self.sumo
         sumo.simulationStep()
-        missing = self.num_vehicles - (sumo.vehicle.getIDCount() - (1 if self._hero_added else 0))
+        missing = self.num_vehicles - (sumo.vehicle.getIDCount() - (1 if self._hero_added else 0) - len(self._twins))
         for _ in range(max(0, min(missing, 3))):
             self._spawn()
 
@@ -166,7 +211,7 @@ class SumoTraffic:
         """Background vehicles within `radius` (default the context radius) of a WORLD point."""
         sumo = self.sumo
         r = self.context_radius if radius is None else radius
-        ids = [v for v in sumo.vehicle.getIDList() if v != HERO]
+        ids = [v for v in sumo.vehicle.getIDList() if v != HERO and not v.startswith(TWIN)]
         if not ids:
             return Actors.empty()
         pos = np.array([sumo.vehicle.getPosition(v) for v in ids], dtype=np.float64).reshape(-1, 2)

@@ -11,13 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from carla_tools.lite.actors import Actors
 from carla_tools.lite.render import Renderer
 from carla_tools.lite.route import DenseRoute
 from carla_tools.lite.sensors import SensorSpec, gnss_reading, imu_reading, speed_reading
 from carla_tools.lite.town import TownMap
-from carla_tools.lite.traffic import Actors, SumoTraffic
+from carla_tools.lite.traffic import SumoTraffic
 from carla_tools.lite.vehicle import BicycleModel, EgoState, VehicleControl, VehicleLimits
 from drive_jepa.frames import LINCOLN_MKZ_2020, center_to_rear_axle
+from drive_jepa.routes import Scenario
 
 DT = 0.05  # s, the leaderboard's fixed_delta_seconds
 
@@ -46,6 +48,8 @@ class LiteWorld:
         num_vehicles: int = 60,
         limits: VehicleLimits | None = None,
         renderer: Renderer | None = None,
+        scenarios: tuple[Scenario, ...] = (),
+        route_id: str = "",
     ) -> None:
         self.town = town
         self.route = route
@@ -64,9 +68,14 @@ class LiteWorld:
         self.traffic.step()
         self.traffic.clear_around(centre[:2], 30.0)
         self.traffic.place_ego(centre[:2], float(centre[2]), 0.0)
-        self._actors = self.traffic.actors(centre[:2])
         self._light_states = self.traffic.light_states()
         self.last_control = VehicleControl()
+        # Bench2Drive builds every scenario of the route at t = 0 (within 500 m of its trigger)
+        from carla_tools.lite.scenarios import ScenarioEngine
+
+        self.scenarios = ScenarioEngine(self, scenarios, seed=seed, route_id=route_id)
+        self.scenarios.sync_twins()
+        self._actors = Actors.concat([self.traffic.actors(self.ego_pose[:2]), self.scenarios.actors])
 
     # ------------------------------------------------------------------------------------------------------
     @property
@@ -86,7 +95,19 @@ class LiteWorld:
 
     @property
     def actors(self) -> Actors:
+        """Every actor near the ego: SUMO background cars and the scenarios' actors (visible ones)."""
         return self._actors
+
+    def teleport_ego(self, xy: np.ndarray, heading: float) -> None:
+        """Put the ego's box centre at a WORLD pose at standstill (ParkingExit starts the ego parked)."""
+        rear = center_to_rear_axle(np.array([xy[0], xy[1], heading]), LINCOLN_MKZ_2020.rear_axle_to_center)
+        self.ego = EgoState(float(rear[0]), float(rear[1]), float(rear[2]))
+        self.traffic.clear_around(np.asarray(xy), 8.0)
+        self.traffic.place_ego(np.asarray(xy), float(heading), 0.0)
+
+    def refresh_lights(self) -> None:
+        """Re-read the lights after a scenario froze or restored some."""
+        self._light_states = self.traffic.light_states()
 
     def light_state(self, tls_id: str, link_index: int) -> str:
         """'r', 'y' or 'g' for one signalled link (SUMO's r/s → 'r', y/u → 'y', anything else 'g')."""
@@ -127,10 +148,7 @@ class LiteWorld:
                     self.renderer = Renderer(self.town)
                 if lights_drawn is None:
                     lights_drawn = self._light_props()
-                a = self._actors
-                img = self.renderer.render(
-                    spec.camera(), pose, (a.xy, a.heading, a.length, a.width, a.ids), lights_drawn
-                )
+                img = self.renderer.render(spec.camera(), pose, self._actors, lights_drawn)
                 data[spec.id] = (self.frame, img)
             elif spec.type == "sensor.other.gnss":
                 data[spec.id] = (self.frame, gnss_reading(spec, self.town.geo, pose, self.ego_z, self.rng))
@@ -156,16 +174,20 @@ class LiteWorld:
         return props
 
     def step(self, control: VehicleControl) -> None:
-        """Advance 0.05 s: ego dynamics, push into SUMO, SUMO step, refresh actors and lights."""
+        """Advance 0.05 s: scenario control filters, ego dynamics, push the ego and the scenario actors' twins into
+        SUMO, SUMO step, scenario behaviours, refresh actors and lights."""
+        control = self.scenarios.filter_control(control)
         self.last_control = control
         self.ego = self.model.step(self.ego, control, DT)
         pose = self.ego_pose
         self.traffic.place_ego(pose[:2], float(pose[2]), self.ego.speed)
+        self.scenarios.sync_twins()
         self.traffic.step()
         self.frame += 1
         self.time += DT
-        self._actors = self.traffic.actors(pose[:2])
         self._light_states = self.traffic.light_states()
+        self.scenarios.step(DT)
+        self._actors = Actors.concat([self.traffic.actors(pose[:2]), self.scenarios.actors])
 
     def close(self) -> None:
         self.traffic.close()

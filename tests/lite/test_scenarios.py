@@ -1,0 +1,233 @@
+"""Bench2Drive's scenarios in the lite world: every type of the 55 lite routes is staged; a blind route
+follower incurs the scenario's infraction where the privileged expert completes the route without one; scenario
+actors are drawn, hit with the leaderboard's collision keys, and reproducible; unknown types say so."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from carla_tools.lite.actors import BICYCLE, DEBRIS, EMERGENCY, PEDESTRIAN, PROP, VEHICLE, Actors
+from carla_tools.lite.expert import LiteExpert
+from carla_tools.lite.render import CameraSpec, Renderer
+from carla_tools.lite.route import build_dense_route
+from carla_tools.lite.runner import LiteConfig, run_route
+from carla_tools.lite.scenarios import known_types
+from carla_tools.lite.town import load_town
+from carla_tools.lite.world import LiteWorld
+from carla_tools.lite.vehicle import VehicleControl
+from drive_jepa.frames import CameraMount
+from drive_jepa.routes import Scenario, load_routes
+
+LITE_ROUTES = Path(__file__).resolve().parents[2] / "carla_tools" / "lite" / "routes" / "bench2drive220_lite.xml"
+CFG = LiteConfig(num_vehicles=10, seed=0, metric_info=False)
+PENALISED = ("collisions_layout", "collisions_pedestrian", "collisions_vehicle", "red_light", "stop_infraction",
+             "outside_route_lanes", "yield_emergency_vehicle_infractions", "scenario_timeouts")  # fmt: skip
+
+
+def _routes() -> dict[str, Any]:
+    return {r.id: r for r in load_routes(LITE_ROUTES)}
+
+
+def _first_route_per_type() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in load_routes(LITE_ROUTES):
+        out.setdefault(r.scenario_type or "", r.id)
+    return out
+
+
+class BlindFollower(LiteExpert):
+    """The expert's lateral and speed control along the route with every perception switched off: it sees
+    neither actors nor lights (what a blind route follower does)."""
+
+    def _vehicle_gap(self, *args: Any, **kwargs: Any) -> float:
+        return math.inf
+
+    def _light_gap(self, *args: Any, **kwargs: Any) -> float:
+        return math.inf
+
+    def _side_conflict(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+    def _plan_shift(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _penalised(rec: dict[str, Any]) -> dict[str, list[str]]:
+    return {k: v for k, v in rec["infractions"].items() if v and k in PENALISED}
+
+
+def test_every_lite_route_type_is_staged() -> None:
+    types = {r.scenario_type for r in load_routes(LITE_ROUTES)}
+    assert len(types) == 26
+    assert types <= set(known_types()), types - set(known_types())
+
+
+# The scenario types where a blind route follower incurs the scenario's infraction (checked on the type's first
+# lite route, 10 background cars, seed 0). ControlLoss's control noise and the nothing-staged types
+# (T_Junction, VanillaSignalizedTurnEncounterGreenLight: the junction's lights and traffic are the test) do not
+# force an infraction on their first route; they are covered below by what they do stage.
+BLIND_FAILS = {
+    "Accident": "collisions_vehicle",
+    "AccidentTwoWays": "collisions_vehicle",
+    "BlockedIntersection": "collisions_vehicle",
+    "ConstructionObstacle": "collisions_layout",
+    "DynamicObjectCrossing": "collisions_pedestrian",
+    "EnterActorFlow": "collisions_vehicle",
+    "HardBreakRoute": "collisions_vehicle",
+    "HazardAtSideLane": "collisions_vehicle",
+    "HazardAtSideLaneTwoWays": "collisions_vehicle",
+    "MergerIntoSlowTrafficV2": "collisions_vehicle",
+    "NonSignalizedJunctionLeftTurn": "collisions_vehicle",
+    "NonSignalizedJunctionLeftTurnEnterFlow": "collisions_vehicle",
+    "OppositeVehicleRunningRedLight": "collisions_vehicle",
+    "ParkedObstacle": "collisions_vehicle",
+    "ParkedObstacleTwoWays": "collisions_vehicle",
+    "ParkingCrossingPedestrian": "collisions_pedestrian",
+    "ParkingCutIn": "collisions_vehicle",
+    "ParkingExit": "collisions_vehicle",
+    "PedestrianCrossing": "collisions_pedestrian",
+    "SignalizedJunctionLeftTurnEnterFlow": "collisions_vehicle",
+    "SignalizedJunctionRightTurn": "collisions_vehicle",
+    "StaticCutIn": "collisions_vehicle",
+    "YieldToEmergencyVehicle": "yield_emergency_vehicle_infractions",
+}
+
+
+@pytest.mark.parametrize("stype", sorted(BLIND_FAILS))
+def test_blind_follower_fails_where_the_expert_passes(stype: str, tmp_path: Path) -> None:
+    route = _routes()[_first_route_per_type()[stype]]
+    blind = run_route(route, BlindFollower, tmp_path / "blind", config=CFG)
+    assert blind["meta"]["lite_scenarios"][0]["staged"], blind["meta"]["lite_scenarios"]
+    assert blind["infractions"][BLIND_FAILS[stype]], (stype, _penalised(blind))
+    expert = run_route(route, LiteExpert, tmp_path / "expert", config=CFG)
+    assert expert["scores"]["score_route"] == 100, (stype, expert["status"])
+    assert not _penalised(expert), (stype, _penalised(expert))
+
+
+@pytest.mark.parametrize("stype", ["T_Junction", "VanillaSignalizedTurnEncounterGreenLight", "ControlLoss"])
+def test_types_without_adversaries_stage_what_they_stage(stype: str, tmp_path: Path) -> None:
+    route = _routes()[_first_route_per_type()[stype]]
+    town = load_town(route.town)
+    dense = build_dense_route(route, town)
+    with LiteWorld(town, dense, seed=0, num_vehicles=0, scenarios=route.scenarios, route_id=route.id) as w:
+        sc = w.scenarios.scenarios[0]
+        if stype == "T_Junction":  # ScenarioTimeout: ActorBlockedTest off from the trigger until 200 m driven
+            assert w.scenarios.blocked_test_enabled
+            while not sc.active:
+                w.step(VehicleControl(throttle=0.4))
+            assert not w.scenarios.blocked_test_enabled
+        elif stype == "ControlLoss":  # three debris patches; driving over them perturbs the control
+            assert sorted(w.scenarios.actors.kind.tolist()) == [DEBRIS] * 3
+            expert = LiteExpert()
+            expert.setup("")
+            expert.set_lite_world(w)
+            for _ in range(400):
+                w.step(expert.run_step({}, w.time))
+            assert sc.noisy_ticks > 0  # type: ignore[attr-defined]
+        else:  # the junction's lights are frozen: ego green and the others red, then all red
+            states = []
+            for _ in range(260):
+                w.step(VehicleControl(brake=1.0) if sc.active else VehicleControl(throttle=0.5))
+                if sc.active:
+                    tls = sc.j.tls  # type: ignore[attr-defined]
+                    states.append("".join(w._light_states[t] for t in tls))
+            assert any("G" in s for s in states[:50]) and any(set(s) == {"r"} for s in states[110:190])
+
+
+def test_unknown_scenario_type_runs_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    route = _routes()["28111"]
+    odd = Scenario("Mystery_1", "MysteryScenario", route.scenarios[0].trigger, {})
+    rec = run_route(replace(route, scenarios=(odd,)), LiteExpert, tmp_path, config=replace(CFG, max_route_m=30.0))
+    assert "MysteryScenario is not staged by the lite world" in capsys.readouterr().err
+    assert rec["meta"]["lite_scenarios"] == [
+        {"name": "Mystery_1", "type": "MysteryScenario", "staged": False,
+         "reason": "scenario type MysteryScenario is not staged by the lite world",
+         "triggered_at": None, "ended_at": None}
+    ]  # fmt: skip
+    assert rec["scores"]["score_route"] == 100
+
+
+def test_same_seed_same_record(tmp_path: Path) -> None:
+    route = _routes()[_first_route_per_type()["PedestrianCrossing"]]
+    a = run_route(route, BlindFollower, tmp_path / "a", config=CFG)
+    b = run_route(route, BlindFollower, tmp_path / "b", config=CFG)
+    for r in (a, b):
+        r["meta"].pop("duration_system")
+        r.pop("save_name")
+    assert a == b
+
+
+def _render(actors: Actors) -> np.ndarray:
+    town = load_town("Town01")
+    cam = CameraSpec("c", CameraMount(1.5, 0.0, 1.6, 0.0, 0.0, 0.0), 320, 240, 90.0)
+    return Renderer(town).render(cam, np.array([-5000.0, -5000.0, 0.0]), actors, [])
+
+
+@pytest.mark.parametrize("kind", [VEHICLE, PEDESTRIAN, BICYCLE, PROP, EMERGENCY, DEBRIS])
+def test_every_actor_kind_changes_the_front_camera_image(kind: int) -> None:
+    size = {VEHICLE: (4.6, 1.9, 1.5), PEDESTRIAN: (0.5, 0.5, 1.8), BICYCLE: (1.8, 0.6, 1.7),
+            PROP: (0.4, 0.4, 0.7), EMERGENCY: (6.4, 2.4, 2.6), DEBRIS: (3.0, 3.0, 0.02)}[kind]  # fmt: skip
+    one = Actors(np.array([5]), np.array([[-5000.0 + 10.0, -5000.0]]), np.zeros(1), np.zeros(1),
+                 np.array([size[0]]), np.array([size[1]]), np.array([kind], np.int8), np.array([size[2]]),
+                 ("static.prop.constructioncone" if kind == PROP else "x",))  # fmt: skip
+    empty = _render(Actors.empty())
+    img = _render(one)
+    changed = np.any(img[..., :3] != empty[..., :3], axis=-1)
+    assert changed.sum() > 20, kind
+
+
+def test_pedestrians_and_cyclists_do_not_look_like_cars() -> None:
+    def colours(kind: int, size: tuple[float, float, float]) -> set[tuple[int, ...]]:
+        a = Actors(np.array([5]), np.array([[-5000.0 + 8.0, -5000.0]]), np.zeros(1), np.zeros(1),
+                   np.array([size[0]]), np.array([size[1]]), np.array([kind], np.int8), np.array([size[2]]))  # fmt: skip
+        img = _render(a)
+        return {tuple(int(c) for c in px) for px in img[..., :3].reshape(-1, 3)}
+
+    car = colours(VEHICLE, (4.6, 1.9, 1.5))
+    walker = colours(PEDESTRIAN, (0.5, 0.5, 1.8))
+    bike = colours(BICYCLE, (1.8, 0.6, 1.7))
+    # faces are shaded (sides × 0.8 / 0.6, tops × 1.0): the skin of heads in any of its shades
+    skin = {tuple(int(v * f) for v in (120, 160, 205)) for f in (0.6, 0.8, 1.0)}
+    assert skin & walker and skin & bike and not skin & car
+    frame = {tuple(int(v * f) for v in (40, 40, 40)) for f in (0.6, 0.8, 1.0)}
+    assert frame & bike and not frame & walker  # the cyclist's dark bicycle frame
+
+
+def test_collision_keys_follow_the_other_actors_kind(tmp_path: Path) -> None:
+    """A blind ego driven through a pedestrian, a cone and a cyclist gets one message in each key."""
+    route = _routes()["28111"]
+    town = load_town(route.town)
+    dense = build_dense_route(route, town)
+    from carla_tools.lite.criteria import RouteCriteria
+
+    with LiteWorld(town, dense, seed=0, num_vehicles=0) as w:
+        crit = RouteCriteria(w)
+        eng = w.scenarios
+        placed = []
+        for d, make in ((12.0, eng.ctx.walker), (22.0, lambda **k: eng.ctx.prop("static.prop.constructioncone",
+                                                                                 "cone", **k)),
+                        (32.0, eng.ctx.bicycle)):  # fmt: skip
+            a = make()
+            p, h = eng.ctx.route_pose(d)
+            a.place(p, h)
+            placed.append(a)
+
+        class _Holder:  # a scenario-like owner of the actors, never triggered
+            actors = placed
+            done = True
+
+        eng.scenarios.append(_Holder())  # type: ignore[arg-type]
+        eng._actors = eng._collect()
+        for _ in range(200):
+            w.step(VehicleControl(throttle=0.6))
+            crit.update(w)
+        got = {k: len(v) for k, v in crit.infractions.items() if v and k.startswith("collisions")}
+        assert got == {"collisions_pedestrian": 1, "collisions_layout": 1, "collisions_vehicle": 1}
+        assert "type=walker.pedestrian." in crit.infractions["collisions_pedestrian"][0]
+        assert "type=static.prop.constructioncone" in crit.infractions["collisions_layout"][0]
