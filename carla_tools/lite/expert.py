@@ -310,7 +310,6 @@ class LiteExpert(AutonomousAgent):
             s_in = max(s_ego + 0.5, s_first - LINCOLN_MKZ_2020.length / 2 - self._ramp - 1.0)
             self._shift, self._shift_kind = (off, s_in, s_last), "pass"
 
-
     def _yield_emergency(self, w: LiteWorld, a: Actors, s: np.ndarray, lat: np.ndarray, dh: np.ndarray,
                          s_ego: float, movers: np.ndarray) -> bool:  # fmt: skip
         """An emergency vehicle coming up behind in the ego's lane: move to a free neighbour lane (right

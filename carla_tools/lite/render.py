@@ -68,8 +68,8 @@ def actor_polygons(a: Actors) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
     def add(
         mask: np.ndarray,
-        length: np.ndarray,
-        width: np.ndarray,
+        length: float | np.ndarray,
+        width: float | np.ndarray,
         z0: float | np.ndarray,
         z1: float | np.ndarray,
         colour: np.ndarray,
@@ -361,15 +361,16 @@ class Renderer:
         sel = sel[np.argsort(sc.layers[sel], kind="stable")]
         draw(sc.quads[sel], sc.colours[sel], False)
         # 3D objects, farthest first: vehicles and traffic lights together
-        polys, cols = [], []
+        polys: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
         if not isinstance(actors, Actors):
             xy, heading, length, width, ids = actors
             actors = Actors(np.asarray(ids, np.int64), xy, heading, np.zeros(len(xy)), length, width)
         if len(actors):
             near_actors = actors.select(np.hypot(*(actors.xy - ego_pose[:2]).T) < FAR)
-            p, c = actor_polygons(near_actors)
-            polys += p
-            cols += c
+            actor_polys, actor_cols = actor_polygons(near_actors)
+            polys += actor_polys
+            cols += actor_cols
         if lights:
             lxy = np.array([p for p, _, _ in lights])
             lh = np.array([hh for _, hh, _ in lights])

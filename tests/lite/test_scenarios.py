@@ -19,8 +19,8 @@ from carla_tools.lite.route import build_dense_route
 from carla_tools.lite.runner import LiteConfig, run_route
 from carla_tools.lite.scenarios import known_types
 from carla_tools.lite.town import load_town
-from carla_tools.lite.world import LiteWorld
 from carla_tools.lite.vehicle import VehicleControl
+from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import CameraMount
 from drive_jepa.routes import Scenario, load_routes
 
@@ -184,8 +184,8 @@ def test_every_actor_kind_changes_the_front_camera_image(kind: int) -> None:
 
 def test_pedestrians_and_cyclists_do_not_look_like_cars() -> None:
     def colours(kind: int, size: tuple[float, float, float]) -> set[tuple[int, ...]]:
-        a = Actors(np.array([5]), np.array([[-5000.0 + 8.0, -5000.0]]), np.zeros(1), np.zeros(1),
-                   np.array([size[0]]), np.array([size[1]]), np.array([kind], np.int8), np.array([size[2]]))  # fmt: skip
+        a = Actors(np.array([5]), np.array([[-4992.0, -5000.0]]), np.zeros(1), np.zeros(1), np.array([size[0]]),
+                   np.array([size[1]]), np.array([kind], np.int8), np.array([size[2]]))  # fmt: skip
         img = _render(a)
         return {tuple(int(c) for c in px) for px in img[..., :3].reshape(-1, 3)}
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from carla_tools.lite.scenarios.base import SIZES, LiteScenario, ScenarioActor, ScenarioBuildError, right_of, unit
 from carla_tools.lite.scenarios.engine import register
 
@@ -17,6 +19,7 @@ END_DRIVE = 40.0  # m driven after the walk that ends the scenario
 
 class _Crossing(LiteScenario):
     walkers: list[ScenarioActor]
+    point: np.ndarray
     walk_left: list[float]
     walk_speed: list[float]
     delays: list[float]

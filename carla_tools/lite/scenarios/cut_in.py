@@ -24,6 +24,7 @@ class _CutIn(LiteScenario):
     car: ScenarioActor
     target = 20 / 3.6
     drive = 30.0
+    driven = 0.0
 
     def move(self, dt: float) -> bool:
         c = self.car

@@ -255,6 +255,7 @@ class _JunctionFlow(LiteScenario):
 
     timeout = True
     signalized = False
+    source = -1  # the flow's entry lane
 
     def flow_path(self) -> Polyline:
         raise NotImplementedError
