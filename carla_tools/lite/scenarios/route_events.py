@@ -217,8 +217,8 @@ class YieldToEmergencyVehicle(LiteScenario):
         gap = s_e - ev.s - (ev.length + LINCOLN_MKZ_2020.length) / 2
         v_des = v_free
         if in_lane and gap > -1.0 and gap < 10.0 + ev.speed:  # detected: match the ego's speed (tailgate)
-            v_des = min(v_free, v_ego + 0.8 * (gap - 3.0))
-        ev.speed = float(np.clip(v_des, max(ev.speed - 8.0 * dt, 0.0), ev.speed + 6.0 * dt))
+            v_des = min(v_free, v_ego + 0.8 * (gap - 5.0))
+        ev.speed = float(np.clip(v_des, max(ev.speed - 12.0 * dt, 0.0), ev.speed + 6.0 * dt))
         ev.follow(ev.speed * dt)
         if self.t_near is None and ctx.ego_distance(ev.xy) < 50.0:
             self.t_near = self.time
