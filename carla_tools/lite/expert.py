@@ -48,6 +48,8 @@ class LiteExpert(AutonomousAgent):
         # lateral manoeuvre: (offset m, + = right; s where the ramp in starts; s where the ramp out starts)
         self._shift: tuple[float, float, float] | None = None
         self._ramp = self.pass_ramp
+        self._pass_start: float | None = None  # route s where a planned pass starts moving sideways
+        self._wait_at = math.inf  # route s of the ego's front where it waits for a gap to pass an obstacle
         self._shift_kind = ""
 
     def sensors(self) -> list[dict[str, Any]]:
@@ -84,9 +86,14 @@ class LiteExpert(AutonomousAgent):
         s_ego = float(route.accum[self._index])
         # lateral: pure pursuit from the rear axle
         look = float(np.clip(3.0 + 0.7 * abs(v), 4.5, 14.0))
+        if self._shift is None and d.min() > 1.5 and abs(v) < 3.0:
+            look = 2.5  # far beside the route (leaving a parking spot): steer out tightly
         self._plan_shift(w, s_ego)
         target_k = min(int(np.searchsorted(route.accum, s_ego + look)), len(route.world_xy) - 1)
         target = route.world_xy[target_k] + self._offset(float(route.accum[target_k])) * _right(route.heading[target_k])
+        aim = math.atan2(target[1] - pose[1], target[0] - pose[0])
+        # the side-conflict check sweeps the ego's box towards where it steers (e.g. out of a parking spot)
+        self._aim = aim if abs(math.remainder(aim - pose[2], 2 * math.pi)) < math.radians(60) else float(pose[2])
         rear = np.array([ego.x, ego.y, ego.heading])
         local = np.asarray(points_to_local(target, rear))
         ld = max(float(np.hypot(*local)), 1e-3)
@@ -110,6 +117,7 @@ class LiteExpert(AutonomousAgent):
         gaps = [
             self._light_gap(w, s_ego, front),
             self._vehicle_gap(w, s_ego, front, ignore_crossing=impatient),
+            self._wait_at - s_ego - front + self.stop_margin,  # waiting for a gap to pass: room to swerve
         ]
         gap = min(gaps)
         if math.isfinite(gap):
@@ -134,7 +142,8 @@ class LiteExpert(AutonomousAgent):
         if not len(a.ids):
             return False
         p = w.ego_pose
-        u = np.array([math.cos(p[2]), math.sin(p[2])])
+        aim = getattr(self, "_aim", float(p[2]))
+        u = np.array([math.cos(aim), math.sin(aim)])
         rel = a.xy - p[:2]
         # a vehicle following in our lane is its own business; one coming up beside us (merging) is not
         n = np.array([-u[1], u[0]])
@@ -144,10 +153,11 @@ class LiteExpert(AutonomousAgent):
         vel = np.stack([np.cos(a.heading), np.sin(a.heading)], -1) * a.speed[:, None]
         v = max(w.ego.speed, 1.0)
         size = (LINCOLN_MKZ_2020.length + 0.6, LINCOLN_MKZ_2020.width + 0.6)
-        consider = ~behind & ((a.speed > 0.1) | (not impatient))
+        s_ego = float(w.route.accum[self._index])
+        consider = ~behind & ((a.speed > 0.1) | (not impatient)) & ~self._will_yield(w, a, s_ego, 2.45)
         for t in np.linspace(0.0, horizon, 7):
             c = p[:2] + u * (v * t + 0.3)
-            ego = np.array([c[0], c[1], p[2], *size])
+            ego = np.array([c[0], c[1], aim, *size])
             fut = a.xy + vel * t
             others = np.stack([fut[:, 0], fut[:, 1], a.heading, a.length, a.width], -1)
             if (boxes_overlap(ego, others) & consider).any():
@@ -176,6 +186,8 @@ class LiteExpert(AutonomousAgent):
         With `ignore_crossing`, standing vehicles across the route (> 45° off the ego's heading) are ignored
         (the side-conflict check still stops the ego before touching them)."""
         a = w.actors.solid()
+        if len(a.ids):
+            a = a.select(~self._will_yield(w, a, s_ego, front))
         if not len(a.ids):
             return math.inf
         if ignore_crossing:
@@ -202,13 +214,51 @@ class LiteExpert(AutonomousAgent):
             rel = np.abs(np.sin(a.heading - route.heading[sel][j]))
             extent = rel * a.length / 2 + np.sqrt(1 - rel**2) * a.width / 2  # the box's half extent across the path
             inside = lat - extent < LINCOLN_MKZ_2020.width / 2 + 0.45
-            s_obj = acc[j] - a.length / 2
+            along = np.sqrt(1 - rel**2) * a.length / 2 + rel * a.width / 2  # the box's half extent along the path
+            s_obj = acc[j] - along
             gap = s_obj - s_ego - front
             # a vehicle entering the corridor later only matters if the ego would be there by then
             ok = inside & (gap > -2.0) & ((t == 0.0) | (gap < w.ego.speed * t + 6.0))
             if ok.any():
                 best = min(best, float(gap[ok].min()))
         return best
+
+    def _will_yield(self, w: LiteWorld, a: Actors, s_ego: float, front: float) -> np.ndarray:
+        """Scenario flow cars the ego may ignore (privileged: they give way to an ego already on their path
+        farther ahead than their emergency stopping distance): cars that will still be that far away when the
+        ego, speeding up at 3 m/s², reaches where their straight-line motion enters the route corridor within
+        6 s, and cars in the corridor now that will have left every part of it the ego can reach by then."""
+        out = np.zeros(len(a), bool)
+        cand = np.nonzero((a.speed > 1.0) & (a.kind != PEDESTRIAN) & (a.kind != EMERGENCY)
+                          & np.array([t != BACKGROUND_TYPE for t in a.type_ids], bool))[0]  # fmt: skip
+        if not len(cand):
+            return out
+        route = w.route
+        sel = (route.accum >= s_ego - 2) & (route.accum <= s_ego + 50)
+        pts, acc = route.world_xy[sel], route.accum[sel]
+        if not len(pts):
+            return out
+        v = max(w.ego.speed, 0.0)
+        for i in cand:
+            u = np.array([math.cos(a.heading[i]), math.sin(a.heading[i])])
+            t = np.arange(0.0, 6.01, 0.25)
+            pos = a.xy[i] + t[:, None] * a.speed[i] * u
+            dd = np.hypot(*(pos[:, None, :] - pts[None]).transpose(2, 0, 1))
+            hit = dd.min(1) < LINCOLN_MKZ_2020.width / 2 + a.width[i] / 2 + 0.8
+            if not hit.any():
+                continue  # never enters the corridor: the other checks decide
+            if hit[0]:  # in the corridor now: ignored if it is out of every part of it the ego can reach by then
+                s_hit = acc[dd.argmin(1)]
+                tt = t + 0.3
+                s_front = s_ego + front + np.minimum(v * tt + 1.5 * tt**2, self.cruise_speed * tt)
+                out[i] = not (hit & (s_front >= s_hit - 1.5)).any()
+                continue
+            k = int(np.argmax(hit))
+            d = max(float(acc[int(dd[k].argmin())]) - s_ego - front, 0.0)
+            t_ego = (-v + math.sqrt(v * v + 2 * 3.0 * d)) / 3.0
+            margin = a.speed[i] ** 2 / 16.0 + 2.0  # the car's emergency stopping distance (8 m/s²) + 2 m
+            out[i] = a.speed[i] * (t[k] - t_ego) > margin
+        return out
 
     # lateral manoeuvres ---------------------------------------------------------------------------------------
     def _offset(self, s: float) -> float:
@@ -245,15 +295,26 @@ class LiteExpert(AutonomousAgent):
         return bool(dist[0] < lw[0] / 2 + 0.6), opposite
 
     def _clear(self, w: LiteWorld, a: Actors, s: np.ndarray, lat: np.ndarray, dh: np.ndarray, s_ego: float,
-               off: float, s_end: float, movers: np.ndarray) -> bool:  # fmt: skip
-        """No moving vehicle in the shifted corridor for as long as the manoeuvre takes."""
+               off: float, s_end: float, movers: np.ndarray, committed: bool = False) -> bool:  # fmt: skip
+        """No moving vehicle in the shifted corridor for as long as the manoeuvre takes. Once `committed`, a
+        reactive oncoming car only has to be able to stop hard (6 m/s²) short of the ego."""
         v = max(w.ego.speed, 4.0)
         t_pass = (s_end - s_ego) / v + 2.0
         r = np.abs(np.sin(dh))
         ext = r * a.length / 2 + np.sqrt(1 - r**2) * a.width / 2
         near = movers & (np.abs(lat - off) < ext + LINCOLN_MKZ_2020.width / 2 + 0.6)
-        oncoming = near & (np.cos(dh) < -0.5)
-        if (oncoming & (s > s_ego - 6.0) & (s - a.speed * t_pass < s_end + 10.0)).any():
+        oncoming = near & (np.cos(dh) < -0.5) & (s > s_ego - 6.0)
+        # scenario oncoming flows brake for an ego in their lane (privileged): far enough for a gentle stop
+        # (3 m/s²) before the ego's overtaking start is enough; background cars must be past by then
+        reactive = np.array([t != BACKGROUND_TYPE for t in a.type_ids], bool) & (a.kind != EMERGENCY)
+        s_start = self._pass_start if self._pass_start is not None else s_ego
+        if committed:
+            can_stop = s - s_ego > a.speed**2 / 12.0 + 0.8 * a.speed + 10.0  # the flow keeps 0.8 s headway
+        else:
+            can_stop = s - s_start > a.speed**2 / 6.0 + 1.6 * a.speed + 12.0
+        if (oncoming & ~reactive & (s - a.speed * t_pass < s_end + 10.0)).any():
+            return False
+        if (oncoming & reactive & ~can_stop).any():
             return False
         follower = (np.abs(lat) < 1.0) & (s < s_ego)  # behind us in our lane: it follows us
         same = near & (np.cos(dh) >= -0.5) & ~follower
@@ -261,7 +322,7 @@ class LiteExpert(AutonomousAgent):
         ahead = same & (s >= s_ego) & (s - s_ego < 10.0 + np.maximum(v_ego - a.speed, 0.0) * t_pass)
         # after waiting a while, a gap the car behind can close by braking gently is enough (SUMO cars brake for it)
         waited = self._stopped_since is not None and w.time - self._stopped_since > 3.0
-        lead_time = 1.0 if waited else 2.0
+        lead_time = 1.5 if waited else 2.0
         behind = same & (s < s_ego) & (s_ego - s < 8.0 + np.maximum(a.speed - v_ego, 0.0) * lead_time)
         return not (ahead | behind).any()
 
@@ -270,6 +331,7 @@ class LiteExpert(AutonomousAgent):
         for an emergency vehicle coming from behind; keep a committed manoeuvre until it is done."""
         if self._shift is not None and s_ego > self._shift[2] + self.pass_ramp:
             self._shift, self._shift_kind = None, ""
+        self._wait_at = math.inf
         a = w.actors.solid()
         if not len(a):
             if self._shift_kind == "pass" and s_ego < self._shift[1] + self.pass_ramp / 2:  # type: ignore[index]
@@ -284,7 +346,8 @@ class LiteExpert(AutonomousAgent):
             return
         if self._shift_kind == "pass":
             off, s_in, s_out = self._shift  # type: ignore[misc]
-            if s_ego < s_in + self.pass_ramp / 2 and not self._clear(w, a, s, lat, dh, s_ego, off, s_out, movers):
+            clear = self._clear(w, a, s, lat, dh, s_ego, off, s_out, movers, committed=True)
+            if s_ego < s_in + self.pass_ramp / 2 and not clear:
                 self._shift, self._shift_kind = None, ""  # not yet beside it and the way is no longer clear
             return
         block = passable & (s > s_ego) & (s < s_ego + 35.0) & (np.abs(lat) - ext < LINCOLN_MKZ_2020.width / 2 + 0.4)
@@ -304,7 +367,11 @@ class LiteExpert(AutonomousAgent):
         if not ok or (opposite and w.scenarios.wrong_direction_checks and off < -2.0):
             return
         s_in = max(s_ego + 1.0, s_first - LINCOLN_MKZ_2020.length / 2 - self.pass_ramp - 2.0)
+        self._pass_start = s_in
+        # wait (if need be) far enough behind the obstacle to swerve round it in one ramp
+        self._wait_at = s_first - LINCOLN_MKZ_2020.length / 2 - self.pass_ramp + 2.0
         if self._clear(w, a, s, lat, dh, s_ego, off, s_last + self.pass_ramp, movers):
+            self._wait_at = math.inf
             # close behind it (waiting for a gap): a shorter, steeper ramp
             self._ramp = float(np.clip(s_first - s_ego - LINCOLN_MKZ_2020.length / 2 - 1.0, 5.0, self.pass_ramp))
             s_in = max(s_ego + 0.5, s_first - LINCOLN_MKZ_2020.length / 2 - self._ramp - 1.0)
@@ -324,6 +391,7 @@ class LiteExpert(AutonomousAgent):
             return True
         if not ev.any():
             return False
+        self._pass_start = None
         for off in (3.5, -3.5):
             ok, opposite = self._lane_ok(w, s_ego + 10.0, off)
             if ok and not opposite and self._clear(w, a, s, lat, dh, s_ego, off, s_ego + 40.0, movers & ~ev):

@@ -4,6 +4,7 @@ actors are drawn, hit with the leaderboard's collision keys, and reproducible; u
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -243,3 +244,28 @@ def test_collision_keys_follow_the_other_actors_kind(tmp_path: Path) -> None:
         assert got == {"collisions_pedestrian": 1, "collisions_layout": 1, "collisions_vehicle": 1}
         assert "type=walker.pedestrian." in crit.infractions["collisions_pedestrian"][0]
         assert "type=static.prop.constructioncone" in crit.infractions["collisions_layout"][0]
+
+
+def test_scenario_actors_reach_snapshots_and_scorer_scenes(tmp_path: Path) -> None:
+    """A lite run logged with `LiteSnapshotLogger` holds the crossing walkers typed PEDESTRIAN, and the
+    CARLA-log scene converter turns it into scorer scenes that contain them as agents."""
+    from carla_tools.lite.snapshot import LiteSnapshotLogger
+    from carla_tools.snapshots import read_snapshots
+    from training.scoring.from_snapshot import LogConverter, log_from_carla_snapshots
+
+    route = _routes()[_first_route_per_type()["PedestrianCrossing"]]
+    log = LiteSnapshotLogger(tmp_path / "snapshots.jsonl")
+    run_route(route, LiteExpert, tmp_path, config=replace(CFG, max_ticks=500), on_step=log)
+    log.close()
+    records = read_snapshots(tmp_path / "snapshots.jsonl")
+    assert len(records) == 500 and records[0]["town"] == route.town
+    walkers = {a["id"] for r in records for a in r["actors"] if a["type"] == "PEDESTRIAN"}
+    assert len(walkers) == 3 and all(
+        a["type_id"].startswith("walker.") for r in records for a in r["actors"] if a["id"] in walkers
+    )
+    conv = LogConverter(log_from_carla_snapshots(records, "lite"))
+    frames = conv.scene_indices()
+    with_walkers = [j for j in frames if any(t == "PEDESTRIAN" for t in conv.log.frames[j].actor_types)]
+    assert with_walkers
+    scene = conv.scene_dict(with_walkers[len(with_walkers) // 2])
+    assert "PEDESTRIAN" in json.dumps(scene["tracked_objects"])  # the walkers are tracked agents of the scene

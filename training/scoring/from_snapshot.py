@@ -64,7 +64,8 @@ DT = 0.1
 HISTORY_STEPS = 15  # 1.5 s
 FUTURE_STEPS = 40  # 4.0 s (v2, the vocabulary horizon)
 V1_STEPS = 51  # v1's observation spans 5 s
-DEFAULT_MAPS_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "carla_maps"
+# the town nets that ship with the package (Town01-07, Town10HD; the same files as ../shared/fixtures/carla_maps)
+DEFAULT_MAPS_DIR = Path(__file__).resolve().parents[2] / "carla_tools" / "lite" / "maps"
 _TOWN_RE = re.compile(r"(Town\d+(?:HD)?)", re.IGNORECASE)
 
 

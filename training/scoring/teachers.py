@@ -191,9 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(kept between runs), scene id = <log>/<frame>",
     )
     p.add_argument("--scenes", type=Path, required=True, help="input dir (see --source)")
-    p.add_argument(
-        "--maps", type=Path, default=None, help="CARLA town SUMO nets (default ../shared/fixtures/carla_maps)"
-    )
+    p.add_argument("--maps", type=Path, default=None, help="CARLA town SUMO nets (default: the shipped lite maps)")
     p.add_argument("--town", default=None, help="town of snapshot logs that do not record it (e.g. Town01)")
     p.add_argument("--every", type=float, default=0.5, help="log sources: one scene every this many seconds")
     p.add_argument(

@@ -58,7 +58,9 @@ def unit(h: float) -> np.ndarray:
 
 
 class Polyline:
-    """A WORLD polyline with arc length: position and heading at any s (clamped to its ends)."""
+    """A WORLD polyline with arc length: position and heading at any s; before its start and past its end it
+    goes on straight along its first / last segment (actors placed behind a route's start or driving past its
+    end follow the lane's direction there)."""
 
     def __init__(self, pts: np.ndarray) -> None:
         pts = np.asarray(pts, dtype=np.float64)[:, :2]
@@ -76,9 +78,9 @@ class Polyline:
         return float(self.accum[-1])
 
     def at(self, s: float) -> tuple[np.ndarray, float]:
-        s = float(np.clip(s, 0.0, self.length))
+        s = float(s)
         j = int(np.clip(np.searchsorted(self.accum, s, side="right") - 1, 0, len(self.seg_heading) - 1))
-        t = (s - self.accum[j]) / max(self.accum[j + 1] - self.accum[j], 1e-9)
+        t = (s - self.accum[j]) / max(self.accum[j + 1] - self.accum[j], 1e-9)  # < 0 or > 1 off the ends
         return self.pts[j] + t * (self.pts[j + 1] - self.pts[j]), float(self.seg_heading[j])
 
     def project(self, p: np.ndarray) -> tuple[float, float]:
@@ -202,7 +204,8 @@ class Context:
         self.world = world
         self.town: TownMap = world.town
         self.route = Polyline(world.route.world_xy)
-        # paths of moving actors go on past the route's end (straight, as the lane would): they never pile up there
+        # the path of actors moving along the ego lane: the route, going on straight past its end so that nobody
+        # piles up there (`follow` reports the end of the route itself)
         end, h_end = self.route.at(self.route.length)
         self.path = Polyline(np.concatenate([world.route.world_xy, [end + 200.0 * unit(h_end)]]))
         self.rng = rng
@@ -380,6 +383,17 @@ class LiteScenario:
 
     def text(self, tag: str, default: str) -> str:
         return self.spec.params.get(tag, {}).get("value", default)
+
+    @property
+    def side(self) -> int:
+        """`direction`: +1 right (the default), −1 left of the ego lane."""
+        return -1 if self.text("direction", "right") == "left" else 1
+
+    def crossing(self) -> tuple[float, float]:
+        """`crossing_angle` (degrees, limited to ±90 as the classes do) and its extra trigger time
+        0.1 s × ⌊angle / 5⌋."""
+        angle = max(-90.0, min(90.0, self.value("crossing_angle", 0.0)))
+        return angle, 0.1 * math.floor(angle / 5)
 
     def interval(self, tag: str, default: tuple[float, float]) -> tuple[float, float]:
         e = self.spec.params.get(tag, {})

@@ -66,8 +66,8 @@ class DynamicObjectCrossing(_Crossing):
 
     def build(self) -> None:
         ctx = self.ctx
-        side = -1 if self.text("direction", "right") == "left" else 1
-        angle = max(-90.0, min(90.0, self.value("crossing_angle", 0.0)))
+        side = self.side
+        angle, extra = self.crossing()
         s_c = min(self.s_trigger + self.value("distance", 12.0), ctx.route.length - 1.0)
         self.point, h = ctx.route_pose(s_c)
         model = self.text("blocker_model", "static.prop.vendingmachine")
@@ -82,7 +82,7 @@ class DynamicObjectCrossing(_Crossing):
         self.walkers = [self._walker(pos, heading)]
         self.walk_left = [2.0 * float(math.hypot(*(pos - self.point)))]
         self.walk_speed, self.delays = [2.0], [0.0]
-        self.tta = 2.1 + 0.1 * math.floor(angle / 5)
+        self.tta = 2.1 + extra
 
 
 @register
@@ -93,8 +93,8 @@ class ParkingCrossingPedestrian(_Crossing):
 
     def build(self) -> None:
         ctx = self.ctx
-        side = -1 if self.text("direction", "right") == "left" else 1
-        angle = max(-90.0, min(90.0, self.value("crossing_angle", 0.0)))
+        side = self.side
+        angle, extra = self.crossing()
         s_car = min(self.s_trigger + self.value("distance", 12.0), ctx.route.length - 8.0)
         p, h = ctx.route_pose(s_car)
         w = ctx.lane_width(s_car)
@@ -106,7 +106,7 @@ class ParkingCrossingPedestrian(_Crossing):
         pos = self.point + side * w * right_of(hw)
         self.walkers = [self._walker(pos, hw + side * (math.pi / 2 + math.radians(angle)))]
         self.walk_left, self.walk_speed, self.delays = [8.0], [2.0], [0.0]
-        self.tta = 2.15 + 0.1 * math.floor(angle / 5)
+        self.tta = 2.15 + extra
 
 
 @register

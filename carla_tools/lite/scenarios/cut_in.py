@@ -48,12 +48,12 @@ class ParkingCutIn(_CutIn):
 
     def build(self) -> None:
         ctx = self.ctx
-        side = -1 if self.text("direction", "right") == "left" else 1
+        side = self.side
         w = ctx.lane_width(self.s_trigger)
         self.off = side * (w + w / 8)
         for d in (28.0, 35.0):
             car = ctx.car(blocks_traffic=True)
-            car.path, car.s, car.lateral = ctx.path, min(self.s_trigger + d, ctx.route.length), self.off
+            car.path, car.s, car.lateral = ctx.path, self.s_trigger + d, self.off
             car.follow(0.0)
             self.add(car)
         self.car = self.actors[-1]
@@ -79,13 +79,13 @@ class StaticCutIn(_CutIn):
 
     def build(self) -> None:
         ctx = self.ctx
-        side = -1 if self.text("direction", "right") == "left" else 1
+        side = self.side
         s0 = self.s_trigger + self.value("distance", 100.0)
         nb = ctx.neighbour(s0, side, same_direction=True)
         w = ctx.lane_width(s0)
         off = nb[0] if nb is not None else side * (w + w / 8)
         for d in (0.0, 11.0, 22.0, 33.0, 44.0, 55.0):
-            s = min(s0 + d, ctx.route.length)
+            s = s0 + d
             car = ctx.car(blocks_traffic=True, visible=False)
             car.path, car.s, car.lateral = ctx.path, s, off
             car.follow(0.0)
@@ -120,7 +120,7 @@ class ParkingExit(LiteScenario):
 
     def build(self) -> None:
         ctx = self.ctx
-        side = -1 if self.text("direction", "right") == "left" else 1
+        side = self.side
         p, h = ctx.route_pose(self.s_trigger)
         w = ctx.lane_width(self.s_trigger)
         off = side * (w + w / 8)
@@ -148,4 +148,17 @@ class ParkingExit(LiteScenario):
             if m.s - self.s_trigger > 50.0:
                 m.alive = False  # hidden after 50 m
         driven = float(math.hypot(*(self.ctx.world.ego_pose[:2] - self.start_xy)))
+        if driven < 12.0 and self.ctx.world.frame % 20 == 0:
+            self._keep_exit_free()
         return driven > 24.0
+
+    def _keep_exit_free(self) -> None:
+        """SUMO maps the parked ego onto the driving lane, so background cars would queue beside it for good;
+        Bench2Drive's background traffic keeps 25 m gaps here instead: cars next to the parking spot go."""
+        ctx = self.ctx
+        traffic = ctx.world.traffic
+        for vid in traffic.background_near(ctx.world.ego_pose[:2], 30.0):
+            pos, _ = traffic.world_position(vid)
+            s, lat = ctx.route.project(pos)
+            if lat < 2.0 and ctx.s_ego - 25.0 < s < ctx.s_ego + 15.0:
+                traffic.sumo.vehicle.remove(vid)

@@ -15,13 +15,16 @@ from drive_jepa.frames import LINCOLN_MKZ_2020
 
 ACCEL = 3.0  # m/s², flow cars speeding up
 BRAKE = 6.0  # m/s², flow cars braking for what is ahead
+YIELD_BRAKE = 8.0  # m/s², a flow car braking for an ego already on its path (an emergency stop)
 
 
 class Flow:
     """Cars spawned at the start of `path` every U[gap] m, driven to its end at `speed` m/s and removed there.
 
-    reactive=False: constant velocity, ignoring every vehicle (ActorFlow) until one of its cars touches the
-    ego; from then on the whole flow is reactive. reactive=True: each car keeps a braking distance of
+    reactive=False: constant velocity (ActorFlow) that ignores the ego until one of its cars touches it; from
+    then on the whole flow is reactive. Lite simplification: a car does give way to an ego that is already on
+    its path farther ahead than the car's stopping distance (emergency braking at 8 m/s²), and cars never
+    drive through the car ahead of them in their own flow. reactive=True: each car keeps a braking distance of
     `margin` + 1.6 s × its speed to the ego and to the car ahead (OppositeActorFlow's BasicAgents)."""
 
     def __init__(
@@ -43,6 +46,7 @@ class Flow:
         self.margin = margin
         self.make = make or (lambda: sc.ctx.car(blocks_traffic=True))
         self.cars: list[ScenarioActor] = []
+        self._yielding: set[str] = set()
         self.active = True
         self._next_gap = self._draw()
         if prefill:
@@ -82,25 +86,30 @@ class Flow:
             self.reactive = True  # the flow's first collision: it stops ignoring others
         order = sorted(self.cars, key=lambda c: -c.s)
         ego_s, ego_lat = self.path.project(pose[:2])
-        lead_s: float | None = None
+        lead: ScenarioActor | None = None
         for car in order:
-            v_des = self.speed
-            if self.reactive:
-                gaps = []
-                if lead_s is not None:
-                    gaps.append(lead_s - car.s - car.length)
-                if ego_lat < 2.2 and ego_s > car.s:
-                    gaps.append(ego_s - car.s - (car.length + LINCOLN_MKZ_2020.length) / 2)
-                if gaps:
-                    gap = min(gaps) - 2.0
-                    v_des = min(v_des, math.sqrt(max(0.0, 2 * BRAKE * max(gap - 1.6 * car.speed * 0.5, 0.0))))
-                car.speed = float(np.clip(v_des, car.speed - BRAKE * dt, car.speed + ACCEL * dt))
-                car.speed = max(car.speed, 0.0)
+            gaps = []
+            if lead is not None:  # cars of a flow never drive through each other
+                gaps.append(lead.s - car.s - (lead.length + car.length) / 2)
+            on_path = ego_lat < (car.width + LINCOLN_MKZ_2020.width) / 2 + 1.0 and ego_s > car.s
+            ego_gap = ego_s - car.s - (car.length + LINCOLN_MKZ_2020.length) / 2
+            stopping = car.speed**2 / (2 * YIELD_BRAKE)
+            if on_path and (self.reactive or car.name in self._yielding or ego_gap - 2.0 >= stopping):
+                # an ego already on the car's path far enough ahead for it to stop is given way; one that cuts
+                # in closer is hit (the flow ignores it), after which the whole flow is reactive
+                self._yielding.add(car.name)
+                gaps.append(ego_gap)
             else:
-                car.speed = v_des
+                self._yielding.discard(car.name)
+            v_des = self.speed
+            if gaps:
+                headway = 0.8 * car.speed if self.reactive else 0.0
+                v_des = min(v_des, math.sqrt(2 * BRAKE * max(min(gaps) - 2.0 - headway, 0.0)))
+            brake = YIELD_BRAKE if car.name in self._yielding else BRAKE
+            car.speed = max(float(np.clip(v_des, car.speed - brake * dt, car.speed + ACCEL * dt)), 0.0)
             if not car.follow(car.speed * dt):
                 car.alive = False
-            lead_s = car.s
+            lead = car
         self.cars = [c for c in self.cars if c.alive]
 
 

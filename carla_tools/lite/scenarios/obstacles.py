@@ -10,8 +10,6 @@ opposite-direction driving lane must be there, otherwise the scenario is skipped
 
 from __future__ import annotations
 
-import math
-
 from carla_tools.lite.actors import DEBRIS
 from carla_tools.lite.scenarios.base import LiteScenario, ScenarioActor, ScenarioBuildError, right_of
 from carla_tools.lite.scenarios.engine import register
@@ -26,8 +24,8 @@ class _Obstacle(LiteScenario):
     oncoming flow next to it."""
 
     timeout = True
-    two_ways = False
     default_distance = 120.0
+    lsf = 20.0  # LeaveSpaceInFront(distance + lsf) at the trigger: metres past the obstacle kept free
     keep_wd_off = False  # HazardAtSideLaneTwoWays' quirk: WD stays off for the rest of the route
 
     def place(self, s: float, lateral: float, actor: ScenarioActor, heading_offset: float = 0.0) -> ScenarioActor:
@@ -35,11 +33,14 @@ class _Obstacle(LiteScenario):
         actor.place(p + lateral * right_of(h), h + heading_offset)
         return self.add(actor)
 
+    @property
+    def two_ways(self) -> bool:
+        return self.spec.type.endswith("TwoWays")
+
     def build(self) -> None:
         ctx = self.ctx
         self.s_obs = ctx.fwd1(self.s_trigger, self.value("distance", self.default_distance))
         self.w = ctx.lane_width(self.s_obs)
-        self.side = -1 if self.text("direction", "right") == "left" else 1
         self.place_obstacles()
         self.s_first = min(ctx.route.project(a.xy)[0] for a in self.actors if a.kind != DEBRIS)
         self.s_last = max(ctx.route.project(a.xy)[0] for a in self.actors if a.kind != DEBRIS)
@@ -63,7 +64,7 @@ class _Obstacle(LiteScenario):
         self.place(self.s_trigger, edge + self.side * 0.8 * w, self.ctx.prop(type_id, "warning"))
 
     def start(self) -> None:
-        self.leave_space_in_front(self.s_last + 20.0)
+        self.leave_space_in_front(self.s_obs + self.lsf)
 
     def leave_space_in_front(self, s_to: float) -> None:
         """LeaveSpaceInFront: background cars on the ego lane between the ego and the obstacle are removed."""
@@ -119,7 +120,8 @@ class Accident(_Obstacle):
     """A warning prop abreast of the trigger, a police car at fwd1(distance) and two crashed cars 10 and 16 m
     further, all shifted 0.3 lane widths to the side."""
 
-    type_names = ("Accident",)
+    type_names = ("Accident", "AccidentTwoWays")
+    lsf = 36.0
 
     def place_obstacles(self) -> None:
         ctx, off = self.ctx, self.side * 0.3 * self.w
@@ -128,23 +130,14 @@ class Accident(_Obstacle):
                                                    blocks_traffic=True))  # fmt: skip
         for d in (10.0, 16.0):
             s = ctx.fwd1(self.s_obs, d)
-            self.place(s, off, ctx.car(blocks_traffic=True), heading_offset=math.radians(12 if d == 10 else -20))
-
-    def start(self) -> None:
-        self.leave_space_in_front(self.s_obs + 36.0)
-
-
-@register
-class AccidentTwoWays(Accident):
-    type_names = ("AccidentTwoWays",)
-    two_ways = True
+            self.place(s, off, ctx.car(blocks_traffic=True))
 
 
 @register
 class ParkedObstacle(_Obstacle):
     """A parked car with hazard lights at fwd1(distance), 0.35 lane widths to the side, and a warning prop."""
 
-    type_names = ("ParkedObstacle",)
+    type_names = ("ParkedObstacle", "ParkedObstacleTwoWays")
 
     def place_obstacles(self) -> None:
         ctx = self.ctx
@@ -153,18 +146,13 @@ class ParkedObstacle(_Obstacle):
 
 
 @register
-class ParkedObstacleTwoWays(ParkedObstacle):
-    type_names = ("ParkedObstacleTwoWays",)
-    two_ways = True
-
-
-@register
 class ConstructionObstacle(_Obstacle):
     """At P = fwd(distance): a traffic-warning board 5 m before P on the lane centre, debris, 4 cones along
     the lane's left edge and 3 across it; the lane is closed."""
 
-    type_names = ("ConstructionObstacle",)
+    type_names = ("ConstructionObstacle", "ConstructionObstacleTwoWays")
     default_distance = 100.0
+    lsf = 10.0  # RemoveRoadLane (trigger lane) in CARLA
 
     def place_obstacles(self) -> None:
         ctx = self.ctx
@@ -173,26 +161,21 @@ class ConstructionObstacle(_Obstacle):
         self.w = ctx.lane_width(self.s_obs)
         self.place_warning("static.prop.warningconstruction")
         p = self.s_obs
-        self.place(p - 5.0, 0.0, ctx.prop("static.prop.trafficwarning", "warning"))
-        self.place(p + 2.0, 0.0, ctx.new_actor(DEBRIS, "static.prop.dirtdebris02", "debris"))
+        # the board closes the lane: its SUMO twin makes background traffic change lanes (RemoveRoadLane)
+        self.place(p - 5.0, 0.0, ctx.prop("static.prop.trafficwarning", "warning", blocks_traffic=True, visible=False))
+        self.place(p + 2.0, 0.0, ctx.new_actor(DEBRIS, "static.prop.dirtdebris02", "debris", visible=False))
         left_edge = -self.side * 0.425 * self.w
         for d in (2.0, 4.0, 6.0, 8.0):
-            self.place(p + d, left_edge, ctx.prop("static.prop.constructioncone", "cone"))
+            self.place(p + d, left_edge, ctx.prop("static.prop.constructioncone", "cone", visible=False))
         for k in (1.0, 2.0, 3.0):
-            self.place(p + 8.0, left_edge + self.side * k, ctx.prop("static.prop.constructioncone", "cone"))
-        # the closed lane blocks background traffic (RemoveRoadLane in CARLA)
-        block = ctx.prop("lite.blocker", "warning", blocks_traffic=True)
-        block.visible = False
-        self._block = self.place(p, 0.0, block)
+            self.place(
+                p + 8.0, left_edge + self.side * k, ctx.prop("static.prop.constructioncone", "cone", visible=False)
+            )
 
     def start(self) -> None:
-        self.leave_space_in_front(self.s_obs + 10.0)
-
-
-@register
-class ConstructionObstacleTwoWays(ConstructionObstacle):
-    type_names = ("ConstructionObstacleTwoWays",)
-    two_ways = True
+        for a in self.actors:  # the hidden props are placed at the trigger
+            a.visible = True
+        super().start()
 
 
 @register
@@ -202,10 +185,10 @@ class HazardAtSideLane(_Obstacle):
 
     type_names = ("HazardAtSideLane",)
     default_distance = 100.0
+    lsf = 29.0
 
     def place_obstacles(self) -> None:
         ctx = self.ctx
-        self.side = 1
         self.bikes = []
         for d in (0.0, 9.0):
             s = ctx.fwd1(self.s_obs, d)
@@ -235,7 +218,6 @@ class HazardAtSideLaneTwoWays(HazardAtSideLane):
     `frequency` m."""
 
     type_names = ("HazardAtSideLaneTwoWays",)
-    two_ways = True
     keep_wd_off = True
 
     def oncoming_gap(self) -> tuple[float, float]:

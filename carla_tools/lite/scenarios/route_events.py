@@ -92,7 +92,7 @@ class HardBreakRoute(LiteScenario):
         self.leads: list[ScenarioActor] = []
         for d in (30.0, 15.0):
             car = ctx.car(blocks_traffic=True)
-            car.path, car.s = ctx.path, min(d + 6.0, ctx.route.length)
+            car.path, car.s = ctx.path, d + 6.0
             car.follow(0.0)
             self.leads.append(self.add(car))
         self.limit = ctx.town.lanes[ctx.lane_at(ctx.route_pose(0.0)[0])[0]].speed
