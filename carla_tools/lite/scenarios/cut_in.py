@@ -14,7 +14,7 @@ from carla_tools.lite.scenarios.base import LiteScenario, ScenarioActor, right_o
 from carla_tools.lite.scenarios.engine import register
 
 LATERAL_SPEED = 2.0  # m/s while cutting in
-ACCEL = 3.0  # m/s²
+ACCEL = 1.5  # m/s², a cut-in car pulling out from standstill
 
 
 class _CutIn(LiteScenario):
@@ -70,8 +70,9 @@ class ParkingCutIn(_CutIn):
 
 @register
 class StaticCutIn(_CutIn):
-    """A row of parked cars in the side lane; the one abreast of C = trigger + distance + 22 m cuts in at
-    the ego's speed when the ego is 2.7 s or 15 m from C, then drives 70 m along the ego lane at 60 km/h."""
+    """A row of parked cars in the side lane; the one abreast of C = trigger + distance + 22 m cuts in when the
+    ego is 2.7 s or 15 m from C (swerving at once from standstill, as scenario_runner's CutIn does with a
+    parked car), then speeds up to 60 km/h along the ego lane for 70 m."""
 
     type_names = ("StaticCutIn",)
     target = 60 / 3.6
@@ -102,9 +103,8 @@ class StaticCutIn(_CutIn):
     def tick(self, dt: float) -> bool:
         if not self.moving:
             if self.ctx.tta_or_distance(self.point, 2.7, 15.0):
-                self.moving = True
+                self.moving = True  # from standstill: the parked car swerves out and speeds up
                 self.t_move = self.time
-                self.car.speed = abs(self.ctx.world.ego.speed)
             return False
         return not self.move(dt) or self.time - self.t_move > 30.0
 
