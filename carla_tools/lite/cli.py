@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-route-m", type=float, default=None, help="cut every route to its first N metres")
     p.add_argument("--maps-dir", default=None, help="folder of TownXX.net.xml.gz (default: shipped nets)")
     p.add_argument("--no-resume", action="store_true", help="start a fresh checkpoint instead of resuming")
+    p.add_argument("--no-scenarios", action="store_true", help="do not stage the routes' Bench2Drive scenarios")
+    p.add_argument(
+        "--snapshots", type=Path, default=None,
+        help="write world snapshots (drive_jepa_carla_snapshot/1, one <route id>.jsonl per route) to this folder",
+    )  # fmt: skip
     p.add_argument("--benchmark", action="store_true", help="measure simulated steps/s with a camera and exit")
     p.add_argument("--width", type=int, default=1600)
     p.add_argument("--height", type=int, default=900)
@@ -166,8 +171,19 @@ def main(argv: list[str]) -> int:
     if not routes:
         print("drive-jepa lite: no route to run", file=sys.stderr)
         return 2
-    cfg = LiteConfig(seed=ns.seed, num_vehicles=ns.vehicles, max_route_m=ns.max_route_m, maps_dir=ns.maps_dir)
-    result = run_routes(routes, lambda: instantiate(cls), ns.out, ns.agent_config, cfg, resume=not ns.no_resume)
+    cfg = LiteConfig(seed=ns.seed, num_vehicles=ns.vehicles, max_route_m=ns.max_route_m, maps_dir=ns.maps_dir,
+                     scenarios=not ns.no_scenarios)  # fmt: skip
+    snapshots = None
+    if ns.snapshots is not None:
+        from carla_tools.lite.snapshot import RouteSnapshots
+
+        snapshots = RouteSnapshots(ns.snapshots)
+    try:
+        result = run_routes(routes, lambda: instantiate(cls), ns.out, ns.agent_config, cfg,
+                            resume=not ns.no_resume, on_step=snapshots)  # fmt: skip
+    finally:
+        if snapshots is not None:
+            snapshots.close()
     g = result["_checkpoint"]["global_record"]
     print(
         f"lite: {len(result['_checkpoint']['records'])} routes → {ns.out}: "

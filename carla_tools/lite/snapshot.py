@@ -77,3 +77,29 @@ class LiteSnapshotLogger:
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
+
+
+class RouteSnapshots:
+    """`on_step` for a run of many routes: one `<folder>/<route id>.jsonl` per route. A route's file is started
+    afresh when its first frame is logged, so a route rerun after an interruption never holds frames twice."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._route: str | None = None
+        self._f: Any = None
+
+    def __call__(self, world: LiteWorld, input_data: Any = None) -> None:
+        if world.route_id != self._route or self._f is None:
+            self.close()
+            self._route = world.route_id
+            self._f = open(self.folder / f"{world.route_id or 'route'}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+        self._f.write(json.dumps(snapshot_record(world)) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            self._f = None

@@ -53,6 +53,7 @@ class LiteWorld:
     ) -> None:
         self.town = town
         self.route = route
+        self.route_id = route_id
         self.frame = 0
         self.time = 0.0
         self.rng = np.random.default_rng(seed)

@@ -269,3 +269,19 @@ def test_scenario_actors_reach_snapshots_and_scorer_scenes(tmp_path: Path) -> No
     assert with_walkers
     scene = conv.scene_dict(with_walkers[len(with_walkers) // 2])
     assert "PEDESTRIAN" in json.dumps(scene["tracked_objects"])  # the walkers are tracked agents of the scene
+
+
+def test_cli_writes_one_snapshot_log_per_route(tmp_path: Path) -> None:
+    from carla_tools.snapshots import read_snapshots
+    from drive_jepa.cli import main as cli_main
+
+    out = tmp_path / "ckpt.json"
+    args = ["lite", str(LITE_ROUTES), "--route-ids", "24211,24224", "--max-route-m", "25", "--vehicles", "4",
+            "--out", str(out), "--snapshots", str(tmp_path / "snap")]  # fmt: skip
+    assert cli_main(args) == 0
+    records = json.loads(out.read_text())["_checkpoint"]["records"]
+    for rec in records:
+        rid = rec["route_id"].split("_")[1]
+        lines = read_snapshots(tmp_path / "snap" / f"{rid}.jsonl")
+        assert len(lines) == round(rec["meta"]["duration_game"] / 0.05)
+        assert lines[-1]["frame"] == len(lines)
