@@ -192,7 +192,7 @@ class LiteExpert(AutonomousAgent):
             return math.inf
         if ignore_crossing:
             dh = np.abs((a.heading - w.ego_pose[2] + np.pi) % (2 * np.pi) - np.pi)
-            keep = ~((a.speed < 0.1) & (dh > np.radians(45)))
+            keep = ~((a.speed < 0.1) & (dh > np.radians(45)) & (dh < np.radians(135)))  # not oncoming ones
             a = a.select(keep)
             if not len(a.ids):
                 return math.inf
@@ -239,7 +239,10 @@ class LiteExpert(AutonomousAgent):
         if not len(pts):
             return out
         v = max(w.ego.speed, 0.0)
+        h_ego = float(w.ego_pose[2])
         for i in cand:
+            # coming up from behind or beside (a merge): the ego reaches its path late, so 10 m more
+            extra = 10.0 if math.cos(a.heading[i] - h_ego) > 0.3 else 0.0
             u = np.array([math.cos(a.heading[i]), math.sin(a.heading[i])])
             t = np.arange(0.0, 6.01, 0.25)
             pos = a.xy[i] + t[:, None] * a.speed[i] * u
@@ -256,7 +259,7 @@ class LiteExpert(AutonomousAgent):
             k = int(np.argmax(hit))
             d = max(float(acc[int(dd[k].argmin())]) - s_ego - front, 0.0)
             t_ego = (-v + math.sqrt(v * v + 2 * 3.0 * d)) / 3.0
-            margin = a.speed[i] ** 2 / 16.0 + 2.0  # the car's emergency stopping distance (8 m/s²) + 2 m
+            margin = a.speed[i] ** 2 / 16.0 + 2.0 + extra  # the car's emergency stopping distance (8 m/s²) + 2 m
             out[i] = a.speed[i] * (t[k] - t_ego) > margin
         return out
 
@@ -346,8 +349,15 @@ class LiteExpert(AutonomousAgent):
             return
         if self._shift_kind == "pass":
             off, s_in, s_out = self._shift  # type: ignore[misc]
+            # follow obstacles that move (cyclists): the pass lasts until the ego is past the last one
+            near = passable & (s > s_ego - 15.0) & (s < s_ego + 45.0) & (np.abs(lat) - ext < 2.5)
+            s_first = float(s[near].min()) if near.any() else math.inf
+            if near.any():
+                s_out = max(s_out, float((s[near] + ext[near]).max()) + LINCOLN_MKZ_2020.length / 2 + 2.0)
+                self._shift = (off, s_in, s_out)
             clear = self._clear(w, a, s, lat, dh, s_ego, off, s_out, movers, committed=True)
-            if s_ego < s_in + self.pass_ramp / 2 and not clear:
+            beside = s_ego + LINCOLN_MKZ_2020.length / 2 > s_first - 1.0
+            if not clear and not beside:
                 self._shift, self._shift_kind = None, ""  # not yet beside it and the way is no longer clear
             return
         block = passable & (s > s_ego) & (s < s_ego + 35.0) & (np.abs(lat) - ext < LINCOLN_MKZ_2020.width / 2 + 0.4)

@@ -295,8 +295,9 @@ class Context:
         return self.lane_at(self.route_pose(s)[0])[3]
 
     def neighbour(self, s: float, side: int, same_direction: bool | None = None) -> tuple[float, float] | None:
-        """The lateral offset (m, + = right) and width of the driving lane next to the route's lane at s on
-        `side` (+1 right, −1 left), and whether it runs the same way; None when there is no such lane."""
+        """The lateral offset (m, + = right) of the centre line and the width of the driving lane next to the
+        route's lane at s on `side` (+1 right, −1 left), optionally only one running the same way (or the
+        opposite way); None when there is no such lane."""
         p, h = self.route_pose(s)
         _, _, _, w = self.lane_at(p)
         for k in (1.0, 0.8, 1.2):
@@ -307,7 +308,9 @@ class Context:
             same = abs(float(wrap_angle(lh - h))) < math.pi / 2
             if same_direction is not None and same != same_direction:
                 continue
-            return side * k * w, lw
+            centre = Polyline(self.town.lanes[lane].shape)
+            c, _ = centre.at(centre.project(q)[0])
+            return float((c - p) @ right_of(h)), lw
         return None
 
     def road_edge(self, s: float, side: int = 1) -> float:
@@ -428,6 +431,9 @@ class LiteScenario:
     def tick(self, dt: float) -> bool:
         """Behaviour for one tick while active; True when the scenario has ended."""
         return False
+
+    def idle(self, dt: float) -> None:
+        """Behaviour for one tick before the trigger (actors that move on their own, like background cars)."""
 
     def finish(self) -> None:
         """The scenario ended or the route ends: emit end-of-scenario criteria, restore what was changed."""

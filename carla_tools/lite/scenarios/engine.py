@@ -61,6 +61,7 @@ class ScenarioEngine:
         self.status: list[ScenarioStatus] = []
         self._pending: list[ScenarioEvent] = []
         self._twins: set[str] = set()
+        self._status_of: dict[int, ScenarioStatus] = {}
         where = f"route {route_id}: " if route_id else ""
         for spec in scenarios:
             cls = REGISTRY.get(spec.type)
@@ -81,6 +82,7 @@ class ScenarioEngine:
                 continue
             self.scenarios.append(sc)
             self.status.append(ScenarioStatus(spec.name, spec.type, True))
+            self._status_of[id(sc)] = self.status[-1]
         self._actors = self._collect()
 
     # ------------------------------------------------------------------------------------------------------
@@ -119,10 +121,10 @@ class ScenarioEngine:
         """After the world moved: triggers, behaviours, ends."""
         ctx = self.ctx
         ctx.update_progress()
-        for k, sc in enumerate(self.scenarios):
+        for sc in self.scenarios:
             if sc.done:
                 continue
-            st = next(s for s in self.status if s.name == sc.spec.name and s.staged)
+            st = self._status_of[id(sc)]
             if not sc.active:
                 if ctx.s_ego >= sc.s_trigger - TRIGGER_DISTANCE:
                     sc.active = True
@@ -132,23 +134,22 @@ class ScenarioEngine:
                         ctx.blocked_test_off += 1
                     sc.start()
                 else:
+                    sc.idle(dt)
                     continue
             if sc.tick(dt):
                 self._end(sc, st)
             self._pending += sc.events
             sc.events.clear()
-            del k
         self._actors = self._collect()
 
-    def _end(self, sc: LiteScenario, st: ScenarioStatus | None) -> None:
+    def _end(self, sc: LiteScenario, st: ScenarioStatus) -> None:
         sc.finish()
         sc.cleanup()
         sc.done = True
         sc.active = False
         if sc.timeout:
             self.ctx.blocked_test_off -= 1
-        if st is not None:
-            st.ended_at = round(self.world.time, 2)
+        st.ended_at = round(self.world.time, 2)
 
     def finish(self) -> None:
         """The route ends: running scenarios are terminated (their end-of-scenario criteria report now)."""

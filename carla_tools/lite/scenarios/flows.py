@@ -15,6 +15,7 @@ from drive_jepa.frames import LINCOLN_MKZ_2020
 
 ACCEL = 3.0  # m/s², flow cars speeding up
 BRAKE = 6.0  # m/s², flow cars braking for what is ahead
+PULL_OVER = 0.9  # m a reactive (oncoming) car edges to its right while the ego blocks its lane
 YIELD_BRAKE = 8.0  # m/s², a flow car braking for an ego already on its path (an emergency stop)
 
 
@@ -25,7 +26,8 @@ class Flow:
     then on the whole flow is reactive. Lite simplification: a car does give way to an ego that is already on
     its path farther ahead than the car's stopping distance (emergency braking at 8 m/s²), and cars never
     drive through the car ahead of them in their own flow. reactive=True: each car keeps a braking distance of
-    `margin` + 1.6 s × its speed to the ego and to the car ahead (OppositeActorFlow's BasicAgents)."""
+    `margin` + 1.6 s × its speed to the ego and to the car ahead (OppositeActorFlow's BasicAgents); held up by
+    the ego in its lane, it edges up to 0.9 m to its right (lite: so that a half-finished overtaking can end)."""
 
     def __init__(
         self,
@@ -91,7 +93,10 @@ class Flow:
             gaps = []
             if lead is not None:  # cars of a flow never drive through each other
                 gaps.append(lead.s - car.s - (lead.length + car.length) / 2)
-            on_path = ego_lat < (car.width + LINCOLN_MKZ_2020.width) / 2 + 1.0 and ego_s > car.s
+            # reactive cars brake for an ego whose box is in their way; yielding ones for an ego near their path
+            # (an ego waiting beside the path does not stop the flow; one moving into it does)
+            margin = 0.2 if self.reactive or abs(world.ego.speed) < 1.0 else 2.0
+            on_path = ego_lat < (car.width + LINCOLN_MKZ_2020.width) / 2 + margin and ego_s > car.s
             ego_gap = ego_s - car.s - (car.length + LINCOLN_MKZ_2020.length) / 2
             stopping = car.speed**2 / (2 * YIELD_BRAKE)
             if on_path and (self.reactive or car.name in self._yielding or ego_gap - 2.0 >= stopping):
@@ -107,6 +112,9 @@ class Flow:
                 v_des = min(v_des, math.sqrt(2 * BRAKE * max(min(gaps) - 2.0 - headway, 0.0)))
             brake = YIELD_BRAKE if car.name in self._yielding else BRAKE
             car.speed = max(float(np.clip(v_des, car.speed - brake * dt, car.speed + ACCEL * dt)), 0.0)
+            if self.reactive:  # held up by the ego in its lane, a car edges over to its right (and back later)
+                held = car.name in self._yielding and car.speed < 2.0
+                car.lateral = float(np.clip(car.lateral + (0.5 if held else -0.5) * dt, 0.0, PULL_OVER))
             if not car.follow(car.speed * dt):
                 car.alive = False
             lead = car

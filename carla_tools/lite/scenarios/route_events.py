@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from carla_tools.lite.actors import DEBRIS
+from carla_tools.lite.actors import BACKGROUND_TYPE, DEBRIS, VEHICLE
 from carla_tools.lite.scenarios.base import LiteScenario, Polyline, ScenarioActor, ScenarioEvent, unit
 from carla_tools.lite.scenarios.engine import register
 from carla_tools.lite.scenarios.junction import Junction
@@ -91,7 +91,8 @@ class HardBreakRoute(LiteScenario):
         ctx = self.ctx
         self.leads: list[ScenarioActor] = []
         for d in (30.0, 15.0):
-            car = ctx.car(blocks_traffic=True)
+            # they stand in for BackgroundActivity's road cars: background traffic to the criteria and the expert
+            car = ctx.new_actor(VEHICLE, BACKGROUND_TYPE, "car", blocks_traffic=True)
             car.path, car.s = ctx.path, d + 6.0
             car.follow(0.0)
             self.leads.append(self.add(car))
@@ -114,6 +115,9 @@ class HardBreakRoute(LiteScenario):
             if not car.follow(car.speed * dt):
                 car.alive = False
             lead_s = car.s
+
+    def idle(self, dt: float) -> None:
+        self.drive(dt, False)  # background cars drive before the trigger too
 
     def tick(self, dt: float) -> bool:
         if self.stopped_at is None:
