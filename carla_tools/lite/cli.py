@@ -174,6 +174,9 @@ def main(argv: list[str]) -> int:
     cfg = LiteConfig(seed=ns.seed, num_vehicles=ns.vehicles, max_route_m=ns.max_route_m, maps_dir=ns.maps_dir,
                      scenarios=not ns.no_scenarios)  # fmt: skip
     snapshots = None
+    if ns.snapshots is not None and ns.snapshots.exists() and not ns.snapshots.is_dir():
+        print(f"drive-jepa lite: --snapshots {ns.snapshots}: exists and is not a folder", file=sys.stderr)
+        return 2
     if ns.snapshots is not None:
         from carla_tools.lite.snapshot import RouteSnapshots
 

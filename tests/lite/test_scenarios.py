@@ -286,3 +286,29 @@ def test_cli_writes_one_snapshot_log_per_route(tmp_path: Path) -> None:
         lines = read_snapshots(tmp_path / "snap" / f"{rid}.jsonl")
         assert len(lines) == round(rec["meta"]["duration_game"] / 0.05)
         assert lines[-1]["frame"] == len(lines)
+
+
+def test_bad_scenario_parameters_skip_the_scenario_with_the_reason(tmp_path: Path) -> None:
+    route = _routes()[_first_route_per_type()["Accident"]]
+    sc = route.scenarios[0]
+    bad = Scenario(sc.name, sc.type, sc.trigger, {**sc.params, "distance": {"value": "far"}})
+    town = load_town(route.town)
+    dense = build_dense_route(route, town)
+    with LiteWorld(town, dense, seed=0, num_vehicles=0, scenarios=(bad,), route_id=route.id) as w:
+        (status,) = w.scenarios.records()
+    assert not status["staged"] and status["reason"] == "skipped: <distance value='far'> is not a number"
+    odd = Scenario("x", "Accident", (0.0, 0.0, 0.0, 0.0), {})  # trigger far from the route
+    with LiteWorld(town, dense, seed=0, num_vehicles=0, scenarios=(odd,), route_id=route.id) as w:
+        (status,) = w.scenarios.records()
+    assert status["reason"] == "skipped: the trigger point is not on the route"
+
+
+def test_cli_snapshots_path_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from drive_jepa.cli import main as cli_main
+
+    (tmp_path / "f").write_text("x")
+    args = ["lite", str(LITE_ROUTES), "--route-ids", "24211", "--out", str(tmp_path / "c.json"),
+            "--snapshots", str(tmp_path / "f")]  # fmt: skip
+    assert cli_main(args) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "f").read_text() == "x" and not (tmp_path / "c.json").exists()

@@ -382,7 +382,13 @@ class LiteScenario:
     # parameters (Bench2Drive's `other_parameters`)
     def value(self, tag: str, default: float) -> float:
         raw = self.spec.params.get(tag, {}).get("value")
-        return float(raw) if raw is not None else default
+        return default if raw is None else self._number(tag, "value", raw)
+
+    def _number(self, tag: str, attr: str, raw: str) -> float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ScenarioBuildError(f"<{tag} {attr}={raw!r}> is not a number") from None
 
     def text(self, tag: str, default: str) -> str:
         return self.spec.params.get(tag, {}).get("value", default)
@@ -401,14 +407,18 @@ class LiteScenario:
     def interval(self, tag: str, default: tuple[float, float]) -> tuple[float, float]:
         e = self.spec.params.get(tag, {})
         if "from" in e and "to" in e:
-            return float(e["from"]), float(e["to"])
+            lo, hi = self._number(tag, "from", e["from"]), self._number(tag, "to", e["to"])
+            if not 0 < lo <= hi:
+                raise ScenarioBuildError(f"<{tag} from={e['from']!r} to={e['to']!r}>: expected 0 < from <= to")
+            return lo, hi
         return default
 
     def location(self, tag: str) -> np.ndarray:
         e = self.spec.params.get(tag)
-        if e is None:
-            raise ScenarioBuildError(f"missing <{tag}>")
-        return np.asarray(carla_points_to_world(np.array([float(e["x"]), float(e["y"])])))
+        if e is None or "x" not in e or "y" not in e:
+            raise ScenarioBuildError(f"missing <{tag} x=... y=...>")
+        xy = np.array([self._number(tag, "x", e["x"]), self._number(tag, "y", e["y"])])
+        return np.asarray(carla_points_to_world(xy))
 
     @property
     def time(self) -> float:

@@ -4,8 +4,8 @@ TwoWays variants, where the ego must pass through the gaps of oncoming traffic.
 
 Lite placement: "fwd1(d)" is measured along the route (which follows the ego lane) and stops before a
 junction; lateral offsets are fractions of the route lane's width, positive to the right. The oncoming lane
-of the TwoWays types is the route shifted one lane width to the left (checked against the net: an
-opposite-direction driving lane must be there, otherwise the scenario is skipped as in CARLA).
+of the TwoWays types is the route shifted onto the centre line of the opposite-direction lane to its left (when
+the net has none there, the scenario is skipped as in CARLA).
 """
 
 from __future__ import annotations
