@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from carla_tools.lite.criteria import boxes_overlap
-from carla_tools.lite.scenarios.base import LiteScenario, Polyline, ScenarioActor, right_of
+from carla_tools.lite.scenarios.base import LiteScenario, Polyline, ScenarioActor
 from drive_jepa.frames import LINCOLN_MKZ_2020
 
 ACCEL = 3.0  # m/s², flow cars speeding up
@@ -119,11 +119,3 @@ class Flow:
                 car.alive = False
             lead = car
         self.cars = [c for c in self.cars if c.alive]
-
-
-def lane_shift(path: Polyline, offset: float) -> Polyline:
-    """Shift used for placements on the neighbouring lane (positive = right)."""
-    return path.shifted(offset)
-
-
-__all__ = ["Flow", "lane_shift", "right_of"]
