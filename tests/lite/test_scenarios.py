@@ -312,3 +312,34 @@ def test_cli_snapshots_path_must_be_a_folder(tmp_path: Path, capsys: pytest.Capt
     assert cli_main(args) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     assert (tmp_path / "f").read_text() == "x" and not (tmp_path / "c.json").exists()
+
+
+def test_generated_scenario_routes_are_staged_and_keep_away_from_evaluation(tmp_path: Path) -> None:
+    from carla_tools.lite.scenarios.generate import generate, write_routes
+
+    evaluation = load_routes(LITE_ROUTES)
+    routes, made = generate(["ParkedObstacle", "T_Junction"], 1, seed=3, exclude=evaluation, towns=("Town03",))
+    assert made == {"ParkedObstacle": 1, "T_Junction": 1}
+    triggers = np.array([r.scenarios[0].trigger[:2] for r in evaluation])
+    for r in routes:
+        d = np.hypot(*(r.waypoints[:, None, :2] - triggers[None]).transpose(2, 0, 1))
+        assert d.min() >= 50.0
+    write_routes(routes, tmp_path / "gen.xml")
+    again = load_routes(tmp_path / "gen.xml")
+    assert [r.scenario_type for r in again] == ["ParkedObstacle", "T_Junction"]
+    assert float(again[0].scenarios[0].params["distance"]["value"]) >= 40
+    rec = run_route(again[0], LiteExpert, tmp_path, config=CFG)
+    assert rec["meta"]["lite_scenarios"][0]["staged"] and rec["meta"]["lite_scenarios"][0]["triggered_at"] is not None
+
+
+def test_scenario_routes_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from drive_jepa.cli import main as cli_main
+
+    out = tmp_path / "g.xml"
+    assert cli_main(["scenario-routes", "--out", str(out), "--types", "Mystery"]) == 2
+    assert "cannot generate scenario types ['Mystery']" in capsys.readouterr().err
+    assert cli_main(["scenario-routes", "--out", str(out), "--towns", "Town12"]) == 2
+    assert "--towns 'Town12'" in capsys.readouterr().err
+    assert cli_main(["scenario-routes", "--out", str(out), "--exclude", str(tmp_path / "none.xml")]) == 2
+    assert "route file not found" in capsys.readouterr().err
+    assert not out.exists()
