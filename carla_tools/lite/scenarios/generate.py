@@ -51,7 +51,7 @@ class TypeSpec:
     junction: tuple[float, float] | None = None
     turn: str = "any"
     signalized: bool | None = None
-    free: float = 130.0
+    free: float = 90.0
     left_same: bool = False  # a same-direction lane on the left (to pass, to move over)
     left_opposite: bool = False  # an opposite-direction lane on the left (TwoWays)
     length: tuple[float, float] = (140.0, 200.0)
@@ -108,10 +108,10 @@ SPECS: dict[str, TypeSpec] = {
     "HazardAtSideLaneTwoWays": TypeSpec(left_opposite=True, params=lambda rng: _hazard(rng, True)),
     "DynamicObjectCrossing": TypeSpec(free=70.0, params=_crossing(40, 50, 11)),
     "ParkingCrossingPedestrian": TypeSpec(free=70.0, params=_crossing(36, 45, 12)),
-    "ControlLoss": TypeSpec(free=100.0),
+    "ControlLoss": TypeSpec(free=80.0),
     "HardBreakRoute": TypeSpec(free=80.0),
     "StaticCutIn": TypeSpec(
-        free=140.0, params=lambda rng: {"distance": _v(_range(rng, 40, 45)), "direction": {"value": "right"}}
+        free=120.0, params=lambda rng: {"distance": _v(_range(rng, 40, 45)), "direction": {"value": "right"}}
     ),
     "ParkingCutIn": TypeSpec(free=70.0, params=lambda rng: {"direction": {"value": "right"}}),
     "YieldToEmergencyVehicle": TypeSpec(
@@ -267,7 +267,7 @@ def generate(
     exclude: list[Route] | None = None,
     min_distance: float = 50.0,
     towns: tuple[str, ...] = TOWNS,
-    tries: int = 400,
+    tries: int = 1500,
     first_id: int = 90000,
 ) -> tuple[list[Route], dict[str, int]]:
     """`per_type` routes of each type (fewer where the towns offer no spot within `tries` attempts; the second
