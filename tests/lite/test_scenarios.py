@@ -318,7 +318,7 @@ def test_generated_scenario_routes_are_staged_and_keep_away_from_evaluation(tmp_
     from carla_tools.lite.scenarios.generate import generate, write_routes
 
     evaluation = load_routes(LITE_ROUTES)
-    routes, made = generate(["ParkedObstacle", "T_Junction"], 1, seed=3, exclude=evaluation, towns=("Town03",))
+    routes, made = generate(["ParkedObstacle", "T_Junction"], 1, seed=3, exclude=evaluation, towns=("Town04",))
     assert made == {"ParkedObstacle": 1, "T_Junction": 1}
     triggers = np.array([r.scenarios[0].trigger[:2] for r in evaluation])
     for r in routes:
