@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import math
 import sys
@@ -160,13 +161,27 @@ def _turn_of(town: TownMap, lane: int, to: int) -> str:
     return "left" if dh > 30 else "right" if dh < -30 else "straight"
 
 
+@functools.lru_cache(maxsize=8)
+def _start_lanes(town: TownMap) -> list[int]:
+    """Driving lanes with a successor and at least 25 m long."""
+    return [
+        i
+        for i, ln in enumerate(town.lanes)
+        if ln.drivable
+        and not ln.internal
+        and town.successors.get(i)
+        and float(np.hypot(*np.diff(ln.shape, axis=0).T).sum()) >= 25.0
+    ]
+
+
 def random_walk(town: TownMap, rng: np.random.Generator, spec: TypeSpec) -> np.ndarray | None:
     """WORLD points (1 m apart) of a lane walk that fits `spec`'s junction rule, or None."""
-    starts = [i for i, ln in enumerate(town.lanes) if ln.drivable and not ln.internal and town.successors.get(i)]
+    starts = _start_lanes(town)
     lane = starts[int(rng.integers(len(starts)))]
     shape = town.lanes[lane].shape
     acc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(shape, axis=0).T))])
-    s0 = float(rng.uniform(0.0, max(acc[-1] - 5.0, 0.0)))
+    # start mid-road, at least 20 m before the lane's end (never on a stop line, as Bench2Drive's routes)
+    s0 = float(rng.uniform(0.0, acc[-1] - 20.0))
     parts = [shape[acc >= s0]]
     length = float(acc[-1] - s0)
     target = float(rng.uniform(*spec.length))
