@@ -70,6 +70,7 @@ class AgentConfig:
     model: str = "route_follow"  # "route_follow" (no weights) or "checkpoint"
     checkpoint: str | None = None  # a `drive-jepa train` checkpoint folder when model=checkpoint
     device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
+    threads: int = 0  # torch CPU threads of the model (0 = torch's default); 1 when routes run in parallel per core
     # proposal selection: "momentum" (S ← (w_s·S + w_c·S_c)/(w_s + w_c) against the previous plan), "argmax", or
     # "auto" = momentum for checkpoint models (scores in [0, 1]), argmax for route_follow (its scores are costs)
     selection: str = "auto"
@@ -102,6 +103,10 @@ def build_model(cfg: AgentConfig) -> PlanModel:
             raise ValueError("agent config: model=checkpoint needs `checkpoint` (a drive-jepa train folder)")
         from agent.checkpoint_model import CheckpointPlanModel
 
+        if cfg.threads > 0:
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         model = CheckpointPlanModel.load(cfg.checkpoint, device=cfg.device, rig=cfg.policy.rig)
         # the pixels reach the model as agent.deploy decided for this checkpoint and rig (crop, size, JPEG), at
         # the frame spacing it was trained with

@@ -40,6 +40,12 @@ COMMANDS: dict[str, Command] = {
     "teachers": Command("training.scoring.teachers", "score a vocabulary on every scene and write the teacher index"),
     "vocab": Command("training.scoring.vocab", "build a trajectory vocabulary by k-means, or show the published one"),
     "lite": Command("carla_tools.lite.cli", "run agents on Bench2Drive routes in the CPU lite world (SUMO)"),
+    "collect": Command(
+        "carla_tools.lite.collect", "the expert drives scenario routes in the lite world: Bench2Drive-layout clips"
+    ),
+    "learn": Command(
+        "training.pipeline", "the whole loop: collect, teachers, pretrain, train, evaluate, ship (resumable)"
+    ),
     "scenario-routes": Command(
         "carla_tools.lite.scenarios.generate",
         "generate routes posing one Bench2Drive scenario each in the lite towns",

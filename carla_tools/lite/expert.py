@@ -59,10 +59,12 @@ class LiteExpert(AutonomousAgent):
         self.world = world
         self._index = 0
         town, route = world.town, world.route
-        # stop lines on the route: (route s of the stop line, tls id, link index)
+        # stop lines on the route: (route s of the stop line, tls id, link index); every signalled approach the
+        # route passes counts, with the link that follows the route best (however loosely: the red-light
+        # criterion counts any red of the approach the ego's tail crosses)
         self._stops = [
             (s_stop, town.tl_links[k].tls_id, town.tl_links[k].link_index)
-            for s_stop, k in route_light_links(route, town)
+            for s_stop, k in route_light_links(route, town, tol=3.0, max_score=math.inf)
         ]
         # curvature-limited speed along the route
         h = np.unwrap(route.heading)

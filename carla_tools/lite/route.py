@@ -206,12 +206,15 @@ def global_plan(dense: DenseRoute, town: TownMap) -> tuple[list[tuple[dict[str, 
     return gps_route, world_route
 
 
-def route_light_links(dense: DenseRoute, town: TownMap, tol: float = 2.5) -> list[tuple[float, int]]:
+def route_light_links(
+    dense: DenseRoute, town: TownMap, tol: float = 2.5, max_score: float = 2.0
+) -> list[tuple[float, int]]:
     """Signalled connections the route drives through: (route arc length of the stop line, index into
     `town.tl_links`), one per approach. A from-lane counts when its stop line is within `tol` m of the route;
     of
     its links the one whose junction lane best follows the route over its first 8 m is taken (SUMO's junction
-    curves differ from CARLA's, and routes may end inside the junction)."""
+    curves differ from CARLA's, and routes may end inside the junction); a link whose lane stays `max_score` m
+    (mean) or more from the route does not count."""
     best: dict[int, tuple[float, float, int]] = {}  # from_lane -> (score, s, link index)
     for k, link in enumerate(town.tl_links):
         stop = np.hypot(*(dense.world_xy - link.stop_xy).T)
@@ -227,6 +230,6 @@ def route_light_links(dense: DenseRoute, town: TownMap, tol: float = 2.5) -> lis
         if len(after) < 2:
             continue
         score = float(np.hypot(*(pts[:, None, :] - after[None]).transpose(2, 0, 1)).min(1).mean())
-        if score < 2.0 and (link.from_lane not in best or score < best[link.from_lane][0]):
+        if score < max_score and (link.from_lane not in best or score < best[link.from_lane][0]):
             best[link.from_lane] = (score, float(dense.accum[j]), k)
     return sorted((s_, k) for _, s_, k in best.values())

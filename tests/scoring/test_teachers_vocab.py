@@ -93,3 +93,45 @@ def test_build_vocabulary_shape_and_cli(tmp_path: Path) -> None:
         == 0
     )
     assert np.load(tmp_path / "v.npy").shape == (8, 40, 3)
+
+
+def test_teachers_write_scorer_labels_that_training_reads(tmp_path: Path) -> None:
+    from agent.planner.config import EPDMS_SUBSCORES
+    from training.data.dataset import load_score_labels
+    from training.scoring.teachers import LABEL_KEYS, label_rows
+
+    scenes, vpath = _dataset(tmp_path)
+    out = tmp_path / "out"
+    index = run(scenes, vpath, out, TeacherConfig(cap=8, batch=40, label_rows=12, label_top=4), progress=False)
+    vocab = torch.from_numpy(np.load(vpath).astype(np.float64))
+    labels = load_score_labels(out)
+    for r in read_index(index):
+        lab = r["labels"]
+        assert lab["names"] == list(LABEL_KEYS) and len(lab["rows"]) == 12 == len(set(lab["rows"]))
+        res = PDMScorer(load_scene_json(scenes / r["file"])).score(vocab, 0.1)
+        best = torch.argsort(-res["epdms"], stable=True)[:4].tolist()
+        assert lab["rows"][:4] == best  # the best rows first, then seeded random ones
+        assert lab["rows"] == label_rows(res["epdms"], r["scene_id"], 12, 4)  # the same rows on every run
+        for row, sub in zip(lab["rows"], lab["subscores"], strict=True):
+            for name, value in zip(lab["names"], sub, strict=True):
+                expect = 1.0 if not LABEL_KEYS[name] else float(res[LABEL_KEYS[name]][row])
+                assert abs(value - expect) < 1e-4, (name, row)
+        rows, subs = labels[r["scene_id"]]
+        assert rows.tolist() == lab["rows"] and subs.shape == (12, len(EPDMS_SUBSCORES))
+        assert np.allclose(subs[:, EPDMS_SUBSCORES.index("nc")], [s[0] for s in lab["subscores"]])
+
+
+def test_planner_collate_masks_samples_without_labels() -> None:
+    from training.planner.data import PlannerSample, collate
+
+    def sample(rows: list[int]) -> PlannerSample:
+        r = torch.tensor(rows)
+        return PlannerSample(
+            video=torch.zeros(3, 2, 4, 8), status=torch.zeros(8), trajectory=torch.zeros(8, 3),
+            teacher_indices=torch.zeros(0, dtype=torch.long), score_candidates=r.clamp(min=0),
+            score_labels=torch.ones(len(rows), 9), score_mask=r >= 0,
+        )  # fmt: skip
+
+    b = collate([sample([3, 5]), sample([-1, -1]), sample([7, 1])])
+    assert b.score_candidates is not None and b.score_candidates.shape == (3, 2)
+    assert b.score_mask is not None and b.score_mask.tolist() == [True, False, True]

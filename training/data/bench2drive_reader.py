@@ -188,11 +188,14 @@ class Bench2DriveReader:
         ci = len(self.clip_list)
         self.clip_list.append(clip)
         have = set(frames)
+        noisy = _noisy_frames(path)
         for f in frames:
             if f % self.stride:
                 continue
             need = [f - h for h in self._hist]
             future = [f + k * self._step for k in range(1, self.num_poses + 1)]
+            if len(noisy) and np.searchsorted(noisy, future[-1], "right") > np.searchsorted(noisy, f, "left"):
+                continue  # the label would hold perturbed (noise-injected) driving, not the expert's own
             if all(n in have for n in future) and all(n in have and n in images for n in need):
                 self.index.append((ci, f))
 
@@ -265,6 +268,22 @@ class Bench2DriveReader:
         prev_path = self._anno_path(clip, cur - 1)
         prev = read_anno(prev_path) if prev_path.is_file() else None
         return world_snapshot(anno, path, clip.name, cur, self.fps, self.geometry, prev, self.trigger_rotation_relative)
+
+
+NOISE_FILE = "expert_noise.json"  # written by `drive-jepa collect` (carla_tools/lite/collect.py)
+
+
+def _noisy_frames(clip: Path) -> np.ndarray:
+    """Sorted frame numbers whose executed control was perturbed (`<clip>/expert_noise.json`, written by data
+    collection with noise injection); empty for Bench2Drive's own clips, which have no such file."""
+    path = clip / NOISE_FILE
+    if not path.is_file():
+        return np.zeros(0, np.int64)
+    try:
+        frames = json.loads(path.read_text())["frames"]
+        return np.unique(np.asarray(frames, np.int64))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataLayoutError(f'{path}: expected {{"frames": [int, ...]}} ({type(exc).__name__}: {exc})') from None
 
 
 def _boxes_world(centers: np.ndarray, yaws_deg: np.ndarray, extents: np.ndarray) -> list[Box]:

@@ -160,6 +160,8 @@ class TrainingSample:
     status: torch.Tensor
     projection: torch.Tensor
     token: str | list[str]
+    score_rows: torch.Tensor | None = None  # (C,) vocabulary rows with offline sub-score labels, −1 = none
+    score_labels: torch.Tensor | None = None  # (C, K) their sub-scores (agent.planner.config.EPDMS_SUBSCORES order)
 
 
 def collate(samples: Sequence[TrainingSample]) -> TrainingSample:
@@ -167,7 +169,7 @@ def collate(samples: Sequence[TrainingSample]) -> TrainingSample:
     tensors = {
         name: torch.stack([getattr(s, name) for s in samples])
         for name in TrainingSample.__dataclass_fields__
-        if name != "token"
+        if name != "token" and all(getattr(s, name) is not None for s in samples)
     }
     return TrainingSample(**tensors, token=[str(s.token) for s in samples])
 
@@ -204,6 +206,30 @@ def load_teacher_index(path: Path) -> dict[str, np.ndarray]:
     return {str(k): np.asarray(v, np.int64).reshape(-1) for k, v in raw.items()}
 
 
+def load_score_labels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{token: (rows (C,) int64, sub-scores (C, K) float32)} from the `labels` of a `drive-jepa teachers` index
+    (lines without labels are left out); sub-scores are reordered to `EPDMS_SUBSCORES`."""
+    from agent.planner.config import EPDMS_SUBSCORES
+    from training.scoring.teachers import INDEX_NAME, read_index
+
+    path = Path(path)
+    index = path / INDEX_NAME if path.is_dir() else path
+    if index.suffix != ".jsonl":
+        return {}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for r in read_index(index):
+        lab = r.get("labels")
+        if not lab:
+            continue
+        try:
+            col = [list(lab["names"]).index(n) for n in EPDMS_SUBSCORES]
+            subs = np.asarray(lab["subscores"], np.float32).reshape(len(lab["rows"]), -1)[:, col]
+        except (KeyError, ValueError) as exc:
+            raise DataLayoutError(f"{index}: scene {r.get('scene_id')}: malformed `labels` ({exc})") from None
+        out[str(r["scene_id"])] = (np.asarray(lab["rows"], np.int64), subs)
+    return out
+
+
 def _cache_key(cfg: LoggedDataConfig) -> str:
     """Folder name of a config's cache: everything that changes a token's cached arrays, hashed. Which tokens are
     selected (scene filter, clips, stride) does not change an entry, so differently filtered runs share a cache."""
@@ -231,6 +257,8 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
         self.tokens = self.reader.tokens()
         self.cache = Path(cfg.cache_dir) / _cache_key(cfg) if cfg.cache_dir else None
         self.teachers = load_teacher_index(Path(cfg.teacher_index)) if cfg.teacher_index else None
+        self.labels = load_score_labels(Path(cfg.teacher_index)) if cfg.teacher_index else {}
+        self.label_rows = max((len(r) for r, _ in self.labels.values()), default=0)
         self._nominal: CameraModel | None = None
 
     def __len__(self) -> int:
@@ -293,7 +321,22 @@ class DrivingDataset(torch.utils.data.Dataset[TrainingSample]):
             status=t(np.concatenate([a["command"], a["velocity"], a["acceleration"]])),
             projection=t(self.camera_of(a).projection_matrix()),
             token=token,
+            **self._score_label_fields(token),
         )
+
+    def _score_label_fields(self, token: str) -> dict[str, torch.Tensor]:
+        """score_rows / score_labels of a token, padded to the index's row count (−1 rows: no label)."""
+        if not self.label_rows:
+            return {}
+        from agent.planner.config import EPDMS_SUBSCORES
+
+        rows = torch.full((self.label_rows,), -1, dtype=torch.int64)
+        labels = torch.zeros((self.label_rows, len(EPDMS_SUBSCORES)), dtype=torch.float32)
+        found = self.labels.get(token)
+        if found is not None:
+            rows[: len(found[0])] = torch.from_numpy(found[0])
+            labels[: len(found[0])] = torch.from_numpy(found[1])
+        return {"score_rows": rows, "score_labels": labels}
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ class PlannerSample:
     score_candidates: Tensor | None = None
     score_labels: Tensor | None = None
     token: str = ""
+    score_mask: Tensor | None = None  # (C,) bool: which candidates carry a label (None: all)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class PlannerBatch:
     score_candidates: Tensor | None
     score_labels: Tensor | None
     tokens: list[str]
+    score_mask: Tensor | None = None  # (B,) samples whose candidates carry labels (None: all that have them)
 
     def to(self, device: torch.device | str) -> PlannerBatch:
         def mv(t: Tensor | None) -> Tensor | None:
@@ -78,6 +80,7 @@ class PlannerBatch:
             mv(self.score_candidates),
             mv(self.score_labels),
             self.tokens,
+            mv(self.score_mask),
         )
 
 
@@ -99,6 +102,11 @@ def collate(samples: list[PlannerSample]) -> PlannerBatch:
             raise ValueError(f"collate: score_labels must have one shape (C, K) per batch, got {sorted(shapes)}")
         cands = torch.stack([s.score_candidates for s in samples if s.score_candidates is not None])
         labels = torch.stack([s.score_labels for s in samples if s.score_labels is not None])
+    mask = None
+    if cands is not None and any(s.score_mask is not None for s in samples):
+        per = [s.score_mask if s.score_mask is not None else torch.ones(cands.shape[1], dtype=torch.bool)
+               for s in samples]  # fmt: skip
+        mask = torch.stack(per).all(1)  # a sample trains the scorer only when all its candidates are labelled
     return PlannerBatch(
         torch.stack([s.video for s in samples]),
         torch.stack([s.status for s in samples]),
@@ -108,6 +116,7 @@ def collate(samples: list[PlannerSample]) -> PlannerBatch:
         cands,
         labels,
         [s.token for s in samples],
+        mask,
     )
 
 
@@ -303,13 +312,17 @@ def planner_sample(sample: TrainingSample) -> PlannerSample:
     `TrainingSample.status`; trajectory EGO_REAR_AXLE at 0.5 s; the −1 padding of `teacher_indices` is dropped
     (collate re-pads per batch); projection = the sample's model-input camera (per-sample calibration)."""
     n = int(sample.num_teachers)
+    rows, labels = sample.score_rows, sample.score_labels
     return PlannerSample(
         video=sample.video,
         status=sample.status,
         trajectory=sample.trajectory,
         teacher_indices=sample.teacher_indices[:n].clone(),
         projection=sample.projection,
+        score_candidates=None if rows is None else rows.clamp(min=0),
+        score_labels=labels,
         token=str(sample.token),
+        score_mask=None if rows is None else rows >= 0,
     )
 
 

@@ -263,7 +263,12 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
             result = net(b.video, b.status, b.projection, candidates)
             targets = score_fn(result.trajectories.detach(), b) if online and score_fn is not None else None
             terms = loss_fn(
-                result, b.trajectory, b.teacher_indices, score_targets=targets, candidate_targets=b.score_labels
+                result,
+                b.trajectory,
+                b.teacher_indices,
+                score_targets=targets,
+                candidate_targets=b.score_labels,
+                score_mask=b.score_mask,
             )
             opt.zero_grad(set_to_none=True)
             terms.total.backward()

@@ -296,6 +296,13 @@ def load_scene_json(path: str | Path) -> Scene:
     return scene_from_dict(d, str(path))
 
 
+def _presence(tracks: list[dict[str, Any]], key: str, n_steps: int) -> torch.Tensor:
+    """(A, steps) bool presence flags; (0, n_steps) for a scene without tracked objects."""
+    if not tracks:
+        return torch.zeros((0, n_steps), dtype=torch.bool)
+    return torch.tensor([t[key] for t in tracks], dtype=torch.bool).reshape(len(tracks), -1)
+
+
 def scene_from_dict(d: dict[str, Any], where: str = "scene") -> Scene:
     fmt = d.get("format_version", "")
     if not str(fmt).startswith("navsim_scorer_fixture/1"):
@@ -394,8 +401,8 @@ def scene_from_dict(d: dict[str, Any], where: str = "scene") -> Scene:
         length=torch.tensor([float(t["length"]) for t in tracks], dtype=torch.float64),
         width=torch.tensor([float(t["width"]) for t in tracks], dtype=torch.float64),
         states=_t(states),
-        present_v1=torch.tensor([t["present_v1"] for t in tracks], dtype=torch.bool).reshape(len(tracks), -1),
-        present_v2=torch.tensor([t["present_v2"] for t in tracks], dtype=torch.bool).reshape(len(tracks), -1),
+        present_v1=_presence(tracks, "present_v1", n_steps),
+        present_v2=_presence(tracks, "present_v2", n_steps),
         dropped_v2=torch.tensor([t["token"] in dropped for t in tracks], dtype=torch.bool),
     )
 

@@ -12,7 +12,11 @@ order):
     {"scene_id": str, "file": str (relative to --scenes), "vocab_sha256": str, "version": 2, "threshold":
     0.95,
      "cap": 256, "num_rows": V, "num_pass": int (rows >= threshold before the cap),
-     "teachers": [row, ...], "scores": [EPDMS, ...]}
+     "teachers": [row, ...], "scores": [EPDMS, ...],
+     "labels": {"names": [nc, dac, ddc, tlc, ep, ttc, lk, hc, ec], "rows": [row, ...], "subscores": [[...], ...]}}
+
+`labels` (scorer-head supervision, `--label-rows`, default 32): the sub-scores of the best 8 rows and of random
+others (seeded by the scene id); `ec` is 1 (one scene holds no previous plan).
 
 Sources (`--source`): `scenes` (default), a folder of scene files; `carla-snapshots`, `*.jsonl` logs of
 `carla_tools.snapshots.SnapshotLogger`; `bench2drive`, Bench2Drive clip folders. Logs are first converted to
@@ -49,6 +53,17 @@ class TeacherConfig:
     batch: int = 4096
     version: int = 2
     device: str = "cpu"
+    label_rows: int = 32  # vocabulary rows per scene whose sub-scores are kept as scorer labels (0 = none)
+    label_top: int = 8  # of them, the best rows by score; the rest drawn at random (seeded by the scene id)
+
+
+# planner score-head names (agent.planner.config.EPDMS_SUBSCORES) -> the scorer's (human-filtered) outputs; EC needs
+# the previous frame's plan, which one scene does not hold: its label is 1 (NAVSIM's value without a previous frame)
+LABEL_KEYS = {
+    "nc": "no_at_fault_collisions", "dac": "drivable_area_compliance", "ddc": "driving_direction_compliance",
+    "tlc": "traffic_light_compliance", "ep": "ego_progress", "ttc": "time_to_collision_within_bound",
+    "lk": "lane_keeping", "hc": "history_comfort", "ec": "",
+}  # fmt: skip
 
 
 def scene_files(root: Path) -> list[Path]:
@@ -76,8 +91,9 @@ def select_teachers(scores: Any, threshold: float, cap: int) -> tuple[list[int],
     return [int(r) for r in rows], [float(scores[r]) for r in rows], len(passing)
 
 
-def score_scene(path: Path, vocab: Any, cfg: TeacherConfig) -> Any:
-    """EPDMS (or PDMS) of every vocabulary row on one scene, batched -> (V,) float64 tensor."""
+def score_scene(path: Path, vocab: Any, cfg: TeacherConfig, with_subscores: bool = False) -> Any:
+    """EPDMS (or PDMS) of every vocabulary row on one scene, batched -> (V,) float64 tensor; `with_subscores`:
+    also the (V, K) sub-scores of `LABEL_KEYS` (as a pair)."""
     import torch
 
     from training.scoring.scene import load_scene_json
@@ -85,10 +101,34 @@ def score_scene(path: Path, vocab: Any, cfg: TeacherConfig) -> Any:
 
     scorer = PDMScorer(load_scene_json(path), device=cfg.device)
     key = "epdms" if cfg.version == 2 else "pdms"
-    parts = [
-        scorer.score(vocab[i : i + cfg.batch], 0.1, cfg.version)[key].cpu() for i in range(0, len(vocab), cfg.batch)
-    ]
-    return torch.cat(parts)
+    totals, subs = [], []
+    for i in range(0, len(vocab), cfg.batch):
+        out = scorer.score(vocab[i : i + cfg.batch], 0.1, cfg.version)
+        totals.append(out[key].cpu())
+        if with_subscores:
+            n = len(out[key])
+            subs.append(
+                torch.stack(
+                    [out[k].cpu() if k in out else torch.ones(n, dtype=torch.float64) for k in LABEL_KEYS.values()], 1
+                )
+            )
+    total = torch.cat(totals)
+    return (total, torch.cat(subs)) if with_subscores else total
+
+
+def label_rows(scores: Any, scene_id: str, rows: int, top: int) -> list[int]:
+    """Vocabulary rows whose sub-scores become scorer labels: the `top` best by score (ties by row index), then
+    random other rows, drawn with a generator seeded by the scene id (the same rows on every run)."""
+    import zlib
+
+    import numpy as np
+
+    s = np.asarray(scores, np.float64)
+    rows = min(rows, len(s))
+    best = [int(i) for i in np.lexsort((np.arange(len(s)), -s))[: min(top, rows)]]
+    rest = np.setdiff1d(np.arange(len(s)), best)
+    rng = np.random.default_rng(zlib.crc32(scene_id.encode()))
+    return best + [int(i) for i in rng.choice(rest, rows - len(best), replace=False)]
 
 
 def read_index(path: Path) -> list[dict[str, Any]]:
@@ -154,10 +194,18 @@ def run(
     todo = [p for p in files if p.relative_to(scenes).as_posix() not in seen]
     with open(index, "a", encoding="utf-8") as f:
         for path in tqdm(todo, desc="teachers", unit="scene", disable=not progress):
-            scores = score_scene(path, vocab, cfg)
+            scores, subs = score_scene(path, vocab, cfg, with_subscores=True)
             rows, vals, n_pass = select_teachers(scores, cfg.threshold, cfg.cap)
             rel = path.relative_to(scenes).as_posix()
             scene_id = rel.split(".")[0] if scene_id_from_path else path.name.split(".")[0]
+            labels = None
+            if cfg.label_rows > 0:
+                picked = label_rows(scores, scene_id, cfg.label_rows, cfg.label_top)
+                labels = {
+                    "names": list(LABEL_KEYS),
+                    "rows": picked,
+                    "subscores": [[round(float(x), 4) for x in subs[r]] for r in picked],
+                }
             rec = {
                 "scene_id": scene_id,
                 "file": path.relative_to(scenes).as_posix(),
@@ -167,6 +215,8 @@ def run(
                 "teachers": rows,
                 "scores": vals,
             }
+            if labels is not None:
+                rec["labels"] = labels
             f.write(json.dumps(rec) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -195,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--town", default=None, help="town of snapshot logs that do not record it (e.g. Town01)")
     p.add_argument("--every", type=float, default=0.5, help="log sources: one scene every this many seconds")
     p.add_argument(
+        "--map-radius", type=float, default=100.0,
+        help="log sources: half-size (m) of the map square kept around the ego (70 is enough for the 8192 "
+        "vocabulary, whose rows end within 59 m, and prepares each scene faster)",
+    )  # fmt: skip
+    p.add_argument(
         "--reference",
         choices=("expert", "idm"),
         default="expert",
@@ -208,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=TeacherConfig.batch, help="vocabulary rows per scorer batch")
     p.add_argument("--version", type=int, choices=(1, 2), default=2, help="2: EPDMS (default), 1: PDMS")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument(
+        "--label-rows", type=int, default=TeacherConfig.label_rows,
+        help="rows per scene whose sub-scores are kept as scorer labels (0 = none)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -215,7 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     cfg = TeacherConfig(
-        threshold=args.threshold, cap=args.cap, batch=args.batch, version=args.version, device=args.device
+        threshold=args.threshold,
+        cap=args.cap,
+        batch=args.batch,
+        version=args.version,
+        device=args.device,
+        label_rows=max(0, args.label_rows),
     )
     errors: list[str] = []
     try:
@@ -229,7 +293,7 @@ def main(argv: list[str]) -> int:
                 args.scenes,
                 scenes,
                 args.maps,
-                SceneConfig(every_s=args.every, reference=args.reference),
+                SceneConfig(every_s=args.every, reference=args.reference, map_radius_m=args.map_radius),
                 args.town,
             )
             if not paths:

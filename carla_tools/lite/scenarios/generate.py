@@ -182,7 +182,9 @@ def random_walk(town: TownMap, rng: np.random.Generator, spec: TypeSpec) -> np.n
     acc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(shape, axis=0).T))])
     # start mid-road, at least 20 m before the lane's end (never on a stop line, as Bench2Drive's routes)
     s0 = float(rng.uniform(0.0, acc[-1] - 20.0))
-    parts = [shape[acc >= s0]]
+    # the walk starts AT s0 (a lane shape may be two points: its end alone would put the start on the stop line)
+    start = np.array([[np.interp(s0, acc, shape[:, 0]), np.interp(s0, acc, shape[:, 1])]])
+    parts = [np.concatenate([start, shape[acc > s0]])]
     length = float(acc[-1] - s0)
     target = float(rng.uniform(*spec.length))
     first_junction: float | None = None
@@ -346,6 +348,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--min-distance", type=float, default=50.0, help="metres from any excluded trigger point")
     p.add_argument("--towns", default=",".join(TOWNS), help="towns to place routes in")
+    p.add_argument("--first-id", type=int, default=90000, help="id of the first route (ids count up from it)")
     return p
 
 
@@ -364,7 +367,7 @@ def main(argv: list[str]) -> int:
     try:
         for path in ns.exclude:
             exclude += load_routes(path)
-        routes, made = generate(types, ns.per_type, ns.seed, exclude, ns.min_distance, towns)
+        routes, made = generate(types, ns.per_type, ns.seed, exclude, ns.min_distance, towns, first_id=ns.first_id)
     except ValueError as exc:  # RouteFileError is a ValueError
         print(f"drive-jepa scenario-routes: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,118 @@
+"""`drive-jepa collect`: training clips from the lite world in Bench2Drive's layout, away from the evaluation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from carla_tools.lite.collect import (
+    EVAL_ROUTES,
+    GENERATED_ROUTES,
+    CollectJob,
+    NoiseConfig,
+    check_routes,
+    clip_name,
+    collect_one,
+)
+from drive_jepa.routes import load_routes
+from training.data.bench2drive_reader import Bench2DriveReader, read_anno
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_generated_routes_keep_away_from_the_evaluation_routes() -> None:
+    evaluation = load_routes(EVAL_ROUTES)
+    generated = load_routes(GENERATED_ROUTES)
+    assert len(generated) >= 80
+    assert check_routes(generated, evaluation, 50.0) == []
+    eval_ids = {r.id for r in evaluation}
+    assert not eval_ids & {r.id for r in generated}
+    # and the check does catch both kinds of contact
+    same = check_routes([evaluation[0]], evaluation)
+    assert same and "evaluation route id" in same[0]
+    near = replace(generated[0], id="999999", town=evaluation[0].town,
+                   waypoints=evaluation[0].waypoints.copy())  # fmt: skip
+    problems = check_routes([near], evaluation)
+    assert problems and "evaluation trigger point" in problems[0]
+
+
+def test_collect_refuses_routes_near_the_evaluation(tmp_path: Path) -> None:
+    from carla_tools.lite.collect import main
+
+    rc = main([str(EVAL_ROUTES), "--out", str(tmp_path / "d"), "--limit", "1", "--no-progress"])
+    assert rc == 2
+    assert not (tmp_path / "d" / "clips").exists()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("collect")
+    route = load_routes(GENERATED_ROUTES)[0]
+    # a burst every ~2 s so that a short clip has some
+    job = CollectJob(str(GENERATED_ROUTES), route.id, 0, str(out), NoiseConfig(rate_hz=0.5), num_vehicles=10,
+                     max_route_m=90.0)  # fmt: skip
+    summary = collect_one(job)
+    assert summary["clip"] == clip_name(route, 0)
+    assert collect_one(job)["skipped"] is True  # finished clips are never redone
+    return out / "clips" / summary["clip"]
+
+
+def test_clip_is_read_by_the_bench2drive_reader(clip: Path) -> None:
+    meta = json.loads((clip / "meta.json").read_text())
+    assert meta["frames"] > 50 and meta["status"]
+    annos = sorted((clip / "anno").glob("*.json.gz"))
+    images = sorted((clip / "camera" / "rgb_front").glob("*.jpg"))
+    assert len(annos) == meta["frames"]
+    assert {int(p.stem) % 5 for p in images} == {0}  # 2 Hz images, the reader's sampling
+    anno = read_anno(annos[20])
+    classes = {b["class"] for b in anno["bounding_boxes"]}
+    assert anno["bounding_boxes"][0]["class"] == "ego_vehicle"
+    assert "vehicle" in classes or "traffic_sign" in classes or "walker" in classes
+    reader = Bench2DriveReader(clip.parent, stride=5)
+    assert len(reader) > 0
+    s = reader[0]
+    assert s.trajectory.shape == (8, 3) and np.isfinite(s.trajectory).all()
+    assert s.target_valid and float(s.command.sum()) == 1.0
+    # the ego's box matches the anno's x, y (CARLA), and the label starts near the ego
+    assert abs(float(s.trajectory[0, 1])) < 1.5
+    snap = reader.snapshot(0)
+    assert snap.town == meta["town"]
+
+
+def test_samples_never_hold_perturbed_driving_in_their_future(clip: Path) -> None:
+    noisy = json.loads((clip / "expert_noise.json").read_text())["frames"]
+    assert noisy, "the test clip should have noise bursts"
+    reader = Bench2DriveReader(clip.parent, stride=5)
+    for _, f in reader.index:
+        assert not any(f <= n <= f + 40 for n in noisy)
+    # without the noise file the same clip gives more samples
+    (clip / "expert_noise.json").rename(clip / "noise.bak")
+    try:
+        assert len(Bench2DriveReader(clip.parent, stride=5)) > len(reader)
+    finally:
+        (clip / "noise.bak").rename(clip / "expert_noise.json")
+
+
+def test_clip_becomes_scorer_scenes(clip: Path) -> None:
+    from training.scoring.from_snapshot import LogConverter, read_bench2drive_clip
+
+    log = read_bench2drive_clip(clip)
+    conv = LogConverter(log)
+    idx = conv.scene_indices()
+    assert idx
+    scene = conv.scene_dict(idx[0])
+    assert len(scene["map"]["lanes"]) > 0
+
+
+def test_noise_is_deterministic_per_seed() -> None:
+    from carla_tools.lite.collect import NoisyExpert
+
+    a = NoisyExpert(NoiseConfig(), seed=3)
+    b = NoisyExpert(NoiseConfig(), seed=3)
+    assert [a._rng.random() for _ in range(5)] == [b._rng.random() for _ in range(5)]
+    with pytest.raises(ValueError, match="noise settings"):
+        NoiseConfig(steer_min=0.5, steer_max=0.1).validate()

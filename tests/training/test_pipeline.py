@@ -1,0 +1,71 @@
+"""`drive-jepa learn`: stage commands, the state file, skipping finished stages, shipping a checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.pipeline import LearnConfig, Pipeline, eval_commands, main, stage_commands
+
+
+def test_dry_run_lists_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path / "p"), "--dry-run", "--ablations", "--eval-argmax", "--eval-seeds", "0,1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    stages = [ln.split("]")[0][1:] for ln in lines]
+    assert stages.count("collect") == 1 and stages.count("train") == 3
+    collect = next(ln for ln in lines if ln.startswith("[collect]"))
+    assert "--exclude" in collect and "bench2drive220_lite.xml" in collect
+    train = [ln for ln in lines if ln.startswith("[train]")]
+    assert sum("vjepa_checkpoint=" in ln for ln in train) == 2  # the not-pretrained ablation has none
+    assert sum("loss.mtd_weight=0" in ln for ln in train) == 1
+    lite = [ln for ln in lines if " lite " in ln]
+    assert len(lite) == 4 * 2  # 3 models + argmax, 2 seeds
+    assert not (tmp_path / "p").exists()  # a dry run writes nothing
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path), "--stages", "colect"]) == 2
+    assert "unknown stage" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path), "--seeds", "a,b"]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path), "--vocab", str(tmp_path / "none.npy")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_finished_stages_are_skipped_and_failures_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from drive_jepa import config as dj_config
+    from training.planner.train import TrainConfig, tiny_overrides, train
+
+    cfg = LearnConfig(out=tmp_path / "p")
+    # a tiny planner stands in for the train stage's output
+    tcfg = dj_config.compose("train", TrainConfig, [*tiny_overrides(), "steps=2", f"out={cfg.out / 'planner'}"])
+    train(tcfg)
+    pipe = Pipeline(cfg)
+    assert pipe.run_stage("ship")
+    ship = cfg.out / "ship"
+    assert (ship / "model.safetensors").is_file() and not (ship / "trainer.pt").exists()
+    card = json.loads((ship / "card.json").read_text())
+    assert card["stages"]["ship"]["status"] == "running"  # the card is written while shipping
+    state = json.loads((cfg.out / "pipeline.json").read_text())
+    assert state["stages"]["ship"]["status"] == "done" and state["stages"]["ship"]["wall_s"] >= 0
+    capsys.readouterr()
+    assert Pipeline(cfg).run_stage("ship")
+    assert "skipped" in capsys.readouterr().out
+    # a stage whose command fails is marked failed (no clips: teachers cannot run)
+    assert not Pipeline(cfg).run_stage("teachers")
+    state = json.loads((cfg.out / "pipeline.json").read_text())
+    assert state["stages"]["teachers"]["status"] == "failed"
+    assert "teachers: failed" in capsys.readouterr().out
+    assert "not found" in (cfg.out / "logs" / "teachers_shard0.log").read_text()
+
+
+def test_eval_runs_every_model_and_seed(tmp_path: Path) -> None:
+    cfg = LearnConfig(out=tmp_path, eval_seeds=(0, 2), eval_argmax=True)
+    cmds = eval_commands(cfg)
+    configs = [c for c in cmds if c[3] == "agent-config"]
+    assert len(configs) == 2 and any("selection=argmax" in c for c in configs[1])
+    runs = [c for c in cmds if c[3] == "lite"]
+    assert [Path(c[-1]).name for c in runs] == ["seed0.json", "seed2.json"] * 2
+    assert stage_commands(cfg, "eval") == []  # built when the stage runs
