@@ -188,6 +188,7 @@ class DriveJEPAAgent(AutonomousAgent):
         model = build_model(self.cfg)  # may adapt cfg.policy.image / history_offsets to a checkpoint
         self.policy = DrivingPolicy(self.cfg.policy, model, build_selector(self.cfg))
         self.step_count = 0
+        self._plan_changes: list[float] = []
         self.last_info: StepInfo | None = None
         self.metric_info: dict[str, Any] = {}
         self.recorder: RecordingWriter | None = None
@@ -214,6 +215,8 @@ class DriveJEPAAgent(AutonomousAgent):
         obs = parse_input_data(input_data, timestamp, self.cfg.policy)
         control, info = self.policy.step(obs)
         self.last_info = info
+        if info.plan_change_m is not None:
+            self._plan_changes.append(info.plan_change_m)
         for w in info.warnings:
             log.warning("t=%.2f %s", timestamp, w)
         vehicle_control = to_vehicle_control(control)
@@ -222,6 +225,16 @@ class DriveJEPAAgent(AutonomousAgent):
         self._record_metric_info()
         self.step_count += 1
         return vehicle_control
+
+    def episode_stats(self) -> dict[str, Any]:
+        """Per-route figures of the policy (the lite runner stores them in the record's `meta.agent_stats`):
+        model steps and the mean / 95th-percentile frame-to-frame plan change (m)."""
+        pc = np.asarray(self._plan_changes, dtype=np.float64)
+        return {
+            "plan_changes": int(pc.size),
+            "mean_plan_change_m": round(float(pc.mean()), 4) if pc.size else None,
+            "p95_plan_change_m": round(float(np.percentile(pc, 95)), 4) if pc.size else None,
+        }
 
     # ---------------------------------------------------------------- recording
     def recording_path(self) -> Path | None:

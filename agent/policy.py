@@ -74,6 +74,9 @@ class StepInfo:
     plan: np.ndarray | None = None  # (T, 3) the selected plan in the CURRENT EGO_REAR_AXLE frame
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # mean distance (m) between the newly selected plan and the previous one re-timed to now, over the poses
+    # (set when the model ran and a previous plan existed): how much the choice jumps frame to frame
+    plan_change_m: float | None = None
 
 
 class DrivingPolicy:
@@ -167,6 +170,9 @@ class DrivingPolicy:
             info.timings_ms["model"] = 1e3 * (time.perf_counter() - t1)
             selection = self.selector.choose(outputs, ego.rear_axle, t)
             chosen = np.asarray(outputs.proposals[selection.index], dtype=np.float64)
+            previous = self._current_plan(t, ego)
+            if previous is not None and previous.shape == chosen.shape and np.all(np.isfinite(chosen)):
+                info.plan_change_m = float(np.hypot(*(chosen[:, :2] - previous[:, :2]).T).mean())
             if np.all(np.isfinite(chosen)):
                 origin = np.zeros((1, 3))
                 self._plan_world = F.to_global(np.concatenate([origin, chosen], 0), ego.rear_axle)

@@ -270,6 +270,11 @@ class Pipeline:
             ok = self.ship()
         elif stage == "eval":
             ok = self._parallel("eval", cmds, lambda c: c[3] == "lite")
+            if (self.cfg.out / "eval").is_dir():
+                rows, table = eval_table(self.cfg.out / "eval", self.cfg.eval_routes)
+                (self.cfg.out / "eval" / "table.md").write_text(table)
+                self.state["eval"] = rows
+                print(table)
         elif stage == "teachers":
             ok = self._parallel("teachers", cmds, lambda c: True, ok_codes=(0, 1)) and self._merge_teachers()
         else:
@@ -356,10 +361,59 @@ class Pipeline:
             },
             "config": self.state["config"],
             "data": _data_summary(self.cfg.out),
+            "evaluation": self.state.get("eval", []),
         }
         write_json_atomic(dest / "card.json", card)
         print(f"learn: shipped {src} → {dest}")
         return True
+
+
+def eval_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], str]:
+    """One row per evaluated run (`<eval_dir>/<name>/seed<k>.json`): strict DS / SR / RC over the route file's
+    routes (missing routes count 0) as mean and range over seeds, infractions per km by kind, and the agent's
+    mean frame-to-frame plan change; plus the table as Markdown."""
+    from bench2drive.metrics import infractions_per_km_strict, route_result, strict_scores
+    from drive_jepa.routes import load_routes
+
+    expected = [r.id for r in load_routes(routes_xml)]
+    rows = []
+    for run_dir in sorted(p for p in eval_dir.iterdir() if p.is_dir()):
+        seeds = sorted(run_dir.glob("seed*.json"))
+        if not seeds:
+            continue
+        per_seed, results, changes = [], [], []
+        for path in seeds:
+            records = json.loads(path.read_text()).get("_checkpoint", {}).get("records", [])
+            res = {r["route_id"].split("_")[1]: route_result(r) for r in records}
+            per_seed.append(strict_scores(res, expected))
+            results += list(res.values())
+            changes += [
+                float(r["meta"]["agent_stats"]["mean_plan_change_m"])
+                for r in records
+                if (r.get("meta", {}).get("agent_stats") or {}).get("mean_plan_change_m") is not None
+            ]
+        ds = [x.driving_score for x in per_seed]
+        per_km = infractions_per_km_strict(results)
+        rows.append({
+            "run": run_dir.name, "seeds": len(seeds), "ds": sum(ds) / len(ds), "ds_min": min(ds), "ds_max": max(ds),
+            "sr": 100 * sum(x.success_rate for x in per_seed) / len(per_seed),
+            "rc": sum(x.route_completion for x in per_seed) / len(per_seed),
+            "routes_done": min(x.present for x in per_seed), "routes": len(expected),
+            "per_km": {k: round(v, 3) for k, v in per_km.items() if v and k != "min_speed_infractions"},
+            "plan_change_m": sum(changes) / len(changes) if changes else None,
+        })  # fmt: skip
+    lines = [
+        "| run | seeds | DS (range) | SR % | RC % | routes run | infractions per km | plan change m |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        inf = ", ".join(f"{k.replace('collisions_', 'coll. ')} {v:.2f}" for k, v in r["per_km"].items()) or "none"
+        pc = f"{r['plan_change_m']:.3f}" if r["plan_change_m"] is not None else "–"
+        lines.append(
+            f"| {r['run']} | {r['seeds']} | {r['ds']:.2f} ({r['ds_min']:.2f}–{r['ds_max']:.2f}) | {r['sr']:.1f} | "
+            f"{r['rc']:.1f} | {r['routes_done']}/{r['routes']} | {inf} | {pc} |"
+        )
+    return rows, "\n".join(lines) + "\n"
 
 
 def _data_summary(out: Path) -> dict[str, Any]:

@@ -176,6 +176,12 @@ def run_route(
         criteria.finish()
         duration_game = world.time
         staged = world.scenarios.records()
+        agent_stats = None
+        if callable(getattr(instance, "episode_stats", None)):
+            try:
+                agent_stats = instance.episode_stats()
+            except Exception:
+                traceback.print_exc()
     try:
         instance.destroy()
     except Exception:
@@ -193,6 +199,8 @@ def run_route(
         failure=failure or criteria.failure,
     )
     record["meta"]["lite_scenarios"] = staged  # which scenarios were staged, triggered, ended (lite only)
+    if agent_stats is not None:
+        record["meta"]["agent_stats"] = agent_stats  # the agent's own per-route figures (lite only)
     return record
 
 

@@ -177,3 +177,44 @@ def test_policy_reuses_and_retimes_the_plan_between_model_runs():
     assert np.isclose(info.plan[0, 0], 2.5, atol=0.3) and abs(info.plan[0, 1]) < 0.2
     assert info.selection is None  # no model run on this tick
     assert isinstance(control, Control) and control.brake == 0.0
+
+
+class _Alternating:
+    """Proposals straight at 5 m/s and shifted 1 m left; the best one alternates on every call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def plan(self, inputs: ModelInputs) -> ModelOutputs:
+        t = (np.arange(8) + 1) * 0.5
+        straight = np.stack([5 * t, 0 * t, 0 * t], -1)
+        self.calls += 1
+        scores = np.array([0.9, 0.1]) if self.calls % 2 else np.array([0.1, 0.9])
+        return ModelOutputs(np.stack([straight, straight + np.array([0.0, 1.0, 0.0])]), scores)
+
+
+@pytest.mark.parametrize(("model", "expect"), [(_Straight, 0.0), (_Alternating, 1.0)])
+def test_policy_measures_the_frame_to_frame_plan_change(model: type, expect: float) -> None:
+    cfg = PolicyConfig(model_period_s=0.1)
+    cfg.image = ImageInputConfig(
+        source_width=64, source_height=36, crop_top=2, crop_bottom=34, crop_right=64, out_width=32, out_height=16
+    )
+    cfg.rig.camera.width, cfg.rig.camera.height = 64, 36
+    pol = DrivingPolicy(cfg, model())
+    ref = F.GeoReference(42.0, 2.0)
+    pts = np.array([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]])
+    gps = ref.carla_to_gnss(pts)
+    pol.set_global_plan([({"lat": a, "lon": b, "z": 0}, 4) for a, b in gps], [((x, y, 0.0), 4) for x, y in pts])
+    img = np.zeros((36, 64, 4), np.uint8)
+    changes = []
+    for k in range(8):
+        g = np.append(ref.carla_to_gnss(np.array([0.25 * k - 1.4, 0.0])), 0.0)
+        _, info = pol.step(Observation(k * 0.05, img, g, np.array([0, 0, 9.8, 0, 0, 0, math.pi / 2]), 5.0))
+        if info.model_ran and k > 0:
+            assert info.plan_change_m is not None
+            changes.append(info.plan_change_m)
+        elif k == 0:
+            assert info.plan_change_m is None  # no previous plan yet
+    assert len(changes) == 3
+    # the straight model's re-timed plan matches its new plan up to the plan's tail (held at the last pose)
+    assert np.allclose(changes, expect, atol=0.35)

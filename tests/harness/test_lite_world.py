@@ -16,6 +16,9 @@ def test_demo_runs_one_route_end_to_end_and_eval_resumes(tmp_path: Path, capsys)
     (rec,) = merged["_checkpoint"]["records"]
     assert rec["route_id"] == "RouteScenario_25975_rep0"  # the shortest lite route (49 m, Town07)
     assert rec["status"] in ("Completed", "Perfect") and rec["scores"]["score_route"] == 100
+    # the lite runner keeps the agent's own per-route figures (frame-to-frame plan change)
+    stats = rec["meta"]["agent_stats"]
+    assert stats["plan_changes"] > 10 and 0.0 <= stats["mean_plan_change_m"] < 5.0
     assert (out / "eval" / "report" / "report.html").is_file()
     # the agent recorded its replay where the harness points SAVE_PATH
     assert list((out / "eval" / "agent").glob("RouteScenario_25975_rep0_*/replay.djr"))
