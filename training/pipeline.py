@@ -71,6 +71,7 @@ class LearnConfig:
     workers: int = 2
     vocab: Path = DEFAULT_VOCAB
     teacher_every_s: float = 2.0
+    teacher_budget_s: float = 0.0  # wall-time budget of the teachers stage (0: score every scene)
     pretrain_steps: int = 600
     pretrain_batch: int = 16
     train_steps: int = 3000
@@ -153,6 +154,8 @@ def stage_commands(cfg: LearnConfig, stage: str) -> list[list[str]]:
                 str(cfg.teacher_every_s),
                 "--map-radius",
                 "70",
+                "--max-seconds",
+                str(cfg.teacher_budget_s),
                 "--no-progress",
             )
             for k in range(cfg.workers)
@@ -445,6 +448,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel routes (collection, evaluation)")
     p.add_argument("--vocab", type=Path, default=DEFAULT_VOCAB, help="(V, 40, 3) trajectory vocabulary")
     p.add_argument("--teacher-every", type=float, default=2.0, help="one teacher scene every N seconds of a clip")
+    p.add_argument(
+        "--teacher-budget",
+        type=float,
+        default=0.0,
+        help="minutes the teachers stage may score (0: all scenes); scenes left are scored by a later run",
+    )
     p.add_argument("--pretrain-steps", type=int, default=600)
     p.add_argument("--train-steps", type=int, default=3000)
     p.add_argument("--train-batch", type=int, default=32)
@@ -483,6 +492,7 @@ def main(argv: list[str]) -> int:
             workers=max(1, ns.workers),
             vocab=ns.vocab,
             teacher_every_s=ns.teacher_every,
+            teacher_budget_s=60.0 * ns.teacher_budget,
             pretrain_steps=ns.pretrain_steps,
             train_steps=ns.train_steps,
             train_batch=ns.train_batch,

@@ -135,3 +135,13 @@ def test_planner_collate_masks_samples_without_labels() -> None:
     b = collate([sample([3, 5]), sample([-1, -1]), sample([7, 1])])
     assert b.score_candidates is not None and b.score_candidates.shape == (3, 2)
     assert b.score_mask is not None and b.score_mask.tolist() == [True, False, True]
+
+
+def test_teachers_time_budget_stops_cleanly_and_resumes(tmp_path: Path) -> None:
+    scenes, vpath = _dataset(tmp_path)
+    out = tmp_path / "out"
+    cfg = TeacherConfig(cap=8, batch=40, label_rows=0)
+    index = run(scenes, vpath, out, cfg, progress=False, max_seconds=1e-9)  # budget spent after the first scene
+    assert [r["scene_id"] for r in read_index(index)] == ["scene_04"]
+    run(scenes, vpath, out, cfg, progress=False)
+    assert [r["scene_id"] for r in read_index(index)] == ["scene_04", "scene_16"]

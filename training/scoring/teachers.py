@@ -163,9 +163,13 @@ def run(
     cfg: TeacherConfig,
     progress: bool = True,
     scene_id_from_path: bool = False,
+    max_seconds: float = 0.0,
 ) -> Path:
     """Score every scene file under `scenes`; `scene_id_from_path`: scene id = relative path without the suffix
-    (`<log>/<frame>`, the Bench2Drive sample token) instead of the file name stem."""
+    (`<log>/<frame>`, the Bench2Drive sample token) instead of the file name stem. `max_seconds` > 0: stop after
+    the scene that passes this wall-time budget (a rerun continues with the rest)."""
+    import time
+
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -192,8 +196,13 @@ def run(
     _rewrite(index, done)  # drop a truncated tail before appending
     seen = {r["file"] for r in done}
     todo = [p for p in files if p.relative_to(scenes).as_posix() not in seen]
+    t_start = time.monotonic()
     with open(index, "a", encoding="utf-8") as f:
-        for path in tqdm(todo, desc="teachers", unit="scene", disable=not progress):
+        for n_done, path in enumerate(tqdm(todo, desc="teachers", unit="scene", disable=not progress)):
+            if max_seconds > 0 and time.monotonic() - t_start > max_seconds:
+                print(f"teachers: time budget of {max_seconds:.0f} s spent: {len(todo) - n_done} scenes left "
+                      "(rerun the same command to score them)")  # fmt: skip
+                break
             scores, subs = score_scene(path, vocab, cfg, with_subscores=True)
             rows, vals, n_pass = select_teachers(scores, cfg.threshold, cfg.cap)
             rel = path.relative_to(scenes).as_posix()
@@ -267,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-rows", type=int, default=TeacherConfig.label_rows,
         help="rows per scene whose sub-scores are kept as scorer labels (0 = none)",
     )  # fmt: skip
+    p.add_argument(
+        "--max-seconds", type=float, default=0.0,
+        help="stop scoring after this many seconds (0: no limit); the index stays valid and a rerun continues",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -298,7 +311,10 @@ def main(argv: list[str]) -> int:
             )
             if not paths:
                 raise ValueError(f"{args.scenes}: logs too short for a scene (1.5 s history + 4 s future)")
-        index = run(scenes, args.vocab, args.out, cfg, progress=not args.no_progress, scene_id_from_path=by_path)
+        index = run(
+            scenes, args.vocab, args.out, cfg, progress=not args.no_progress, scene_id_from_path=by_path,
+            max_seconds=args.max_seconds,
+        )  # fmt: skip
     except (ValueError, OSError) as e:
         print(f"teachers: {e}", file=sys.stderr)
         return 2
