@@ -199,10 +199,6 @@ def run(
     t_start = time.monotonic()
     with open(index, "a", encoding="utf-8") as f:
         for n_done, path in enumerate(tqdm(todo, desc="teachers", unit="scene", disable=not progress)):
-            if max_seconds > 0 and time.monotonic() - t_start > max_seconds:
-                print(f"teachers: time budget of {max_seconds:.0f} s spent: {len(todo) - n_done} scenes left "
-                      "(rerun the same command to score them)")  # fmt: skip
-                break
             scores, subs = score_scene(path, vocab, cfg, with_subscores=True)
             rows, vals, n_pass = select_teachers(scores, cfg.threshold, cfg.cap)
             rel = path.relative_to(scenes).as_posix()
@@ -229,6 +225,10 @@ def run(
             f.write(json.dumps(rec) + "\n")
             f.flush()
             os.fsync(f.fileno())
+            if max_seconds > 0 and time.monotonic() - t_start > max_seconds:
+                print(f"teachers: time budget of {max_seconds:.0f} s spent: {len(todo) - n_done - 1} scenes left "
+                      "(rerun the same command to score them)")  # fmt: skip
+                break
     return index
 
 
