@@ -116,3 +116,19 @@ def test_noise_is_deterministic_per_seed() -> None:
     assert [a._rng.random() for _ in range(5)] == [b._rng.random() for _ in range(5)]
     with pytest.raises(ValueError, match="noise settings"):
         NoiseConfig(steer_min=0.5, steer_max=0.1).validate()
+
+
+def test_converted_clips_are_not_read_again(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.scoring import from_snapshot as fs
+
+    cfg = fs.SceneConfig(every_s=2.0)
+    paths, errors = fs.convert_logs("bench2drive", clip.parent, tmp_path / "scenes", None, cfg)
+    assert paths and not errors
+    assert (tmp_path / "scenes" / clip.name / fs.CONVERTED_MARKER).is_file()
+
+    def fail(*_: object, **__: object) -> None:
+        raise AssertionError("a converted clip was read again")
+
+    monkeypatch.setattr(fs, "read_bench2drive_clip", fail)
+    again, errors = fs.convert_logs("bench2drive", clip.parent, tmp_path / "scenes", None, cfg)
+    assert again == paths and not errors

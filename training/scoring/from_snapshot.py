@@ -847,6 +847,7 @@ class LogConverter:
 # folders of logs → scene files (used by `drive-jepa teachers --source ...`)
 
 SOURCES = ("scenes", "carla-snapshots", "bench2drive")
+CONVERTED_MARKER = ".converted.txt"  # per log folder: its scene files, written once every scene was converted
 
 
 def iter_logs(source: str, root: Path, town: str | None = None) -> Iterator[tuple[str, Any]]:
@@ -913,11 +914,17 @@ def convert_logs(
     found = False
     for name, load in iter_logs(source, root, town):
         found = True
+        marker = out / name / CONVERTED_MARKER  # a log converted before (same settings) is not read again
+        if marker.is_file():
+            paths += [out / line for line in marker.read_text().splitlines() if line.strip()]
+            continue
         try:
             conv = LogConverter(load(), maps_dir, cfg)
         except (LogError, ValueError, KeyError) as e:
             errors.append(f"{name}: {e}" if isinstance(e, KeyError) else str(e))
             continue
+        mine: list[Path] = []
+        failed = False
         for j in conv.scene_indices():
             path = out / f"{conv.scene_id(j)}.json.gz"
             if not path.exists():
@@ -925,8 +932,14 @@ def convert_logs(
                     _write_json_gz(conv.scene_dict(j), path)
                 except LogError as e:
                     errors.append(f"{conv.scene_id(j)}: {e}")
+                    failed = True
                     continue
-            paths.append(path)
+            mine.append(path)
+        paths += mine
+        if not failed and mine:
+            from drive_jepa.atomic import write_text_atomic
+
+            write_text_atomic(marker, "".join(f"{p.relative_to(out).as_posix()}\n" for p in mine))
     if not found:
         kind = "*.jsonl snapshot logs" if source == "carla-snapshots" else "clip folders with anno/"
         raise LogError(f"{root}: no {kind} found")
