@@ -132,3 +132,52 @@ def test_converted_clips_are_not_read_again(clip: Path, tmp_path: Path, monkeypa
     monkeypatch.setattr(fs, "read_bench2drive_clip", fail)
     again, errors = fs.convert_logs("bench2drive", clip.parent, tmp_path / "scenes", None, cfg)
     assert again == paths and not errors
+
+
+def test_annotation_frames_match_the_world(tmp_path: Path) -> None:
+    """CARLA-frame annotation fields read back (by the Bench2Drive reader's own conversions) to the lite world's
+    WORLD-frame state: ego pose, actors, the route target and the traffic lights' trigger volumes."""
+    import math
+
+    from agent.localization import plan_to_arrays
+    from agent.route import RouteConfig, RoutePlanner
+    from carla_tools.lite.collect import anno_record
+    from carla_tools.lite.route import build_dense_route, global_plan
+    from carla_tools.lite.town import load_town
+    from carla_tools.lite.vehicle import VehicleControl
+    from carla_tools.lite.world import LiteWorld
+    from drive_jepa import frames as F
+    from training.data.bench2drive_reader import ego_carla_pose, world_snapshot
+
+    route = next(r for r in load_routes(EVAL_ROUTES) if r.id == "27529")  # PedestrianCrossing, Town04
+    town = load_town(route.town)
+    dense = build_dense_route(route, town)
+    planner = RoutePlanner(RouteConfig())
+    _, xy, opts = plan_to_arrays(*global_plan(dense, town))
+    planner.set_route(F.carla_points_to_world(xy), opts)
+    with LiteWorld(town, dense, seed=0, num_vehicles=20, scenarios=route.scenarios, route_id=route.id) as w:
+        for _ in range(40):
+            w.step(VehicleControl(throttle=0.5))
+        state = planner.update(F.center_to_rear_axle(w.ego_pose, 1.39))
+        anno = anno_record(w, state)
+        snap = world_snapshot(anno, tmp_path / "x.json.gz", f"Clip_{route.town}", 0)
+        pose = F.carla_to_world(ego_carla_pose(anno, tmp_path / "x.json.gz"))
+        assert np.allclose(pose[:2], w.ego_pose[:2], atol=1e-6)
+        assert math.isclose(float(F.wrap_angle(pose[2] - w.ego_pose[2])), 0.0, abs_tol=1e-6)
+        assert math.isclose(anno["speed"], w.ego.speed)
+        assert snap.route_target is not None and np.allclose(snap.route_target, state.target_world, atol=1e-6)
+        a = w.actors
+        near = {int(i): k for k, i in enumerate(a.ids) if np.hypot(*(a.xy[k] - w.ego_pose[:2])) <= 60.0}
+        got = {int(x.id): x for x in snap.actors}
+        assert got and set(got) <= set(near)
+        for aid, act in got.items():
+            k = near[aid]
+            assert np.allclose([act.box.x, act.box.y], a.xy[k], atol=1e-6)
+            assert math.isclose(float(F.wrap_angle(act.box.heading - a.heading[k])), 0.0, abs_tol=1e-6)
+            assert math.isclose(act.box.length, a.length[k], rel_tol=1e-9)
+        assert snap.traffic_lights
+        for tl in snap.traffic_lights:  # the trigger box is centred on a stop line, along its lane
+            d = [np.hypot(tl.trigger.x - lv.stop_xy[0], tl.trigger.y - lv.stop_xy[1]) for lv in w.lights()]
+            k = int(np.argmin(d))
+            assert d[k] < 1e-6
+            assert math.isclose(float(F.wrap_angle(tl.trigger.heading - w.lights()[k].heading)), 0.0, abs_tol=1e-6)
