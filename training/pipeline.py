@@ -458,6 +458,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-steps", type=int, default=3000)
     p.add_argument("--train-batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
+    p.add_argument(
+        "--train-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra `drive-jepa train` override for every training run (repeatable), e.g. standing_keep=0.25",
+    )
     p.add_argument("--ablations", action="store_true", help="also train MTD-off and not-pretrained planners")
     p.add_argument("--eval-routes", type=Path, default=EVAL_ROUTES)
     p.add_argument("--eval-seeds", default="0", help="lite-world seeds of the evaluation")
@@ -502,6 +509,7 @@ def main(argv: list[str]) -> int:
             eval_seeds=_ints(ns.eval_seeds, "--eval-seeds"),
             eval_argmax=ns.eval_argmax,
             ship_to=ns.ship_to,
+            extra_train=tuple(ns.train_override),
         )
     except ValueError as exc:
         print(f"drive-jepa learn: {exc}", file=sys.stderr)

@@ -85,6 +85,10 @@ class PlannerModelConfig:
     ego_width: float = 2.297
     # output scaling of the pose heads (x, y, heading): heads predict pose / scale
     pose_scale: list[float] = field(default_factory=lambda: [10.0, 4.0, 0.5])
+    # False: the planner never sees the ego's velocity / acceleration (status entries 4-7 are zeroed in training and
+    # at inference alike), only the command, so it reads its motion from the frames; against the imitation
+    # shortcut "standing still predicts standing still" (the ego then never starts again)
+    ego_motion_input: bool = True
 
 
 # The tiny planner (CPU runs in seconds: tests, docs, latency bench), as `model.*` overrides of a training config.

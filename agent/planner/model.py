@@ -58,6 +58,8 @@ class DrivePlanner(nn.Module):
         """From a token grid (B, D, Hp, Wp) (any `TokenEncoder`'s output)."""
         if projection is None:
             projection = self.default_projection.expand(tokens.shape[0], 3, 4)
+        if not self.cfg.ego_motion_input:
+            status = torch.cat([status[:, :4], torch.zeros_like(status[:, 4:])], 1)
         if isinstance(self.planner, ProposalPlanner):
             return self.planner(tokens, status, projection.to(tokens.dtype), candidates)
         return self.planner(tokens, status, projection)

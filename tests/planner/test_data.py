@@ -59,3 +59,26 @@ def test_synthetic_and_fork_samples_are_deterministic_and_consistent():
     batch = collate([a])
     s = synthetic_scores(batch.trajectory[:, None], batch, ["nc", "ep"])
     assert s.tolist() == [[[1.0, 1.0]]]
+
+
+def test_standing_subset_keeps_a_seeded_fraction_of_standing_samples() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from training.planner.data import is_standing, standing_subset
+
+    moving = np.stack([np.arange(1, 9) * 4.0, np.zeros(8), np.zeros(8)], -1)
+    still = np.zeros((8, 3))
+    samples = [SimpleNamespace(speed=0.0 if k % 4 else 6.0, trajectory=still if k % 4 else moving) for k in range(400)]
+    inner = type("Inner", (), {"reader": samples, "entry_path": lambda self, i: None, "__len__": lambda self: 400})()
+    ds = SimpleNamespace(dataset=inner)
+    assert is_standing(0.1, still) and not is_standing(0.1, moving) and not is_standing(3.0, still)
+    sub = standing_subset(ds, 0.2, seed=3)  # type: ignore[arg-type]
+    kept = list(sub.indices)
+    assert all(k in kept for k in range(0, 400, 4))  # every moving sample stays
+    n_still = sum(1 for k in kept if k % 4)
+    assert 30 <= n_still <= 90  # about 20 % of the 300 standing ones
+    assert kept == list(standing_subset(ds, 0.2, seed=3).indices)  # deterministic
+    with pytest.raises(ValueError, match="standing_keep"):
+        standing_subset(ds, 1.5)  # type: ignore[arg-type]

@@ -119,3 +119,21 @@ def test_cuda_matches_cpu(tiny_cfg):
     assert torch.allclose(cpu.trajectories, gpu.trajectories.cpu(), atol=1e-3)
     assert cpu.final_score is not None and gpu.final_score is not None
     assert torch.allclose(cpu.final_score, gpu.final_score.cpu(), atol=1e-3)
+
+
+@pytest.mark.parametrize("motion", [True, False])
+def test_ego_motion_input_switch(tiny_cfg, motion):
+    tiny_cfg.ego_motion_input = motion
+    torch.manual_seed(0)
+    model = DrivePlanner(tiny_cfg).eval()
+    with torch.no_grad():  # the pose heads start at zero (outputs = anchors whatever the input): randomize them
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    video = torch.randn(1, 3, 2, tiny_cfg.image_height, tiny_cfg.image_width)
+    still = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    moving = torch.tensor([[0.0, 1.0, 0.0, 0.0, 8.0, 0.0, 1.0, 0.0]])
+    left = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    with torch.no_grad():
+        a, b, c = (model(video, s).trajectories for s in (still, moving, left))
+    assert torch.equal(a, b) != motion  # velocity / acceleration reach the planner only when switched on
+    assert not torch.equal(a, c)  # the command always does

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from agent.camera import CameraModel, Crop, camera_by_name
 from agent.preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -350,3 +350,31 @@ class DrivingPlannerDataset(Dataset[PlannerSample]):
 
     def __getitem__(self, index: int) -> PlannerSample:
         return planner_sample(self.dataset[index])
+
+
+def is_standing(speed: float, trajectory: np.ndarray, max_speed: float = 0.5, max_travel_m: float = 1.0) -> bool:
+    """A sample whose ego stands (below `max_speed`) and travels less than `max_travel_m` within its label."""
+    return bool(speed < max_speed and float(np.hypot(*np.asarray(trajectory)[-1, :2])) < max_travel_m)
+
+
+def standing_subset(ds: DrivingPlannerDataset, keep: float, seed: int = 0) -> Subset[PlannerSample]:
+    """`ds` with only a `keep` fraction of its standing samples (`is_standing`), drawn with a seeded generator;
+    every other sample stays. Reads only the speed and the label (cache entry fields, or the reader's sample)."""
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"standing_keep={keep}: expected a fraction in [0, 1]")
+    inner = ds.dataset
+    standing = np.zeros(len(inner), bool)
+    for i in range(len(inner)):
+        path = inner.entry_path(i)
+        if path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                standing[i] = is_standing(float(z["speed"]), z["trajectory"])
+        else:
+            smp = inner.reader[i]
+            standing[i] = is_standing(smp.speed, smp.trajectory)
+    rng = np.random.default_rng(seed)
+    drop = standing & (rng.random(len(inner)) >= keep)
+    kept = [int(i) for i in np.flatnonzero(~drop)]
+    print(f"data: {int(standing.sum())} of {len(inner)} samples stand still; {int(standing.sum() - drop.sum())} "
+          f"of them kept (standing_keep={keep}), {len(kept)} samples in all", flush=True)  # fmt: skip
+    return Subset(ds, kept)

@@ -50,6 +50,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch intra-op threads on CPU (0 = torch's default)
+    # recorded data: the fraction of "standing" samples (speed < 0.5 m/s and under 1 m travelled in the label) kept
+    # (a deterministic subset); experts wait a lot (red lights, flows), and a planner fed mostly waits learns to wait
+    standing_keep: float = 1.0
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50
@@ -103,7 +106,12 @@ def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
         from training.data.dataset import DrivingDataset
         from training.planner.data import DrivingPlannerDataset
 
-        return DrivingPlannerDataset(DrivingDataset(d), m.image_height, m.image_width, m.num_poses)
+        planner_ds = DrivingPlannerDataset(DrivingDataset(d), m.image_height, m.image_width, m.num_poses)
+        if cfg.standing_keep < 1.0:
+            from training.planner.data import standing_subset
+
+            return standing_subset(planner_ds, cfg.standing_keep, cfg.seed)
+        return planner_ds
     if isinstance(d, SyntheticDataConfig):
         return SyntheticPlannerDataset(
             d.size, m.image_height, m.image_width, vocabulary, d.camera, d.teachers, d.seed, m.dt, m.num_poses
