@@ -205,26 +205,35 @@ def eval_runs(cfg: LearnConfig) -> list[tuple[str, list[str]]]:
 
 
 def eval_commands(cfg: LearnConfig) -> list[list[str]]:
+    from drive_jepa.routes import load_routes
+
     d = cfg.out
     cmds = []
+    # routes dealt longest-first over `workers` shards (balanced wall time); a shard is a `--route-ids` list
+    routes = sorted(load_routes(cfg.eval_routes), key=lambda r: -len(r.waypoints))
+    shards = [[r.id for r in routes[k :: cfg.workers]] for k in range(cfg.workers)]
+    shards = [s for s in shards if s]
     for name, overrides in eval_runs(cfg):
         agent_yaml = d / "eval" / name / "agent.yaml"
         cmds.append(_py("agent-config", "model=checkpoint", "threads=1", *overrides, "--out", str(agent_yaml)))
         for seed in cfg.eval_seeds:
-            cmds.append(
-                _py(
-                    "lite",
-                    str(cfg.eval_routes),
-                    "--agent",
-                    str(ROOT / "agent" / "leaderboard_agent.py"),
-                    "--agent-config",
-                    str(agent_yaml),
-                    "--seed",
-                    str(seed),
-                    "--out",
-                    str(d / "eval" / name / f"seed{seed}.json"),
+            for part, ids in enumerate(shards):  # one route runner per core, each on a share of the routes
+                cmds.append(
+                    _py(
+                        "lite",
+                        str(cfg.eval_routes),
+                        "--agent",
+                        str(ROOT / "agent" / "leaderboard_agent.py"),
+                        "--agent-config",
+                        str(agent_yaml),
+                        "--seed",
+                        str(seed),
+                        "--route-ids",
+                        ",".join(ids),
+                        "--out",
+                        str(d / "eval" / name / f"seed{seed}_part{part}.json"),
+                    )
                 )
-            )
     return cmds
 
 
@@ -381,12 +390,16 @@ def eval_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
     expected = [r.id for r in load_routes(routes_xml)]
     rows = []
     for run_dir in sorted(p for p in eval_dir.iterdir() if p.is_dir()):
-        seeds = sorted(run_dir.glob("seed*.json"))
+        seeds: dict[str, list[Path]] = {}  # seed<k>.json, or its shards seed<k>_part<j>.json
+        for path in sorted(run_dir.glob("seed*.json")):
+            seeds.setdefault(path.stem.split("_")[0], []).append(path)
         if not seeds:
             continue
         per_seed, results, changes = [], [], []
-        for path in seeds:
-            records = json.loads(path.read_text()).get("_checkpoint", {}).get("records", [])
+        for paths in seeds.values():
+            records = [
+                r for path in paths for r in json.loads(path.read_text()).get("_checkpoint", {}).get("records", [])
+            ]
             res = {r["route_id"].split("_")[1]: route_result(r) for r in records}
             per_seed.append(strict_scores(res, expected))
             results += list(res.values())

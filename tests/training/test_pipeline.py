@@ -67,5 +67,42 @@ def test_eval_runs_every_model_and_seed(tmp_path: Path) -> None:
     configs = [c for c in cmds if c[3] == "agent-config"]
     assert len(configs) == 2 and any("selection=argmax" in c for c in configs[1])
     runs = [c for c in cmds if c[3] == "lite"]
-    assert [Path(c[-1]).name for c in runs] == ["seed0.json", "seed2.json"] * 2
+    names = [Path(c[-1]).name for c in runs]
+    assert names == ["seed0_part0.json", "seed0_part1.json", "seed2_part0.json", "seed2_part1.json"] * 2
+    # the two shards of a seed split the routes between them
+    ids = [set(c[c.index("--route-ids") + 1].split(",")) for c in runs[:2]]
+    assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 55
     assert stage_commands(cfg, "eval") == []  # built when the stage runs
+
+
+def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path) -> None:
+    from carla_tools.lite.criteria import INFRACTION_KEYS
+    from carla_tools.lite.results import checkpoint, make_record
+    from drive_jepa.routes import load_routes
+    from training.pipeline import EVAL_ROUTES, eval_table
+
+    ids = [r.id for r in load_routes(EVAL_ROUTES)]
+
+    def rec(rid: str, rc: float, hit: bool) -> dict:
+        inf = {k: [] for k in INFRACTION_KEYS}
+        if hit:
+            inf["collisions_vehicle"] = ["Agent collided against object with type=vehicle.lite.sumo and id=1"]
+        return make_record(
+            index=0, route_id=rid, rep=0, scenario_name="X", weather_id="0", save_name=f"RouteScenario_{rid}",
+            town="Town01", route_length=1000.0, infractions=inf, score_route=rc, score_penalty=0.6 if hit else 1.0,
+            duration_game=10.0, duration_system=1.0, failure="",
+        )  # fmt: skip
+
+    run = tmp_path / "eval" / "model"
+    run.mkdir(parents=True)
+    a = [rec(ids[0], 100.0, False), rec(ids[1], 100.0, True)]
+    b = [rec(ids[2], 50.0, False)]
+    (run / "seed0_part0.json").write_text(json.dumps(checkpoint(a, 55, [])))
+    (run / "seed0_part1.json").write_text(json.dumps(checkpoint(b, 55, [])))
+    rows, table = eval_table(tmp_path / "eval", EVAL_ROUTES)
+    (row,) = rows
+    assert row["seeds"] == 1 and row["routes_done"] == 3 and row["routes"] == 55
+    assert abs(row["ds"] - (100 + 60 + 50) / 55) < 1e-9  # missing routes count 0
+    assert abs(row["sr"] - 100 / 55) < 1e-9
+    assert abs(row["per_km"]["collisions_vehicle"] - 1 / 2.5) < 1e-3  # 1 collision over 2.5 km driven
+    assert "| model | 1 |" in table
