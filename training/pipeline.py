@@ -282,6 +282,9 @@ class Pipeline:
             ok = self.ship()
         elif stage == "eval":
             ok = self._parallel("eval", cmds, lambda c: c[3] == "lite")
+            report = report_command(self.cfg)
+            if report is not None:  # the HTML / Markdown report, runs side by side (first seed)
+                self._run(report, self.cfg.out / "logs" / "eval.log")
             if (self.cfg.out / "eval").is_dir():
                 rows, table = eval_table(self.cfg.out / "eval", self.cfg.eval_routes)
                 (self.cfg.out / "eval" / "table.md").write_text(table)
@@ -378,6 +381,23 @@ class Pipeline:
         write_json_atomic(dest / "card.json", card)
         print(f"learn: shipped {src} → {dest}")
         return True
+
+
+def report_command(cfg: LearnConfig) -> list[str] | None:
+    """`drive-jepa report` of every run under `OUT/eval` (its first seed; shards joined by commas), side by side."""
+    eval_dir = cfg.out / "eval"
+    runs: list[tuple[str, str]] = []
+    for run_dir in sorted(p for p in eval_dir.iterdir() if p.is_dir()) if eval_dir.is_dir() else []:
+        files = sorted(run_dir.glob("seed*.json"))
+        if files:
+            first = files[0].stem.split("_")[0]
+            runs.append((run_dir.name, ",".join(str(f) for f in files if f.stem.split("_")[0] == first)))
+    if not runs:
+        return None
+    names = [a for name, _ in runs for a in ("--name", name)]
+    return _py(
+        "report", *[f for _, f in runs], "--routes", str(cfg.eval_routes), *names, "--out", str(eval_dir / "report")
+    )
 
 
 def eval_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], str]:

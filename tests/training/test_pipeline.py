@@ -21,7 +21,7 @@ def test_dry_run_lists_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture
     assert sum("vjepa_checkpoint=" in ln for ln in train) == 2  # the not-pretrained ablation has none
     assert sum("loss.mtd_weight=0" in ln for ln in train) == 1
     lite = [ln for ln in lines if " lite " in ln]
-    assert len(lite) == 4 * 2  # 3 models + argmax, 2 seeds
+    assert len(lite) == 4 * 2 * 2  # 3 models + argmax, 2 seeds, 2 route shards (one per worker)
     assert not (tmp_path / "p").exists()  # a dry run writes nothing
 
 
@@ -106,3 +106,24 @@ def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path
     assert abs(row["sr"] - 100 / 55) < 1e-9
     assert abs(row["per_km"]["collisions_vehicle"] - 1 / 2.5) < 1e-3  # 1 collision over 2.5 km driven
     assert "| model | 1 |" in table
+
+
+def test_report_command_puts_runs_side_by_side(tmp_path: Path) -> None:
+    from training.pipeline import report_command
+
+    cfg = LearnConfig(out=tmp_path)
+    assert report_command(cfg) is None  # nothing evaluated yet
+    for name, files in {
+        "expert": ["seed0.json"],
+        "planner": ["seed0_part0.json", "seed0_part1.json", "seed1_part0.json"],
+    }.items():
+        (tmp_path / "eval" / name).mkdir(parents=True)
+        for f in files:
+            (tmp_path / "eval" / name / f).write_text("{}")
+    cmd = report_command(cfg)
+    assert cmd is not None and cmd[3] == "report"
+    runs = cmd[4:6]
+    assert runs[0].endswith("expert/seed0.json")
+    assert runs[1].count(",") == 1 and "seed1" not in runs[1]  # the first seed's shards, joined
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "eval" / "report")
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--name"] == ["expert", "planner"]
