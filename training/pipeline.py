@@ -408,7 +408,7 @@ def eval_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
     from drive_jepa.routes import load_routes
 
     expected = [r.id for r in load_routes(routes_xml)]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run_dir in sorted(p for p in eval_dir.iterdir() if p.is_dir()):
         seeds: dict[str, list[Path]] = {}  # seed<k>.json, or its shards seed<k>_part<j>.json
         for path in sorted(run_dir.glob("seed*.json")):
@@ -453,7 +453,7 @@ def eval_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
 
 
 def _data_summary(out: Path) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     manifest = out / "data" / "collect.jsonl"
     if manifest.is_file():
         rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
