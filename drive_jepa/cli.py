@@ -43,6 +43,9 @@ COMMANDS: dict[str, Command] = {
     "collect": Command(
         "carla_tools.lite.collect", "the expert drives scenario routes in the lite world: Bench2Drive-layout clips"
     ),
+    "eval-table": Command(
+        "bench2drive.seed_table", "one row per evaluated run over seeds: DS range, per-km, plan change"
+    ),
     "learn": Command(
         "training.pipeline", "the whole loop: collect, teachers, pretrain, train, evaluate, ship (resumable)"
     ),

@@ -285,11 +285,15 @@ class Pipeline:
             report = report_command(self.cfg)
             if report is not None:  # the HTML / Markdown report, runs side by side (first seed)
                 self._run(report, self.cfg.out / "logs" / "eval.log")
-            if (self.cfg.out / "eval").is_dir():
-                rows, table = eval_table(self.cfg.out / "eval", self.cfg.eval_routes)
-                (self.cfg.out / "eval" / "table.md").write_text(table)
-                self.state["eval"] = rows
-                print(table)
+            eval_dir = self.cfg.out / "eval"
+            if eval_dir.is_dir():  # OUT/eval/table.md + table.json (bench2drive's `eval-table` command)
+                self._run(
+                    _py("eval-table", str(eval_dir), "--routes", str(self.cfg.eval_routes)),
+                    eval_dir.parent / "logs" / "eval.log",
+                )
+                if (eval_dir / "table.json").is_file():
+                    self.state["eval"] = json.loads((eval_dir / "table.json").read_text())
+                    print((eval_dir / "table.md").read_text())
         elif stage == "teachers":
             ok = self._parallel("teachers", cmds, lambda c: True, ok_codes=(0, 1)) and self._merge_teachers()
         else:
@@ -398,58 +402,6 @@ def report_command(cfg: LearnConfig) -> list[str] | None:
     return _py(
         "report", *[f for _, f in runs], "--routes", str(cfg.eval_routes), *names, "--out", str(eval_dir / "report")
     )
-
-
-def eval_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], str]:
-    """One row per evaluated run (`<eval_dir>/<name>/seed<k>.json`): strict DS / SR / RC over the route file's
-    routes (missing routes count 0) as mean and range over seeds, infractions per km by kind, and the agent's
-    mean frame-to-frame plan change; plus the table as Markdown."""
-    from bench2drive.metrics import infractions_per_km_strict, route_result, strict_scores
-    from drive_jepa.routes import load_routes
-
-    expected = [r.id for r in load_routes(routes_xml)]
-    rows: list[dict[str, Any]] = []
-    for run_dir in sorted(p for p in eval_dir.iterdir() if p.is_dir()):
-        seeds: dict[str, list[Path]] = {}  # seed<k>.json, or its shards seed<k>_part<j>.json
-        for path in sorted(run_dir.glob("seed*.json")):
-            seeds.setdefault(path.stem.split("_")[0], []).append(path)
-        if not seeds:
-            continue
-        per_seed, results, changes = [], [], []
-        for paths in seeds.values():
-            records = [
-                r for path in paths for r in json.loads(path.read_text()).get("_checkpoint", {}).get("records", [])
-            ]
-            res = {r["route_id"].split("_")[1]: route_result(r) for r in records}
-            per_seed.append(strict_scores(res, expected))
-            results += list(res.values())
-            changes += [
-                float(r["meta"]["agent_stats"]["mean_plan_change_m"])
-                for r in records
-                if (r.get("meta", {}).get("agent_stats") or {}).get("mean_plan_change_m") is not None
-            ]
-        ds = [x.driving_score for x in per_seed]
-        per_km = infractions_per_km_strict(results)
-        rows.append({
-            "run": run_dir.name, "seeds": len(seeds), "ds": sum(ds) / len(ds), "ds_min": min(ds), "ds_max": max(ds),
-            "sr": 100 * sum(x.success_rate for x in per_seed) / len(per_seed),
-            "rc": sum(x.route_completion for x in per_seed) / len(per_seed),
-            "routes_done": min(x.present for x in per_seed), "routes": len(expected),
-            "per_km": {k: round(v, 3) for k, v in per_km.items() if v and k != "min_speed_infractions"},
-            "plan_change_m": sum(changes) / len(changes) if changes else None,
-        })  # fmt: skip
-    lines = [
-        "| run | seeds | DS (range) | SR % | RC % | routes run | infractions per km | plan change m |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        inf = ", ".join(f"{k.replace('collisions_', 'coll. ')} {v:.2f}" for k, v in r["per_km"].items()) or "none"
-        pc = f"{r['plan_change_m']:.3f}" if r["plan_change_m"] is not None else "–"
-        lines.append(
-            f"| {r['run']} | {r['seeds']} | {r['ds']:.2f} ({r['ds_min']:.2f}–{r['ds_max']:.2f}) | {r['sr']:.1f} | "
-            f"{r['rc']:.1f} | {r['routes_done']}/{r['routes']} | {inf} | {pc} |"
-        )
-    return rows, "\n".join(lines) + "\n"
 
 
 def _data_summary(out: Path) -> dict[str, Any]:

@@ -76,10 +76,12 @@ def test_eval_runs_every_model_and_seed(tmp_path: Path) -> None:
 
 
 def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path) -> None:
+    from bench2drive.seed_table import main as table_main
+    from bench2drive.seed_table import seed_table as eval_table
     from carla_tools.lite.criteria import INFRACTION_KEYS
     from carla_tools.lite.results import checkpoint, make_record
     from drive_jepa.routes import load_routes
-    from training.pipeline import EVAL_ROUTES, eval_table
+    from training.pipeline import EVAL_ROUTES
 
     ids = [r.id for r in load_routes(EVAL_ROUTES)]
 
@@ -106,6 +108,8 @@ def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path
     assert abs(row["sr"] - 100 / 55) < 1e-9
     assert abs(row["per_km"]["collisions_vehicle"] - 1 / 2.5) < 1e-3  # 1 collision over 2.5 km driven
     assert "| model | 1 |" in table
+    assert table_main([str(tmp_path / "eval"), "--routes", str(EVAL_ROUTES)]) == 0
+    assert json.loads((tmp_path / "eval" / "table.json").read_text())[0]["routes_done"] == 3
 
 
 def test_report_command_puts_runs_side_by_side(tmp_path: Path) -> None:
