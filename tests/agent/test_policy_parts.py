@@ -153,17 +153,23 @@ class _Straight:
         return ModelOutputs(props, np.array([0.1, 0.9, 0.2]))
 
 
-def test_policy_reuses_and_retimes_the_plan_between_model_runs():
-    cfg = PolicyConfig(model_period_s=0.5)
+def _straight_route_policy(model: object, model_period_s: float) -> tuple[DrivingPolicy, F.GeoReference]:
+    """A policy on a 64×36 camera, on a straight 200 m route along CARLA x, with its geo-reference."""
+    cfg = PolicyConfig(model_period_s=model_period_s)
     cfg.image = ImageInputConfig(
         source_width=64, source_height=36, crop_top=2, crop_bottom=34, crop_right=64, out_width=32, out_height=16
     )
     cfg.rig.camera.width, cfg.rig.camera.height = 64, 36
-    pol = DrivingPolicy(cfg, _Straight())
+    pol = DrivingPolicy(cfg, model)  # type: ignore[arg-type]
     ref = F.GeoReference(42.0, 2.0)
     pts = np.array([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]])
     gps = ref.carla_to_gnss(pts)
     pol.set_global_plan([({"lat": a, "lon": b, "z": 0}, 4) for a, b in gps], [((x, y, 0.0), 4) for x, y in pts])
+    return pol, ref
+
+
+def test_policy_reuses_and_retimes_the_plan_between_model_runs():
+    pol, ref = _straight_route_policy(_Straight(), 0.5)
     img = np.zeros((36, 64, 4), np.uint8)
     ran = []
     for k in range(6):
@@ -195,16 +201,7 @@ class _Alternating:
 
 @pytest.mark.parametrize(("model", "expect"), [(_Straight, 0.0), (_Alternating, 1.0)])
 def test_policy_measures_the_frame_to_frame_plan_change(model: type, expect: float) -> None:
-    cfg = PolicyConfig(model_period_s=0.1)
-    cfg.image = ImageInputConfig(
-        source_width=64, source_height=36, crop_top=2, crop_bottom=34, crop_right=64, out_width=32, out_height=16
-    )
-    cfg.rig.camera.width, cfg.rig.camera.height = 64, 36
-    pol = DrivingPolicy(cfg, model())
-    ref = F.GeoReference(42.0, 2.0)
-    pts = np.array([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0]])
-    gps = ref.carla_to_gnss(pts)
-    pol.set_global_plan([({"lat": a, "lon": b, "z": 0}, 4) for a, b in gps], [((x, y, 0.0), 4) for x, y in pts])
+    pol, ref = _straight_route_policy(model(), 0.1)
     img = np.zeros((36, 64, 4), np.uint8)
     changes = []
     for k in range(8):
