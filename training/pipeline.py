@@ -499,6 +499,11 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"drive-jepa learn: {exc}", file=sys.stderr)
         return 2
+    # children run in the project root: every path the user gave is taken relative to where they ran the command
+    cfg.out, cfg.vocab, cfg.eval_routes = cfg.out.resolve(), cfg.vocab.resolve(), cfg.eval_routes.resolve()
+    cfg.routes = tuple(Path(p).resolve() for p in cfg.routes)
+    if cfg.ship_to is not None:
+        cfg.ship_to = cfg.ship_to.resolve()
     missing = [p for p in (*cfg.routes, cfg.vocab, cfg.eval_routes) if not Path(p).is_file()]
     if missing and any(s in stages for s in ("collect", "teachers", "train", "eval")):
         print(f"drive-jepa learn: file not found: {missing[0]}", file=sys.stderr)
