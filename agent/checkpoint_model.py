@@ -81,7 +81,8 @@ class CheckpointPlanModel:
         projection = torch.as_tensor(self.camera.projection_matrix(), dtype=torch.float32, device=self.device)[None]
         amp: Any = torch.autocast("cuda", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with amp:
-            out = self.loaded.model(video, status_t, projection)
+            target = torch.as_tensor(np.asarray(inputs.target_point, np.float32), device=self.device)[None]
+            out = self.loaded.model(video, status_t, projection, target_point=target)
         proposals = out.trajectories[0].float().cpu().numpy().astype(np.float64)
         scores = out.scores()[0].float().cpu().numpy().astype(np.float64)
         subscores: dict[str, np.ndarray] = {}
@@ -89,4 +90,6 @@ class CheckpointPlanModel:
             probs = torch.sigmoid(out.sub_scores[0].float()).cpu().numpy()
             names = list(cfg.proposal.score_names)
             subscores = {name: probs[:, k].astype(np.float64) for k, name in enumerate(names[: probs.shape[1]])}
+        if out.imitation_score is not None:
+            subscores["im"] = torch.sigmoid(out.imitation_score[0].float()).cpu().numpy().astype(np.float64)
         return ModelOutputs(proposals, scores, subscores, dt=cfg.dt)

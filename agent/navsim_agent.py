@@ -181,6 +181,11 @@ if NAVSIM_AVAILABLE:
             from agent.planner.checkpoint import load_planner_checkpoint
 
             loaded = load_planner_checkpoint(checkpoint, device)
+            if loaded.config.target_point_input:
+                raise ValueError(
+                    f"{checkpoint}: this planner takes CARLA's route target point (model.target_point_input), "
+                    "which NAVSIM does not provide; train with model.target_point_input=false for NAVSIM"
+                )
             self.planner = loaded.model
             self.metadata = loaded.metadata
             self.image = navsim_image_config(loaded.metadata)

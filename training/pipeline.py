@@ -48,7 +48,8 @@ DEFAULT_ROUTES = (ROOT / "carla_tools" / "lite" / "routes" / "bench2drive_lite_g
 DEFAULT_VOCAB = ROOT.parent / "shared" / "fixtures" / "vocab" / "navsim_8192.npy"
 
 # The lite Drive-JEPA planner: V-JEPA tiny encoder (96 × 2 layers) on 2 × 128 × 256 frames, 16 proposals × 8 poses,
-# 2 refinements (`drive-jepa train` overrides).
+# 2 refinements; it reads the command and the route's target point, not the ego's own motion, and its scorer has an
+# imitation head beside the simulator sub-scores (`drive-jepa train` overrides).
 LITE_MODEL = (
     "model.image_height=128",
     "model.image_width=256",
@@ -60,7 +61,13 @@ LITE_MODEL = (
     "model.proposal.d_model=96",
     "model.proposal.heads=4",
     "model.proposal.ffn=256",
+    "model.ego_motion_input=false",
+    "model.target_point_input=true",
+    "model.proposal.imitation_score=true",
 )
+# Training settings of every lite run (a `--train-override` of the same key replaces them): a quarter of the
+# standing-still samples (64 % of the collected ones) kept, against the "stand still forever" shortcut.
+LITE_TRAIN = ("standing_keep=0.25",)
 
 
 @dataclass
@@ -99,15 +106,22 @@ def models(cfg: LearnConfig) -> dict[str, tuple[str, ...]]:
     return runs
 
 
+def _without_overridden(defaults: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """`defaults` minus the `key=value` items whose key one of `overrides` sets."""
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    return [x for x in defaults if x.split("=", 1)[0] not in keys]
+
+
 def train_command(cfg: LearnConfig, name: str, extra: Sequence[str]) -> list[str]:
     d = cfg.out
+    later = (*extra, *cfg.extra_train)
     return _py(
         "train",
         "data=bench2drive",
         f"data.root={d / 'data' / 'clips'}",
         f"data.cache_dir={d / 'cache'}",
         f"data.teacher_index={d / 'teachers'}",
-        *LITE_MODEL,
+        *_without_overridden((*LITE_MODEL, *LITE_TRAIN), later),
         *extra,
         f"vocabulary={cfg.vocab}",
         f"steps={cfg.train_steps}",

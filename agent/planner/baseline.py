@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agent.planner.config import STATUS_DIM, PlannerModelConfig
+from agent.planner.config import PlannerModelConfig, status_dim
 from agent.planner.layers import mlp
 from agent.planner.output import PlannerOutput
 
@@ -21,7 +21,7 @@ class BaselinePlanner(nn.Module):
         self.pool = b.pool
         n_tokens = (grid_hw[0] // b.pool) * (grid_hw[1] // b.pool) + 1
         self.token_proj = nn.Linear(token_dim, b.d_model)
-        self.status = nn.Linear(STATUS_DIM, b.d_model)
+        self.status = nn.Linear(status_dim(cfg), b.d_model)
         self.keyval_pos = nn.Parameter(torch.randn(n_tokens, b.d_model) * 0.02)
         self.queries = nn.Parameter(torch.randn(cfg.num_poses, b.d_model) * 0.02)
         self.transformer = nn.Transformer(

@@ -45,6 +45,7 @@ def frames_metadata(cfg: PlannerModelConfig) -> dict[str, Any]:
         # the frame spacing every dataset of this project feeds (NAVSIM 2 Hz: t − 0.5 s, t); the agent reads it
         "video_frame_offsets_s": [-0.5 * (cfg.encoder.frames - 1 - i) for i in range(cfg.encoder.frames)],
         "status": "command one-hot (left, straight, right, unknown), vx, vy, ax, ay (rear axle, ego frame)",
+        "target_point": "route target (x, y) metres, ego_rear_axle" if cfg.target_point_input else "not used",
     }
 
 

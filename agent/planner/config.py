@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 # NAVSIM v2 EPDMS sub-scores a scorer head predicts by default (fixtures/navsim_scorer/README.md §5).
 EPDMS_SUBSCORES: tuple[str, ...] = ("nc", "dac", "ddc", "tlc", "ep", "ttc", "lk", "hc", "ec")
+TARGET_POINT_SCALE = 10.0  # metres per unit of the target-point input (clipped to ±TARGET_POINT_CLIP units)
+TARGET_POINT_CLIP = 6.0
 STATUS_DIM = 8  # driving command one-hot (4: left, straight, right, unknown), velocity (vx, vy), accel (ax, ay)
 
 
@@ -64,6 +66,11 @@ class ProposalConfig:
     # box points projected at each waypoint: the 4 ego box corners at these heights above ground (m), + box centre
     corner_heights: list[float] = field(default_factory=lambda: [0.0, 0.9, 1.8])
     score_names: list[str] = field(default_factory=lambda: list(EPDMS_SUBSCORES))
+    # an imitation score beside the simulator sub-scores (as Hydra-MDP's scorer): how close a trajectory is to the
+    # human one, trained on the proposals themselves (target exp(−ADE/τ), `loss.imitation_tau_m`); selection then
+    # ranks by sigmoid(final) · sigmoid(imitation)^imitation_weight
+    imitation_score: bool = False
+    imitation_weight: float = 1.0
 
 
 @dataclass
@@ -89,6 +96,15 @@ class PlannerModelConfig:
     # at inference alike), only the command, so it reads its motion from the frames; against the imitation
     # shortcut "standing still predicts standing still" (the ego then never starts again)
     ego_motion_input: bool = True
+    # True: the planner also takes the route's target point (EGO_REAR_AXLE, metres; the leaderboard route's next point
+    # beyond a few metres, Bench2Drive's `command_near`), scaled by 1/TARGET_POINT_SCALE and clipped, appended to the
+    # status. CARLA / Bench2Drive have it, NAVSIM does not (a NAVSIM-trained model keeps this False)
+    target_point_input: bool = False
+
+
+def status_dim(cfg: PlannerModelConfig) -> int:
+    """Width of the planner's status input: `STATUS_DIM`, plus 2 with the target point."""
+    return STATUS_DIM + (2 if cfg.target_point_input else 0)
 
 
 # The tiny planner (CPU runs in seconds: tests, docs, latency bench), as `model.*` overrides of a training config.

@@ -16,6 +16,8 @@ class PlannerOutput:
     iterations: the proposals after each stage (initial, then every refinement), each (B, N, T, 3).
     sub_scores / final_score: scorer logits (B, N, K) / (B, N) for the final proposals (None for the baseline).
     candidate_sub_scores / candidate_final_score: the same for extra candidate trajectories, when given.
+    imitation_score / candidate_imitation_score: imitation logits (B, N) / (B, M) of a scorer with an imitation
+    head (None otherwise); `scores()` then weighs them in with the exponent `imitation_weight`.
     """
 
     trajectories: Tensor
@@ -24,12 +26,19 @@ class PlannerOutput:
     final_score: Tensor | None = None
     candidate_sub_scores: Tensor | None = None
     candidate_final_score: Tensor | None = None
+    imitation_score: Tensor | None = None
+    candidate_imitation_score: Tensor | None = None
+    imitation_weight: float = 1.0
 
     def scores(self) -> Tensor:
-        """Final score per proposal in [0, 1] (B, N); the baseline's single trajectory scores 1."""
+        """Score per proposal in [0, 1] (B, N): sigmoid(final) [· sigmoid(imitation)^imitation_weight]; the
+        baseline's single trajectory scores 1."""
         if self.final_score is None:
             return torch.ones(self.trajectories.shape[:2], device=self.trajectories.device)
-        return torch.sigmoid(self.final_score)
+        score = torch.sigmoid(self.final_score)
+        if self.imitation_score is not None and self.imitation_weight > 0:
+            score = score * torch.sigmoid(self.imitation_score) ** self.imitation_weight
+        return score
 
     def best(self) -> Tensor:
         """(B, T, 3): the highest-scoring proposal per sample (no momentum; see agent.selection for that)."""

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agent.planner.config import STATUS_DIM, PlannerModelConfig
+from agent.planner.config import PlannerModelConfig, status_dim
 from agent.planner.layers import (
     AnchoredCrossAttention,
     PoseEmbedding,
@@ -60,9 +60,13 @@ class ScorerHead(nn.Module):
         self.time = nn.Parameter(torch.randn(cfg.num_poses, p.d_model) * 0.02)
         self.cross = AnchoredCrossAttention(p.d_model, anchors.num_points, p.heads)
         self.norm = nn.LayerNorm(p.d_model)
-        self.out = mlp(2 * p.d_model, p.ffn, len(p.score_names) + 1)
+        self.k = len(p.score_names)
+        self.out = mlp(2 * p.d_model, p.ffn, self.k + 1 + int(p.imitation_score))
 
-    def forward(self, traj: Tensor, values: Tensor, status: Tensor, projection: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, traj: Tensor, values: Tensor, status: Tensor, projection: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """→ sub-score logits (B, M, K), final-score logits (B, M), imitation logits (B, M) or None."""
         b, m, t, _ = traj.shape
         q = self.pose(traj) + self.time + status[:, None, None]
         grid, valid = self.anchors(traj, projection)
@@ -70,7 +74,8 @@ class ScorerHead(nn.Module):
         q = self.norm(q)
         pooled = torch.cat([q.mean(2), q.amax(2)], -1)
         logits = self.out(pooled)
-        return logits[..., :-1], logits[..., -1]
+        imitation = logits[..., self.k + 1] if logits.shape[-1] > self.k + 1 else None
+        return logits[..., : self.k], logits[..., self.k], imitation
 
 
 class ProposalPlanner(nn.Module):
@@ -83,7 +88,7 @@ class ProposalPlanner(nn.Module):
         self.num_proposals, self.iterations, self.num_poses = p.num_proposals, p.iterations, cfg.num_poses
         self.register_buffer("pose_scale", torch.tensor(cfg.pose_scale, dtype=torch.float32), persistent=False)
         self.value_proj = nn.Conv2d(token_dim, d, 1)
-        self.status = mlp(STATUS_DIM, d, d)
+        self.status = mlp(status_dim(cfg), d, d)
         self.proposal_embed = nn.Parameter(torch.randn(p.num_proposals, d))
         self.time_embed = nn.Parameter(torch.randn(cfg.num_poses, d) * 0.02)
         self.init_head = mlp(d, p.ffn, 3)
@@ -113,12 +118,14 @@ class ProposalPlanner(nn.Module):
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.scorer = ScorerHead(cfg, self.anchors)
+        self.imitation_weight = float(p.imitation_weight)
 
     def forward(
         self, tokens: Tensor, status: Tensor, projection: Tensor, candidates: Tensor | None = None
     ) -> PlannerOutput:
-        """tokens (B, D, Hp, Wp); status (B, 8); projection (B, 3, 4) EGO_REAR_AXLE → model-input pixels;
-        candidates (B, M, T, 3) optional extra trajectories to score (e.g. vocabulary rows with offline labels)."""
+        """tokens (B, D, Hp, Wp); status (B, `status_dim(cfg)`); projection (B, 3, 4) EGO_REAR_AXLE → model-input
+        pixels; candidates (B, M, T, 3) optional extra trajectories to score (e.g. vocabulary rows with offline
+        labels)."""
         b = tokens.shape[0]
         n, t = self.num_proposals, self.num_poses
         values = self.value_proj(tokens)  # (B, d, Hp, Wp)
@@ -141,8 +148,16 @@ class ProposalPlanner(nn.Module):
             traj = traj + (self.delta_head(q) * self.pose_scale).view(b, n, t, 3)
             iterations.append(traj)
 
-        sub, final = self.scorer(traj.detach(), values, s, projection)
-        out = PlannerOutput(trajectories=traj, iterations=iterations, sub_scores=sub, final_score=final)
+        sub, final, im = self.scorer(traj.detach(), values, s, projection)
+        out = PlannerOutput(
+            trajectories=traj,
+            iterations=iterations,
+            sub_scores=sub,
+            final_score=final,
+            imitation_score=im,
+            imitation_weight=self.imitation_weight,
+        )
         if candidates is not None:
-            out.candidate_sub_scores, out.candidate_final_score = self.scorer(candidates, values, s, projection)
+            cand = self.scorer(candidates, values, s, projection)
+            out.candidate_sub_scores, out.candidate_final_score, out.candidate_imitation_score = cand
         return out

@@ -51,9 +51,15 @@ class PlannerRunner:
         ego_pose_world: np.ndarray,
         timestamp: float,
         route_start: bool = False,
+        target_point: np.ndarray | None = None,
     ) -> Selection:
+        """`target_point` (2,) EGO_REAR_AXLE metres: the route target, needed by planners with
+        `target_point_input`."""
         status_t = torch.as_tensor(np.asarray(status, dtype=np.float32), device=self.device)[None]
-        out = self.model(self.video(frames), status_t, self.projection[None])
+        target = None
+        if target_point is not None:
+            target = torch.as_tensor(np.asarray(target_point, dtype=np.float32), device=self.device)[None]
+        out = self.model(self.video(frames), status_t, self.projection[None], target_point=target)
         proposals = out.trajectories[0].double().cpu().numpy()
         scores = out.scores()[0].double().cpu().numpy()
         return self.selector.select(proposals, scores, ego_pose_world, timestamp, route_start)

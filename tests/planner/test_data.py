@@ -82,3 +82,12 @@ def test_standing_subset_keeps_a_seeded_fraction_of_standing_samples() -> None:
     assert kept == list(standing_subset(ds, 0.2, seed=3).indices)  # deterministic
     with pytest.raises(ValueError, match="standing_keep"):
         standing_subset(ds, 1.5)  # type: ignore[arg-type]
+
+
+def test_collate_stacks_target_points_only_when_every_sample_has_one():
+    a, b = _sample(1), _sample(2)
+    a.target_point, b.target_point = torch.tensor([20.0, 1.0]), torch.tensor([5.0, -3.0])
+    batch = collate([a, b])
+    assert batch.target_point is not None and batch.target_point.tolist() == [[20.0, 1.0], [5.0, -3.0]]
+    assert batch.to("cpu").target_point is not None
+    assert collate([a, _sample(1)]).target_point is None

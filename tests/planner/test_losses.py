@@ -17,6 +17,7 @@ from training.planner.losses import (
     final_score_target,
     gather_teachers,
     imitation_loss,
+    imitation_score_target,
     min_over_proposals,
     pose_l1,
     score_loss,
@@ -95,3 +96,32 @@ def test_real_vocabulary_rows_as_teachers():
     props = v[[10, 99]][None]
     d = distillation_loss(props, teachers[:, :1], mask[:, :1])
     assert float(d) == 0.0
+
+
+def test_imitation_score_head_targets_exp_minus_ade_on_proposals_and_candidates():
+    human = _traj(1.0, 0.0)[None]
+    props = torch.stack([_traj(1.0, 0.0), _traj(1.0, 3.0)])[None]  # ADE 0 and 3 m
+    cands = torch.stack([_traj(1.0, 0.0), _traj(5.0, 0.0)])[None]  # ADE 0 and 4 m
+    target = imitation_score_target(props, human, 2.0)
+    assert target[0].tolist() == pytest.approx([1.0, math.exp(-1.5)])
+    zero = torch.zeros(1, 2)
+    out = PlannerOutput(props, [props], sub_scores=torch.zeros(1, 2, 1), final_score=zero.clone(),
+                        imitation_score=zero.clone(), candidate_imitation_score=zero.clone())  # fmt: skip
+    cfg = LossConfig(mtd_weight=0.0, imitation_score_weight=0.5, imitation_tau_m=2.0)
+    terms = PlannerLoss(cfg, ["ep"])(out, human, candidates=cands)
+    assert terms.imitation_score is not None  # BCE of logit 0 is log 2 whatever the target: proposals + candidates
+    assert float(terms.imitation_score) == pytest.approx(2 * math.log(2))
+    assert float(terms.total) == pytest.approx(0.5 * 2 * math.log(2))
+    assert "imitation_score" in terms.as_floats()
+    out.imitation_score = torch.tensor([[3.0, -3.0]])  # a confident head lowers its loss
+    assert float(PlannerLoss(cfg, ["ep"])(out, human).imitation_score) < math.log(2)
+    assert "imitation_score" not in PlannerLoss(LossConfig(), ["ep"])(PlannerOutput(props, [props]), human).as_floats()
+
+
+def test_scores_weigh_in_the_imitation_head():
+    props = torch.zeros(1, 2, 2, 3)
+    out = PlannerOutput(props, final_score=torch.tensor([[2.0, 1.0]]), imitation_score=torch.tensor([[-3.0, 3.0]]))
+    assert out.scores().argmax().item() == 1  # the proposal the imitation head trusts wins
+    out.imitation_weight = 0.0
+    assert out.scores().argmax().item() == 0
+    assert torch.equal(out.scores(), torch.sigmoid(out.final_score))

@@ -137,3 +137,37 @@ def test_ego_motion_input_switch(tiny_cfg, motion):
         a, b, c = (model(video, s).trajectories for s in (still, moving, left))
     assert torch.equal(a, b) != motion  # velocity / acceleration reach the planner only when switched on
     assert not torch.equal(a, c)  # the command always does
+
+
+@pytest.mark.parametrize("kind", ["proposal", "baseline"])
+def test_target_point_input_switch(tiny_cfg, kind):
+    tiny_cfg.kind = kind
+    tiny_cfg.target_point_input = True
+    torch.manual_seed(0)
+    model = DrivePlanner(tiny_cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.2)
+    video = torch.randn(1, 3, 2, tiny_cfg.image_height, tiny_cfg.image_width)
+    status = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    with torch.no_grad():
+        ahead = model(video, status, target_point=torch.tensor([[20.0, 0.0]])).trajectories
+        left = model(video, status, target_point=torch.tensor([[5.0, 15.0]])).trajectories
+        far = model(video, status, target_point=torch.tensor([[500.0, 0.0]])).trajectories
+        clipped = model(video, status, target_point=torch.tensor([[60.0, 0.0]])).trajectories
+    assert not torch.equal(ahead, left)  # the target point reaches the planner
+    assert torch.equal(far, clipped)  # scaled by 1/10 m and clipped at ±6 units (60 m)
+    with pytest.raises(ValueError, match="target point"):
+        model(video, status)
+    with pytest.raises(ValueError, match=r"target_point must be \(1, 2\)"):
+        model(video, status, target_point=torch.zeros(1, 3))
+
+
+def test_target_point_is_ignored_when_switched_off(tiny_cfg):
+    torch.manual_seed(0)
+    model = DrivePlanner(tiny_cfg).eval()
+    video, status = torch.randn(1, 3, 2, tiny_cfg.image_height, tiny_cfg.image_width), torch.zeros(1, 8)
+    with torch.no_grad():
+        a = model(video, status, target_point=torch.tensor([[20.0, 0.0]])).trajectories
+        b = model(video, status).trajectories
+    assert torch.equal(a, b)

@@ -144,3 +144,53 @@ def test_metrics_truncation_survives_a_cut_line(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]  # no temp file left
     truncate_metrics(tmp_path / "missing.jsonl", 4)
     assert not (tmp_path / "missing.jsonl").exists()
+
+
+def test_target_point_planner_trains_on_bench2drive_and_the_agent_feeds_it(tmp_path: Path):
+    import numpy as np
+
+    from agent.checkpoint_model import CheckpointPlanModel
+    from agent.model_api import ModelInputs
+    from tests.training.synth_data import write_b2d_clip
+
+    t = np.arange(60) / 10.0
+    poses = np.stack([np.full(60, 100.0), 200.0 - 5.0 * t, np.full(60, -90.0)], -1)
+    write_b2d_clip(tmp_path / "b2d", "ParkingExit", "Town12_Route922_Weather12", poses)
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    args = [*tiny_overrides("bench2drive"), "data=bench2drive", f"data.root={tmp_path / 'b2d'}", f"vocabulary={vocab}",
+            "model.target_point_input=true", "steps=2", "batch_size=2", f"out={tmp_path / 'run'}"]  # fmt: skip
+    train(dj_config.compose("train", TrainConfig, args))
+    model = CheckpointPlanModel.load(tmp_path / "run", device="cpu")
+    assert model.loaded.config.target_point_input
+    assert model.loaded.metadata["frames"]["target_point"].startswith("route target")
+    with torch.no_grad():
+        for p in model.loaded.model.parameters():
+            p.normal_(0.0, 0.2)
+
+    def plan(target: list[float]) -> np.ndarray:
+        inputs = ModelInputs(np.zeros((3, 2, 32, 64), np.float32), np.array([0, 1, 0, 0], np.float32), 3.0,
+                             np.zeros(2, np.float32), np.array(target, np.float32))  # fmt: skip
+        return model.plan(inputs).proposals
+
+    assert not np.array_equal(plan([20.0, 0.0]), plan([5.0, 15.0]))
+    with pytest.raises(ValueError, match="needs route target points, which data=synthetic does not provide"):
+        train(_cfg(tmp_path / "synthetic", "model.target_point_input=true", "steps=1"))
+
+
+def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path):
+    import numpy as np
+
+    from agent.checkpoint_model import CheckpointPlanModel
+    from agent.model_api import ModelInputs
+
+    cfg = _cfg(tmp_path, "model.proposal.imitation_score=true", "steps=3", "log_every=1")
+    train(cfg)
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["imitation_score"] > 0 for r in records)
+    model = CheckpointPlanModel.load(tmp_path, device="cpu")
+    inputs = ModelInputs(np.zeros((3, 2, 32, 64), np.float32), np.array([0, 1, 0, 0], np.float32), 3.0,
+                         np.zeros(2, np.float32), np.array([20.0, 0.0], np.float32))  # fmt: skip
+    out = model.plan(inputs)
+    assert "im" in out.subscores and out.subscores["im"].shape == out.scores.shape
+    final = out.scores / out.subscores["im"]  # scores = sigmoid(final) · im (imitation_weight 1)
+    assert np.all((final > 0) & (final <= 1 + 1e-6))

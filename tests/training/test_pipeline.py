@@ -131,3 +131,14 @@ def test_report_command_puts_runs_side_by_side(tmp_path: Path) -> None:
     assert runs[1].count(",") == 1 and "seed1" not in runs[1]  # the first seed's shards, joined
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "eval" / "report")
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--name"] == ["expert", "planner"]
+
+
+def test_lite_training_defaults_give_way_to_overrides(tmp_path: Path) -> None:
+    from training.pipeline import LearnConfig, train_command
+
+    cmd = train_command(LearnConfig(out=tmp_path), "planner", ())
+    assert "model.target_point_input=true" in cmd and "standing_keep=0.25" in cmd
+    cfg = LearnConfig(out=tmp_path, extra_train=("standing_keep=1.0", "model.target_point_input=false"))
+    cmd = train_command(cfg, "planner", ())
+    assert "standing_keep=0.25" not in cmd and "model.target_point_input=true" not in cmd
+    assert cmd[-2:] == ["standing_keep=1.0", "model.target_point_input=false"]

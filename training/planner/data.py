@@ -50,6 +50,7 @@ class PlannerSample:
     score_labels: Tensor | None = None
     token: str = ""
     score_mask: Tensor | None = None  # (C,) bool: which candidates carry a label (None: all)
+    target_point: Tensor | None = None  # (2,) EGO_REAR_AXLE route target, metres (None: the dataset has none)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class PlannerBatch:
     score_labels: Tensor | None
     tokens: list[str]
     score_mask: Tensor | None = None  # (B,) samples whose candidates carry labels (None: all that have them)
+    target_point: Tensor | None = None  # (B, 2) EGO_REAR_AXLE route targets (None: not every sample has one)
 
     def to(self, device: torch.device | str) -> PlannerBatch:
         def mv(t: Tensor | None) -> Tensor | None:
@@ -81,6 +83,7 @@ class PlannerBatch:
             mv(self.score_labels),
             self.tokens,
             mv(self.score_mask),
+            mv(self.target_point),
         )
 
 
@@ -117,6 +120,9 @@ def collate(samples: list[PlannerSample]) -> PlannerBatch:
         labels,
         [s.token for s in samples],
         mask,
+        torch.stack([s.target_point for s in samples if s.target_point is not None])
+        if all(s.target_point is not None for s in samples)
+        else None,
     )
 
 
@@ -323,6 +329,7 @@ def planner_sample(sample: TrainingSample) -> PlannerSample:
         score_labels=labels,
         token=str(sample.token),
         score_mask=None if rows is None else rows >= 0,
+        target_point=sample.target_point,
     )
 
 

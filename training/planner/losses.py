@@ -27,7 +27,10 @@ class LossConfig:
     """stage_weights: one weight per planner stage (initial proposals, then each refinement); empty = all 1.
     mtd_weight: λ of multimodal trajectory distillation (0 = human-only supervision).
     score_weight / final_score_weight: BCE weights of the sub-scores and of the final score.
-    final score target: Π(multiplicative sub-scores) · Σ w·(weighted sub-scores) / Σ w (EPDMS form)."""
+    final score target: Π(multiplicative sub-scores) · Σ w·(weighted sub-scores) / Σ w (EPDMS form).
+    imitation_score_weight / imitation_tau_m: BCE weight of a scorer's imitation head (model.proposal.
+    imitation_score) against exp(−ADE/τ), ADE = mean (x, y) distance to the human trajectory in metres, on the
+    proposals and on the labelled candidates."""
 
     stage_weights: list[float] = field(default_factory=list)
     mtd_weight: float = 1.0
@@ -35,6 +38,8 @@ class LossConfig:
     final_score_weight: float = 1.0
     multiplicative: list[str] = field(default_factory=lambda: ["nc", "dac", "ddc", "tlc"])
     weighted: dict[str, float] = field(default_factory=lambda: {"ep": 5.0, "ttc": 5.0, "lk": 2.0, "hc": 2.0, "ec": 2.0})
+    imitation_score_weight: float = 1.0
+    imitation_tau_m: float = 2.0
 
 
 def pose_l1(pred: Tensor, target: Tensor) -> Tensor:
@@ -118,15 +123,28 @@ def score_loss(
     return loss
 
 
+def imitation_score_target(trajectories: Tensor, human: Tensor, tau_m: float) -> Tensor:
+    """exp(−ADE/τ) in (0, 1]: trajectories (B, M, T, 3), human (B, T, 3) → (B, M); ADE = mean (x, y) distance (m)."""
+    ade = (trajectories[..., :2] - human[:, None, :, :2]).norm(dim=-1).mean(-1)
+    return torch.exp(-ade / tau_m)
+
+
+def imitation_score_loss(logits: Tensor, trajectories: Tensor, human: Tensor, tau_m: float) -> Tensor:
+    """BCE of imitation logits (B, M) against `imitation_score_target` of their (detached) trajectories."""
+    target = imitation_score_target(trajectories.detach(), human, tau_m)
+    return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+
+
 @dataclass
 class LossTerms:
     total: Tensor
     imitation: Tensor
     distillation: Tensor
     scores: Tensor
+    imitation_score: Tensor | None = None
 
     def as_floats(self) -> dict[str, float]:
-        return {k: float(v.detach()) for k, v in vars(self).items()}
+        return {k: float(v.detach()) for k, v in vars(self).items() if v is not None}
 
 
 class PlannerLoss(torch.nn.Module):
@@ -150,9 +168,11 @@ class PlannerLoss(torch.nn.Module):
         score_targets: Tensor | None = None,
         candidate_targets: Tensor | None = None,
         score_mask: Tensor | None = None,
+        candidates: Tensor | None = None,
     ) -> LossTerms:
         """human (B, T, 3); teacher_indices (B, M) into the vocabulary (−1 = padding); score_targets (B, N, K) for the
-        proposals (offline or from a `ScoreFn`); candidate_targets (B, M, K) for `out.candidate_*`."""
+        proposals (offline or from a `ScoreFn`); candidate_targets (B, M, K) for `out.candidate_*`; candidates
+        (B, M, T, 3) the candidate trajectories (for the imitation head's targets)."""
         zero = torch.zeros((), device=human.device)
         imitation = imitation_loss(out.iterations, human, self.cfg.stage_weights)
         mtd = zero
@@ -176,4 +196,11 @@ class PlannerLoss(torch.nn.Module):
                 score_mask,
             )
         total = imitation + self.cfg.mtd_weight * mtd + scores
-        return LossTerms(total, imitation, mtd, scores)
+        im_score = None
+        if out.imitation_score is not None and self.cfg.imitation_score_weight > 0:
+            tau = self.cfg.imitation_tau_m
+            im_score = imitation_score_loss(out.imitation_score, out.trajectories, human, tau)
+            if out.candidate_imitation_score is not None and candidates is not None:
+                im_score = im_score + imitation_score_loss(out.candidate_imitation_score, candidates, human, tau)
+            total = total + self.cfg.imitation_score_weight * im_score
+        return LossTerms(total, imitation, mtd, scores, im_score)

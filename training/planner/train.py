@@ -85,6 +85,11 @@ def align_data_with_model(cfg: TrainConfig) -> None:
         cfg.data.image.out_width = cfg.model.image_width
         cfg.data.image.out_height = cfg.model.image_height
         cfg.model.camera = data_camera_name(cfg.data)
+    if cfg.model.target_point_input and cfg.data.kind != "bench2drive":
+        raise ValueError(
+            f"model.target_point_input=true needs route target points, which data={cfg.data.kind} does not "
+            "provide (only data=bench2drive does); set model.target_point_input=false"
+        )
 
 
 def data_metadata(cfg: TrainConfig) -> dict[str, Any]:
@@ -268,7 +273,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
             candidates = None
             if b.score_candidates is not None:
                 candidates = vocabulary.to(device)[b.score_candidates]
-            result = net(b.video, b.status, b.projection, candidates)
+            result = net(b.video, b.status, b.projection, candidates, b.target_point)
             targets = score_fn(result.trajectories.detach(), b) if online and score_fn is not None else None
             terms = loss_fn(
                 result,
@@ -277,6 +282,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
                 score_targets=targets,
                 candidate_targets=b.score_labels,
                 score_mask=b.score_mask,
+                candidates=candidates,
             )
             opt.zero_grad(set_to_none=True)
             terms.total.backward()
