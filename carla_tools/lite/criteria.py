@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +110,9 @@ class RouteCriteria:
         self._last_collision_time = -1e9
         self._last_collision_loc: np.ndarray | None = None
         self._last_red: str | None = None
+        # signalled approaches of the ego's lane whose light was red while the ego's front was within 15 m before
+        # its stop line (lite only: the denominator of "red lights obeyed")
+        self.red_encounters: set[tuple[str, int]] = set()
         self._blocked_since = 0.0
         self._timeout_index = 0
         self._timeout_value = 300.0
@@ -212,6 +216,7 @@ class RouteCriteria:
         if not lights:
             return
         tail_lane = int(world.town.nearest_lanes(tail_far[None])[0][0])
+        self._red_ahead(world, lights, p[:2] + ext * u, u)
         for lv in lights:
             if lv.from_lane != tail_lane or lv.tls_id == self._last_red:
                 continue
@@ -219,10 +224,7 @@ class RouteCriteria:
             if u @ lane_dir <= 0:
                 continue
             # the state of the connection the ego takes: the signalled junction lane nearest to it
-            same = [x for x in lights if x.from_lane == lv.from_lane]
-            via_d = [float(np.hypot(*(world.town.lanes[x.via_lane].shape - p[:2]).T).min()) for x in same]
-            state = same[int(np.argmin(via_d))].state
-            if state != "r":
+            if self._connection_state(world, lights, lv, p[:2]) != "r":
                 continue
             n = np.array([-lane_dir[1], lane_dir[0]]) * 0.6 * lv.width
             if _segments_cross(tail_close, tail_far, lv.stop_xy + n, lv.stop_xy - n):
@@ -233,6 +235,26 @@ class RouteCriteria:
                 )
                 self._last_red = lv.tls_id
                 break
+
+    @staticmethod
+    def _connection_state(world: LiteWorld, lights: list[Any], lv: Any, p: np.ndarray) -> str:
+        """The state of the connection the ego takes from `lv`'s lane: the signalled junction lane nearest to it."""
+        same = [x for x in lights if x.from_lane == lv.from_lane]
+        via_d = [float(np.hypot(*(world.town.lanes[x.via_lane].shape - p).T).min()) for x in same]
+        return str(same[int(np.argmin(via_d))].state)
+
+    def _red_ahead(self, world: LiteWorld, lights: list[Any], front: np.ndarray, u: np.ndarray) -> None:
+        """Count a red-light encounter: a red stop line of the ego's own lane 0–15 m ahead of its front."""
+        front_lane = int(world.town.nearest_lanes(front[None])[0][0])
+        for lv in lights:
+            key = (str(lv.tls_id), int(lv.from_lane))
+            if lv.from_lane != front_lane or key in self.red_encounters:
+                continue
+            ahead = float((lv.stop_xy - front) @ u)
+            if not 0.0 <= ahead <= 15.0 or u @ np.array([math.cos(lv.heading), math.sin(lv.heading)]) <= 0:
+                continue
+            if self._connection_state(world, lights, lv, front) == "r":
+                self.red_encounters.add(key)
 
     def _in_route(self, loc: np.ndarray, carla_loc: tuple[float, float, float]) -> None:
         hi = min(self._dev_index + 6, self._n)

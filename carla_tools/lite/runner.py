@@ -199,6 +199,11 @@ def run_route(
         failure=failure or criteria.failure,
     )
     record["meta"]["lite_scenarios"] = staged  # which scenarios were staged, triggered, ended (lite only)
+    # red lights met on the route (front within 15 m of a red stop line of its lane) and run (lite only)
+    record["meta"]["red_lights"] = {
+        "encountered": len(criteria.red_encounters),
+        "run": len(criteria.infractions.get("red_light", [])),
+    }
     if agent_stats is not None:
         record["meta"]["agent_stats"] = agent_stats  # the agent's own per-route figures (lite only)
     return record

@@ -146,5 +146,7 @@ def test_running_a_red_light_closed_loop(tmp_path: Path) -> None:
     assert len(rec["infractions"]["red_light"]) == 1
     assert rec["infractions"]["red_light"][0].startswith("Agent ran a red light ")
     assert rec["scores"]["score_penalty"] == 0.7 and rec["status"] == "Completed"
+    assert rec["meta"]["red_lights"] == {"encountered": 1, "run": 1}
     rec = run_route(_route("25968"), LiteExpert, tmp_path, config=cfg)
     assert rec["infractions"]["red_light"] == [] and rec["scores"]["score_composed"] == 100.0
+    assert rec["meta"]["red_lights"]["run"] == 0

@@ -140,9 +140,10 @@ def test_red_light_run_is_detected(world: LiteWorld) -> None:
     crit = RouteCriteria(world)
     world._light_states = {t: "r" * 64 for t in world._light_states}
     u = np.array([math.cos(link.stop_heading), math.sin(link.stop_heading)])
-    for along in (1.0, 2.5, 4.0, 5.5):  # the tail crosses the stop line
+    for along in (-25.0, -12.0, -6.0, 1.0, 2.5, 4.0, 5.5):  # approaches, then the tail crosses the stop line
         _teleport(world, link.stop_xy + along * u, link.stop_heading, 5.0)
         crit.update(world)
+        assert len(crit.red_encounters) == (along >= -12.0)  # met once the front is within 15 m of the line
     msgs = crit.infractions["red_light"]
     assert len(msgs) == 1 and msgs[0].startswith("Agent ran a red light ") and " at (x=" in msgs[0]
     assert crit.penalty() == pytest.approx(0.7)
@@ -154,10 +155,10 @@ def test_green_light_is_not_an_infraction(world: LiteWorld) -> None:
     crit = RouteCriteria(world)
     world._light_states = {t: "G" * 64 for t in world._light_states}
     u = np.array([math.cos(link.stop_heading), math.sin(link.stop_heading)])
-    for along in (1.0, 2.5, 4.0, 5.5):
+    for along in (-12.0, -6.0, 1.0, 2.5, 4.0, 5.5):
         _teleport(world, link.stop_xy + along * u, link.stop_heading, 5.0)
         crit.update(world)
-    assert crit.infractions["red_light"] == []
+    assert crit.infractions["red_light"] == [] and not crit.red_encounters
 
 
 def test_route_deviation_and_blocked_end_the_route(world: LiteWorld) -> None:

@@ -99,6 +99,8 @@ def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path
     run.mkdir(parents=True)
     a = [rec(ids[0], 100.0, False), rec(ids[1], 100.0, True)]
     b = [rec(ids[2], 50.0, False)]
+    a[0]["meta"]["red_lights"] = {"encountered": 3, "run": 1}
+    a[1]["meta"]["red_lights"] = {"encountered": 0, "run": 1}  # run without a registered encounter: met as well
     (run / "seed0_part0.json").write_text(json.dumps(checkpoint(a, 55, [])))
     (run / "seed0_part1.json").write_text(json.dumps(checkpoint(b, 55, [])))
     rows, table = eval_table(tmp_path / "eval", EVAL_ROUTES)
@@ -107,7 +109,8 @@ def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path
     assert abs(row["ds"] - (100 + 60 + 50) / 55) < 1e-9  # missing routes count 0
     assert abs(row["sr"] - 100 / 55) < 1e-9
     assert abs(row["per_km"]["collisions_vehicle"] - 1 / 2.5) < 1e-3  # 1 collision over 2.5 km driven
-    assert "| model | 1 |" in table
+    assert (row["red_lights_met"], row["red_lights_run"]) == (4, 2) and row["red_lights_obeyed_pct"] == 50.0
+    assert "| model | 1 |" in table and "| 50 % of 4 |" in table
     assert table_main([str(tmp_path / "eval"), "--routes", str(EVAL_ROUTES)]) == 0
     assert json.loads((tmp_path / "eval" / "table.json").read_text())[0]["routes_done"] == 3
 
