@@ -36,6 +36,9 @@ COMMANDS: dict[str, Command] = {
     "replay": Command("agent.replay.cli", "render an agent recording (MP4 + Rerun), compare it with another model"),
     "cache-data": Command("training.data.cli_cache", "cache training features of data=navsim|bench2drive (resumable)"),
     "train": Command("training.planner.train", "train a planner (baseline / proposal-centric) with Hydra configs"),
+    "selection-report": Command(
+        "training.planner.selection_report", "open loop: does the scorer pick the expert-like proposal?"
+    ),
     "pretrain": Command("training.pretrain.command", "V-JEPA pretraining of the encoder on driving video"),
     "teachers": Command("training.scoring.teachers", "score a vocabulary on every scene and write the teacher index"),
     "vocab": Command("training.scoring.vocab", "build a trajectory vocabulary by k-means, or show the published one"),

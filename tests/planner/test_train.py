@@ -194,3 +194,29 @@ def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path):
     assert "im" in out.subscores and out.subscores["im"].shape == out.scores.shape
     final = out.scores / out.subscores["im"]  # scores = sigmoid(final) · im (imitation_weight 1)
     assert np.all((final > 0) & (final <= 1 + 1e-6))
+
+
+def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, capsys):
+    import numpy as np
+
+    from tests.training.synth_data import write_b2d_clip
+
+    t = np.arange(60) / 10.0
+    poses = np.stack([np.full(60, 100.0), 200.0 - 5.0 * t, np.full(60, -90.0)], -1)
+    write_b2d_clip(tmp_path / "b2d", "ParkingExit", "Town12_Route922_Weather12", poses)
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    args = [*tiny_overrides("bench2drive"), "data=bench2drive", f"data.root={tmp_path / 'b2d'}", f"vocabulary={vocab}",
+            "model.target_point_input=true", "steps=1", "batch_size=2", f"out={tmp_path / 'run'}"]  # fmt: skip
+    train(dj_config.compose("train", TrainConfig, args))
+    data = ["data=bench2drive", f"data.root={tmp_path / 'b2d'}", f"checkpoint={tmp_path / 'run'}", "threads=1"]
+    assert cli_main(["selection-report", *data, "min_speed=4", f"out={tmp_path / 'r.json'}"]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["samples"] == 3 and abs(report["x_expert"] - 20.0) < 1e-3  # 5 m/s for 4 s
+    assert report["ade_closest"] <= report["ade_chosen"] + 1e-9
+    assert set(report["subscores_chosen"]) >= {"nc", "dac", "ep"}
+    assert "ADE to the expert: chosen" in capsys.readouterr().out
+    assert cli_main(["selection-report", *data, "min_speed=6"]) == 2
+    assert "no sample of 3 matches min_speed=6.0" in capsys.readouterr().err
+    assert cli_main(["selection-report", "data=bench2drive", f"data.root={tmp_path / 'b2d'}",
+                     f"checkpoint={tmp_path / 'nothing'}"]) == 2  # fmt: skip
+    assert "no planner checkpoint" in capsys.readouterr().err
