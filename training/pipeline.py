@@ -246,6 +246,8 @@ def eval_commands(cfg: LearnConfig) -> list[list[str]]:
                         ",".join(ids),
                         "--out",
                         str(d / "eval" / name / f"seed{seed}_part{part}.json"),
+                        "--metric-dir",
+                        str(d / "eval" / name / f"metric_seed{seed}"),
                     )
                 )
     return cmds

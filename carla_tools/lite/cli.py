@@ -26,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("routes", nargs="?", type=Path, help="Bench2Drive / leaderboard route XML")
     p.add_argument("--out", type=Path, default=Path("results/lite/lite_checkpoint.json"), help="checkpoint JSON")
+    p.add_argument(
+        "--metric-dir", type=Path, default=None,
+        help="folder of the per-route <save_name>/metric_info.json (comfort, efficiency); default: --out's folder",
+    )  # fmt: skip
     p.add_argument("--agent", type=Path, default=EXPERT, help="agent module file (default: the lite expert)")
     p.add_argument("--agent-config", default="", help="passed to the agent's setup()")
     p.add_argument("--route-ids", default="", help="comma-separated route ids to run (default: all lite routes)")
@@ -183,7 +187,7 @@ def main(argv: list[str]) -> int:
         snapshots = RouteSnapshots(ns.snapshots)
     try:
         result = run_routes(routes, lambda: instantiate(cls), ns.out, ns.agent_config, cfg,
-                            resume=not ns.no_resume, on_step=snapshots)  # fmt: skip
+                            resume=not ns.no_resume, out_dir=ns.metric_dir, on_step=snapshots)  # fmt: skip
     finally:
         if snapshots is not None:
             snapshots.close()

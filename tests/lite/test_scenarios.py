@@ -278,10 +278,12 @@ def test_cli_writes_one_snapshot_log_per_route(tmp_path: Path) -> None:
 
     out = tmp_path / "ckpt.json"
     args = ["lite", str(LITE_ROUTES), "--route-ids", "24211,24224", "--max-route-m", "25", "--vehicles", "4",
-            "--out", str(out), "--snapshots", str(tmp_path / "snap")]  # fmt: skip
+            "--out", str(out), "--snapshots", str(tmp_path / "snap"), "--metric-dir", str(tmp_path / "m")]  # fmt: skip
     assert cli_main(args) == 0
     records = json.loads(out.read_text())["_checkpoint"]["records"]
     for rec in records:
+        assert (tmp_path / "m" / rec["save_name"] / "metric_info.json").is_file()  # --metric-dir, not --out's folder
+        assert not (tmp_path / rec["save_name"]).exists()
         rid = rec["route_id"].split("_")[1]
         lines = read_snapshots(tmp_path / "snap" / f"{rid}.jsonl")
         assert len(lines) == round(rec["meta"]["duration_game"] / 0.05)

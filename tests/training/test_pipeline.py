@@ -67,8 +67,10 @@ def test_eval_runs_every_model_and_seed(tmp_path: Path) -> None:
     configs = [c for c in cmds if c[3] == "agent-config"]
     assert len(configs) == 2 and any("selection=argmax" in c for c in configs[1])
     runs = [c for c in cmds if c[3] == "lite"]
-    names = [Path(c[-1]).name for c in runs]
+    names = [Path(c[c.index("--out") + 1]).name for c in runs]
     assert names == ["seed0_part0.json", "seed0_part1.json", "seed2_part0.json", "seed2_part1.json"] * 2
+    metric = [Path(c[c.index("--metric-dir") + 1]).name for c in runs]
+    assert metric == ["metric_seed0", "metric_seed0", "metric_seed2", "metric_seed2"] * 2  # comfort, per seed
     # the two shards of a seed split the routes between them
     ids = [set(c[c.index("--route-ids") + 1].split(",")) for c in runs[:2]]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 55
@@ -103,8 +105,16 @@ def test_eval_table_merges_route_shards_and_counts_missing_routes(tmp_path: Path
     a[1]["meta"]["red_lights"] = {"encountered": 0, "run": 1}  # run without a registered encounter: met as well
     (run / "seed0_part0.json").write_text(json.dumps(checkpoint(a, 55, [])))
     (run / "seed0_part1.json").write_text(json.dumps(checkpoint(b, 55, [])))
+    smooth = {"acceleration": [0.0, 0.0, 0.0], "angular_velocity": [0.0, 0.0, 0.0], "forward_vector": [1.0, 0.0, 0.0],
+              "right_vector": [0.0, 1.0, 0.0]}  # fmt: skip
+    jerky = [{**smooth, "acceleration": [6.0 * (-1) ** i, 0.0, 0.0]} for i in range(40)]  # ±6 m/s² every step
+    for rec_, steps in ((a[0], [smooth] * 40), (a[1], jerky)):  # two routes' metric_info.json of seed 0
+        (run / "metric_seed0" / rec_["save_name"]).mkdir(parents=True)
+        info = {str(i): e for i, e in enumerate(steps)}
+        (run / "metric_seed0" / rec_["save_name"] / "metric_info.json").write_text(json.dumps(info))
     rows, table = eval_table(tmp_path / "eval", EVAL_ROUTES)
     (row,) = rows
+    assert row["comfort_pct"] == 50.0  # mean over the routes with a file: 100 % and 0 % of comfortable windows
     assert row["seeds"] == 1 and row["routes_done"] == 3 and row["routes"] == 55
     assert abs(row["ds"] - (100 + 60 + 50) / 55) < 1e-9  # missing routes count 0
     assert abs(row["sr"] - 100 / 55) < 1e-9
