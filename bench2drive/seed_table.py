@@ -80,13 +80,13 @@ def seed_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
     for r in rows:
         inf = ", ".join(f"{k.replace('collisions_', 'coll. ')} {v:.2f}" for k, v in r["per_km"].items()) or "none"
         pc = f"{r['plan_change_m']:.3f}" if r["plan_change_m"] is not None else "–"
-        smooth = f"{r['comfort_pct']:.1f}" if r["comfort_pct"] is not None else "–"
+        comf = f"{r['comfort_pct']:.1f}" if r["comfort_pct"] is not None else "–"
         red = "–"
         if r["red_lights_obeyed_pct"] is not None:
             red = f"{r['red_lights_obeyed_pct']:.0f} % of {r['red_lights_met']}"
         lines.append(
             f"| {r['run']} | {r['seeds']} | {r['ds']:.2f} ({r['ds_min']:.2f}–{r['ds_max']:.2f}) | {r['sr']:.1f} | "
-            f"{r['rc']:.1f} | {r['routes_done']}/{r['routes']} | {inf} | {red} | {smooth} | {pc} |"
+            f"{r['rc']:.1f} | {r['routes_done']}/{r['routes']} | {inf} | {red} | {comf} | {pc} |"
         )
     return rows, "\n".join(lines) + "\n"
 
