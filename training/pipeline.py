@@ -14,11 +14,13 @@ Stages (default order; `--stages a,b` picks some):
 * `cache`    — `drive-jepa cache-data`: decoded, resized model inputs, `<out>/cache`;
 * `pretrain` — `drive-jepa pretrain`: V-JEPA on the collected front-camera video (tiny ViT), `<out>/pretrain`;
 * `train`    — `drive-jepa train`: the proposal-centric planner with MTD and the scorer head on the clips, encoder
-  initialised from the pretraining, `<out>/planner`; ablations (`--ablations`): `train_human` (MTD off, λ = 0)
-  and `train_scratch` (encoder not pretrained);
-* `eval`     — `drive-jepa lite` on the evaluation routes for each model and seed (`<out>/eval/<name>/seed<k>.json`,
-  resumable per route) and `drive-jepa report` of them side by side; `--eval-argmax` adds the trained model with
-  argmax instead of momentum selection;
+  initialised from the pretraining, `<out>/planner`; ablations (`--ablations`): `planner_human` (MTD off, λ = 0)
+  and `planner_scratch` (encoder not pretrained);
+* `eval`     — `drive-jepa lite` on the evaluation routes for each model and seed (`<out>/eval/<name>/seed<k>_part<j>
+  .json`, resumable per route), the route follower and the lite expert beside them (`--no-eval-baselines`: not),
+  `drive-jepa report` of them side by side and `drive-jepa eval-table`; `--eval-argmax` adds the trained model with
+  argmax instead of momentum selection. A model trained again since its evaluation gets a fresh one (the old
+  records move to `<out>/eval_stale/`);
 * `ship`     — the trained checkpoint's final step (safetensors + model.yaml + metadata) and a model card with
   the data, steps, wall time per stage, machine and evaluation numbers, written to `--ship-to`.
 """
@@ -88,6 +90,7 @@ class LearnConfig:
     eval_routes: Path = EVAL_ROUTES
     eval_seeds: tuple[int, ...] = (0,)
     eval_argmax: bool = False
+    eval_baselines: bool = True  # also the route follower and the lite expert (cheap; resumed like the rest)
     ship_to: Path | None = None
     extra_train: tuple[str, ...] = field(default_factory=tuple)
 
@@ -210,12 +213,35 @@ def stage_commands(cfg: LearnConfig, stage: str) -> list[list[str]]:
     return []
 
 
-def eval_runs(cfg: LearnConfig) -> list[tuple[str, list[str]]]:
-    """(run name, agent-config overrides) of the evaluation: every trained model, plus argmax selection."""
-    runs = [(name, [f"checkpoint={cfg.out / name}"]) for name in models(cfg)]
+def eval_runs(cfg: LearnConfig) -> list[tuple[str, list[str] | None]]:
+    """(run name, `agent-config` arguments, None for the lite expert) of the evaluation: every trained model, argmax
+    selection (`--eval-argmax`), and the baselines (`--eval-baselines`): the route follower and the expert."""
+    ckpt = ["model=checkpoint", "threads=1"]
+    runs: list[tuple[str, list[str] | None]] = [(name, [*ckpt, f"checkpoint={cfg.out / name}"]) for name in models(cfg)]
     if cfg.eval_argmax:
-        runs.append(("planner_argmax", [f"checkpoint={cfg.out / 'planner'}", "selection=argmax"]))
+        runs.append(("planner_argmax", [*ckpt, f"checkpoint={cfg.out / 'planner'}", "selection=argmax"]))
+    if cfg.eval_baselines:
+        runs += [("route_follower", ["model=route_follow"]), ("expert", None)]
     return runs
+
+
+def evaluated_checkpoint(args: list[str] | None) -> Path | None:
+    """The checkpoint folder an evaluation run's agent-config arguments name (None: a baseline)."""
+    for a in args or []:
+        if a.startswith("checkpoint="):
+            return Path(a.split("=", 1)[1])
+    return None
+
+
+def checkpoint_fingerprint(run_dir: Path) -> dict[str, str]:
+    """Which weights a training run's latest checkpoint holds: its step folder and the weights' SHA-256."""
+    import hashlib
+
+    from agent.planner.checkpoint import resolve_checkpoint
+
+    step = resolve_checkpoint(run_dir / "checkpoints")
+    digest = hashlib.sha256((step / "model.safetensors").read_bytes()).hexdigest()
+    return {"checkpoint": str(step), "sha256": digest}
 
 
 def eval_commands(cfg: LearnConfig) -> list[list[str]]:
@@ -227,19 +253,19 @@ def eval_commands(cfg: LearnConfig) -> list[list[str]]:
     routes = sorted(load_routes(cfg.eval_routes), key=lambda r: -len(r.waypoints))
     shards = [[r.id for r in routes[k :: cfg.workers]] for k in range(cfg.workers)]
     shards = [s for s in shards if s]
-    for name, overrides in eval_runs(cfg):
-        agent_yaml = d / "eval" / name / "agent.yaml"
-        cmds.append(_py("agent-config", "model=checkpoint", "threads=1", *overrides, "--out", str(agent_yaml)))
+    for name, agent_args in eval_runs(cfg):
+        agent: list[str] = []  # the lite expert: `drive-jepa lite`'s default agent
+        if agent_args is not None:
+            agent_yaml = d / "eval" / name / "agent.yaml"
+            cmds.append(_py("agent-config", *agent_args, "--out", str(agent_yaml)))
+            agent = ["--agent", str(ROOT / "agent" / "leaderboard_agent.py"), "--agent-config", str(agent_yaml)]
         for seed in cfg.eval_seeds:
             for part, ids in enumerate(shards):  # one route runner per core, each on a share of the routes
                 cmds.append(
                     _py(
                         "lite",
                         str(cfg.eval_routes),
-                        "--agent",
-                        str(ROOT / "agent" / "leaderboard_agent.py"),
-                        "--agent-config",
-                        str(agent_yaml),
+                        *agent,
                         "--seed",
                         str(seed),
                         "--route-ids",
@@ -282,6 +308,7 @@ class Pipeline:
         if stage == "teachers":
             self._shard_clips()
         if stage == "eval":
+            self._set_aside_stale_evaluations()
             cmds = eval_commands(self.cfg)
         elif stage == "ship":
             cmds = []
@@ -326,6 +353,31 @@ class Pipeline:
         print(f"learn: {stage}: {st['status']} in {time.time() - t0:.0f} s", flush=True)
         return ok
 
+    def _set_aside_stale_evaluations(self) -> None:
+        """A model's evaluation folder holds the records of the weights it evaluated (`evaluated.json`); when the
+        model was trained again since, the folder moves to `OUT/eval_stale/<run>-<sha8>` (nothing is deleted) and
+        the run starts afresh, so that resumed routes never mix two models."""
+        for name, agent_args in eval_runs(self.cfg):
+            ckpt = evaluated_checkpoint(agent_args)
+            if ckpt is None:
+                continue
+            run_dir = self.cfg.out / "eval" / name
+            try:
+                now = checkpoint_fingerprint(ckpt)
+            except (FileNotFoundError, OSError):
+                continue  # not trained: `agent-config` says so in the eval log
+            mark = run_dir / "evaluated.json"
+            if run_dir.is_dir() and any(run_dir.glob("seed*.json")):
+                before = json.loads(mark.read_text()) if mark.is_file() else {"sha256": "unknown"}
+                if before.get("sha256") != now["sha256"]:
+                    aside = self.cfg.out / "eval_stale" / f"{name}-{str(before.get('sha256'))[:8]}"
+                    aside.parent.mkdir(parents=True, exist_ok=True)
+                    run_dir.rename(aside)
+                    print(f"learn: eval: {name} evaluated other weights ({before.get('checkpoint', '?')}); "
+                          f"its records moved to {aside}")  # fmt: skip
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(mark, now)
+
     def _shard_clips(self) -> None:
         """`teachers/shard<k>/clips/<clip>` symlinks: clip i goes to shard i mod workers (stable as clips grow)."""
         clips = sorted(p for p in (self.cfg.out / "data" / "clips").glob("*") if (p / "anno").is_dir())
@@ -367,7 +419,8 @@ class Pipeline:
         while pending or active:
             while pending and len(active) < max(1, self.cfg.workers):
                 c = pending.pop(0)
-                name = Path(c[-1]).parent.name + "_" + Path(c[-1]).stem if stage == "eval" else c[c.index("--out") + 1]
+                dest = Path(c[c.index("--out") + 1])
+                name = dest.parent.name + "_" + dest.stem if stage == "eval" else str(dest)
                 f = open(self.cfg.out / "logs" / f"{stage}_{Path(name).name}.log", "a")  # noqa: SIM115 (closed below)
                 active.append((subprocess.Popen(c, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT), f))
             time.sleep(2.0)
@@ -470,6 +523,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-routes", type=Path, default=EVAL_ROUTES)
     p.add_argument("--eval-seeds", default="0", help="lite-world seeds of the evaluation")
     p.add_argument("--eval-argmax", action="store_true", help="also evaluate argmax instead of momentum selection")
+    p.add_argument(
+        "--no-eval-baselines", action="store_true",
+        help="evaluate only the trained models (default: also the route follower and the lite expert)",
+    )  # fmt: skip
     p.add_argument("--ship-to", type=Path, default=None, help="where `ship` writes the checkpoint (default OUT/ship)")
     p.add_argument("--dry-run", action="store_true", help="print the stages' commands and exit")
     return p
@@ -509,6 +566,7 @@ def main(argv: list[str]) -> int:
             eval_routes=ns.eval_routes,
             eval_seeds=_ints(ns.eval_seeds, "--eval-seeds"),
             eval_argmax=ns.eval_argmax,
+            eval_baselines=not ns.no_eval_baselines,
             ship_to=ns.ship_to,
             extra_train=tuple(ns.train_override),
         )

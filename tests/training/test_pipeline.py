@@ -21,7 +21,8 @@ def test_dry_run_lists_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture
     assert sum("vjepa_checkpoint=" in ln for ln in train) == 2  # the not-pretrained ablation has none
     assert sum("loss.mtd_weight=0" in ln for ln in train) == 1
     lite = [ln for ln in lines if " lite " in ln]
-    assert len(lite) == 4 * 2 * 2  # 3 models + argmax, 2 seeds, 2 route shards (one per worker)
+    assert len(lite) == 6 * 2 * 2  # 3 models + argmax + route follower + expert, 2 seeds, 2 route shards
+    assert sum("--agent " not in ln for ln in lite) == 2 * 2  # the lite expert is `lite`'s own default agent
     assert not (tmp_path / "p").exists()  # a dry run writes nothing
 
 
@@ -62,10 +63,12 @@ def test_finished_stages_are_skipped_and_failures_recorded(tmp_path: Path, capsy
 
 
 def test_eval_runs_every_model_and_seed(tmp_path: Path) -> None:
-    cfg = LearnConfig(out=tmp_path, eval_seeds=(0, 2), eval_argmax=True)
+    cfg = LearnConfig(out=tmp_path, eval_seeds=(0, 2), eval_argmax=True, eval_baselines=False)
     cmds = eval_commands(cfg)
     configs = [c for c in cmds if c[3] == "agent-config"]
     assert len(configs) == 2 and any("selection=argmax" in c for c in configs[1])
+    with_baselines = eval_commands(LearnConfig(out=tmp_path, eval_seeds=(0, 2)))
+    assert [c[4] for c in with_baselines if c[3] == "agent-config"] == ["model=checkpoint", "model=route_follow"]
     runs = [c for c in cmds if c[3] == "lite"]
     names = [Path(c[c.index("--out") + 1]).name for c in runs]
     assert names == ["seed0_part0.json", "seed0_part1.json", "seed2_part0.json", "seed2_part1.json"] * 2
@@ -155,3 +158,28 @@ def test_lite_training_defaults_give_way_to_overrides(tmp_path: Path) -> None:
     cmd = train_command(cfg, "planner", ())
     assert "standing_keep=0.25" not in cmd and "model.target_point_input=true" not in cmd
     assert cmd[-2:] == ["standing_keep=1.0", "model.target_point_input=false"]
+
+
+def test_a_retrained_model_gets_a_fresh_evaluation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.pipeline import Pipeline
+
+    def weights(value: bytes) -> None:
+        step = tmp_path / "planner" / "checkpoints" / "step_00000010"
+        step.mkdir(parents=True, exist_ok=True)
+        (step / "model.safetensors").write_bytes(value)
+        (tmp_path / "planner" / "checkpoints" / "latest").write_text("step_00000010")
+
+    cfg = LearnConfig(out=tmp_path, eval_baselines=False)
+    pipe = Pipeline(cfg)
+    weights(b"first")
+    pipe._set_aside_stale_evaluations()
+    run = tmp_path / "eval" / "planner"
+    (run / "seed0_part0.json").write_text("{}")  # records of the first weights
+    pipe._set_aside_stale_evaluations()  # same weights: the records stay and resume
+    assert (run / "seed0_part0.json").is_file()
+    weights(b"second")
+    pipe._set_aside_stale_evaluations()
+    (aside,) = (tmp_path / "eval_stale").iterdir()
+    assert (aside / "seed0_part0.json").read_text() == "{}" and not (run / "seed0_part0.json").exists()
+    assert "evaluated other weights" in capsys.readouterr().out
+    assert json.loads((run / "evaluated.json").read_text())["checkpoint"].endswith("step_00000010")
