@@ -171,6 +171,8 @@ def stage_commands(cfg: LearnConfig, stage: str) -> list[list[str]]:
                 str(cfg.teacher_every_s),
                 "--map-radius",
                 "70",
+                "--threads",
+                "1",
                 "--max-seconds",
                 str(cfg.teacher_budget_s),
                 "--no-progress",

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tests.conftest import fixtures_dir
@@ -145,3 +146,19 @@ def test_teachers_time_budget_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     assert [r["scene_id"] for r in read_index(index)] == ["scene_04"]
     run(scenes, vpath, out, cfg, progress=False)
     assert [r["scene_id"] for r in read_index(index)] == ["scene_04", "scene_16"]
+
+
+def test_teachers_cli_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.scoring.teachers import main as teachers_main
+
+    scenes, vpath = _dataset(tmp_path)
+    args = ["--scenes", str(scenes), "--vocab", str(vpath), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert teachers_main([*args, "--threads", "0"]) == 2
+    assert "--threads must be ≥ 1, got 0" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    before = torch.get_num_threads()
+    try:
+        assert teachers_main([*args, "--threads", "1", "--cap", "8"]) == 0
+        assert torch.get_num_threads() == 1  # one scorer thread per process (the pipeline runs one per core)
+    finally:
+        torch.set_num_threads(before)
+    assert len(read_index(tmp_path / "o" / "teachers.jsonl")) == 2
