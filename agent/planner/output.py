@@ -31,13 +31,16 @@ class PlannerOutput:
     imitation_weight: float = 1.0
 
     def scores(self) -> Tensor:
-        """Score per proposal in [0, 1] (B, N): sigmoid(final) [· sigmoid(imitation)^imitation_weight]; the
-        baseline's single trajectory scores 1."""
+        """Score per proposal in [0, 1] (B, N): sigmoid(final) [· (sigmoid(imitation) / its max over the
+        proposals)^imitation_weight]; the baseline's single trajectory scores 1. The imitation factor is relative,
+        so that the best-imitating proposal keeps its final score's scale (momentum selection adds a comfort term
+        on that scale)."""
         if self.final_score is None:
             return torch.ones(self.trajectories.shape[:2], device=self.trajectories.device)
         score = torch.sigmoid(self.final_score)
         if self.imitation_score is not None and self.imitation_weight > 0:
-            score = score * torch.sigmoid(self.imitation_score) ** self.imitation_weight
+            im = torch.sigmoid(self.imitation_score)
+            score = score * (im / im.amax(-1, keepdim=True).clamp(min=1e-12)) ** self.imitation_weight
         return score
 
     def best(self) -> Tensor:

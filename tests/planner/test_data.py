@@ -66,7 +66,7 @@ def test_standing_subset_keeps_a_seeded_fraction_of_standing_samples() -> None:
 
     import numpy as np
 
-    from training.planner.data import is_standing, standing_subset
+    from training.planner.data import is_standing, is_start, standing_subset
 
     moving = np.stack([np.arange(1, 9) * 4.0, np.zeros(8), np.zeros(8)], -1)
     still = np.zeros((8, 3))
@@ -82,6 +82,12 @@ def test_standing_subset_keeps_a_seeded_fraction_of_standing_samples() -> None:
     assert kept == list(standing_subset(ds, 0.2, seed=3).indices)  # deterministic
     with pytest.raises(ValueError, match="standing_keep"):
         standing_subset(ds, 1.5)  # type: ignore[arg-type]
+    samples[1].trajectory = moving  # a start: standing now, driving off in its label
+    assert is_start(0.0, moving) and not is_start(0.0, still) and not is_start(6.0, moving)
+    again = list(standing_subset(ds, 0.2, seed=3, start_repeat=3).indices)  # type: ignore[arg-type]
+    assert again.count(1) == 3 and all(again.count(k) == 1 for k in range(0, 400, 4))
+    with pytest.raises(ValueError, match="start_repeat"):
+        standing_subset(ds, 0.2, start_repeat=0)  # type: ignore[arg-type]
 
 
 def test_collate_stacks_target_points_only_when_every_sample_has_one():

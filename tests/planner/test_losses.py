@@ -122,6 +122,7 @@ def test_scores_weigh_in_the_imitation_head():
     props = torch.zeros(1, 2, 2, 3)
     out = PlannerOutput(props, final_score=torch.tensor([[2.0, 1.0]]), imitation_score=torch.tensor([[-3.0, 3.0]]))
     assert out.scores().argmax().item() == 1  # the proposal the imitation head trusts wins
+    assert out.scores()[0, 1].item() == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())  # keeps its scale
     out.imitation_weight = 0.0
     assert out.scores().argmax().item() == 0
     assert torch.equal(out.scores(), torch.sigmoid(out.final_score))

@@ -192,8 +192,7 @@ def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path):
                          np.zeros(2, np.float32), np.array([20.0, 0.0], np.float32))  # fmt: skip
     out = model.plan(inputs)
     assert "im" in out.subscores and out.subscores["im"].shape == out.scores.shape
-    final = out.scores / out.subscores["im"]  # scores = sigmoid(final) · im (imitation_weight 1)
-    assert np.all((final > 0) & (final <= 1 + 1e-6))
+    assert np.all((out.scores > 0) & (out.scores <= 1))
 
 
 def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, capsys):

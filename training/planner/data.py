@@ -364,24 +364,38 @@ def is_standing(speed: float, trajectory: np.ndarray, max_speed: float = 0.5, ma
     return bool(speed < max_speed and float(np.hypot(*np.asarray(trajectory)[-1, :2])) < max_travel_m)
 
 
-def standing_subset(ds: DrivingPlannerDataset, keep: float, seed: int = 0) -> Subset[PlannerSample]:
-    """`ds` with only a `keep` fraction of its standing samples (`is_standing`), drawn with a seeded generator;
-    every other sample stays. Reads only the speed and the label (cache entry fields, or the reader's sample)."""
+def is_start(speed: float, trajectory: np.ndarray, max_speed: float = 0.5, max_travel_m: float = 1.0) -> bool:
+    """A sample whose ego stands (below `max_speed`) and then drives off (at least `max_travel_m` in its label)."""
+    return bool(speed < max_speed and float(np.hypot(*np.asarray(trajectory)[-1, :2])) >= max_travel_m)
+
+
+def standing_subset(
+    ds: DrivingPlannerDataset, keep: float, seed: int = 0, start_repeat: int = 1
+) -> Subset[PlannerSample]:
+    """`ds` with only a `keep` fraction of its standing samples (`is_standing`), drawn with a seeded generator, and
+    each start sample (`is_start`: standing, then driving off) `start_repeat` times; every other sample stays once.
+    Reads only the speed and the label (cache entry fields, or the reader's sample)."""
     if not 0.0 <= keep <= 1.0:
         raise ValueError(f"standing_keep={keep}: expected a fraction in [0, 1]")
+    if start_repeat < 1:
+        raise ValueError(f"start_repeat={start_repeat}: expected an integer ≥ 1")
     inner = ds.dataset
     standing = np.zeros(len(inner), bool)
+    start = np.zeros(len(inner), bool)
     for i in range(len(inner)):
         path = inner.entry_path(i)
         if path is not None and path.is_file():
             with np.load(path, allow_pickle=False) as z:
-                standing[i] = is_standing(float(z["speed"]), z["trajectory"])
+                speed, traj = float(z["speed"]), z["trajectory"]
         else:
             smp = inner.reader[i]
-            standing[i] = is_standing(smp.speed, smp.trajectory)
+            speed, traj = smp.speed, smp.trajectory
+        standing[i], start[i] = is_standing(speed, traj), is_start(speed, traj)
     rng = np.random.default_rng(seed)
     drop = standing & (rng.random(len(inner)) >= keep)
     kept = [int(i) for i in np.flatnonzero(~drop)]
+    kept += [int(i) for i in np.flatnonzero(start)] * (start_repeat - 1)
     print(f"data: {int(standing.sum())} of {len(inner)} samples stand still; {int(standing.sum() - drop.sum())} "
-          f"of them kept (standing_keep={keep}), {len(kept)} samples in all", flush=True)  # fmt: skip
-    return Subset(ds, kept)
+          f"of them kept (standing_keep={keep}); {int(start.sum())} start samples × {start_repeat}; "
+          f"{len(kept)} samples in all", flush=True)  # fmt: skip
+    return Subset(ds, sorted(kept))

@@ -7,8 +7,9 @@ On `samples` recorded samples (seeded draw; those with ego speed ≥ `min_speed`
 it runs the checkpoint and compares the **chosen** proposal (argmax of the scores, as the agent's argmax
 selection) with the **closest** one (least ADE, mean (x, y) distance to the expert's trajectory in EGO_REAR_AXLE):
 ADE of each, how far each goes in the horizon against the expert, and the mean of every predicted sub-score for
-both. A chosen ADE far above the closest one means the proposals hold the expert's plan and the scorer passes it
-over: a scorer problem, not a proposal problem. Prints a table; `out=FILE.json` also writes the figures.
+both (with the final score and, where the scorer has one, the imitation score `im`). A chosen ADE far above the
+closest one means the proposals hold the expert's plan and the scorer passes it over: a scorer problem, not a
+proposal problem. Prints a table; `out=FILE.json` also writes the figures.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
     cfg.data.image.out_width, cfg.data.image.out_height = mc.image_width, mc.image_height
     ds = DrivingDataset(cfg.data)
     model = loaded.model.eval()
-    names = list(mc.proposal.score_names)
+    names = [*mc.proposal.score_names, "final", *(["im"] if mc.proposal.imitation_score else [])]
     order = np.random.default_rng(cfg.seed).permutation(len(ds))
     rows: list[dict[str, float]] = []
     subs_chosen, subs_closest = [], []
@@ -81,6 +82,10 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
         })  # fmt: skip
         if out.sub_scores is not None:
             p = torch.sigmoid(out.sub_scores[0])
+            extra = [out.final_score[0]] if out.final_score is not None else []
+            if out.imitation_score is not None:
+                extra.append(out.imitation_score[0])
+            p = torch.cat([p, torch.sigmoid(torch.stack(extra, -1))], -1) if extra else p
             subs_chosen.append(p[chosen].tolist())
             subs_closest.append(p[closest].tolist())
         if len(rows) >= cfg.samples:

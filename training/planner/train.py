@@ -53,6 +53,9 @@ class TrainConfig:
     # recorded data: the fraction of "standing" samples (speed < 0.5 m/s and under 1 m travelled in the label) kept
     # (a deterministic subset); experts wait a lot (red lights, flows), and a planner fed mostly waits learns to wait
     standing_keep: float = 1.0
+    # recorded data: each "start" sample (standing, then driving off within the label) this many times: with video
+    # input, two identical frames mostly mean "keep standing"; the few starts teach when to go again
+    start_repeat: int = 1
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50
@@ -112,10 +115,10 @@ def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
         from training.planner.data import DrivingPlannerDataset
 
         planner_ds = DrivingPlannerDataset(DrivingDataset(d), m.image_height, m.image_width, m.num_poses)
-        if cfg.standing_keep < 1.0:
+        if cfg.standing_keep < 1.0 or cfg.start_repeat != 1:
             from training.planner.data import standing_subset
 
-            return standing_subset(planner_ds, cfg.standing_keep, cfg.seed)
+            return standing_subset(planner_ds, cfg.standing_keep, cfg.seed, cfg.start_repeat)
         return planner_ds
     if isinstance(d, SyntheticDataConfig):
         return SyntheticPlannerDataset(
