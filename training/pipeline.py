@@ -462,17 +462,21 @@ def report_command(cfg: LearnConfig) -> list[str] | None:
     """`drive-jepa report` of every run under `OUT/eval` (its first seed; shards joined by commas), side by side."""
     eval_dir = cfg.out / "eval"
     runs: list[tuple[str, str]] = []
+    metric_dirs: list[Path] = []  # per run, the first seed's metric_info.json folder (comfort in the report)
     for run_dir in sorted(p for p in eval_dir.iterdir() if p.is_dir()) if eval_dir.is_dir() else []:
         files = sorted(run_dir.glob("seed*.json"))
         if files:
             first = files[0].stem.split("_")[0]
             runs.append((run_dir.name, ",".join(str(f) for f in files if f.stem.split("_")[0] == first)))
+            metric_dirs.append(run_dir / f"metric_{first}")
     if not runs:
         return None
     names = [a for name, _ in runs for a in ("--name", name)]
+    metric = [a for m in metric_dirs for a in ("--metric-dir", str(m))] if all(m.is_dir() for m in metric_dirs) else []
     return _py(
-        "report", *[f for _, f in runs], "--routes", str(cfg.eval_routes), *names, "--out", str(eval_dir / "report")
-    )
+        "report", *[f for _, f in runs], "--routes", str(cfg.eval_routes), *names, *metric,
+        "--out", str(eval_dir / "report"),
+    )  # fmt: skip
 
 
 def _data_summary(out: Path) -> dict[str, Any]:

@@ -147,6 +147,13 @@ def test_report_command_puts_runs_side_by_side(tmp_path: Path) -> None:
     assert runs[1].count(",") == 1 and "seed1" not in runs[1]  # the first seed's shards, joined
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "eval" / "report")
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--name"] == ["expert", "planner"]
+    assert "--metric-dir" not in cmd  # not every run wrote its metric_info files
+    for name in ("expert", "planner"):
+        (tmp_path / "eval" / name / "metric_seed0").mkdir()
+    cmd = report_command(cfg)
+    assert cmd is not None
+    metric = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--metric-dir"]
+    assert metric == [str(tmp_path / "eval" / n / "metric_seed0") for n in ("expert", "planner")]
 
 
 def test_lite_training_defaults_give_way_to_overrides(tmp_path: Path) -> None:
