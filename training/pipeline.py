@@ -46,7 +46,10 @@ from drive_jepa.atomic import write_json_atomic
 STAGES = ("collect", "teachers", "cache", "pretrain", "train", "eval", "ship")
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_ROUTES = ROOT / "carla_tools" / "lite" / "routes" / "bench2drive220_lite.xml"
-DEFAULT_ROUTES = (ROOT / "carla_tools" / "lite" / "routes" / "bench2drive_lite_generated.xml",)
+DEFAULT_ROUTES = (  # carla_tools.lite.collect.TRAINING_ROUTES (not imported: training may not import carla_tools)
+    ROOT / "carla_tools" / "lite" / "routes" / "bench2drive_lite_generated.xml",
+    ROOT / "carla_tools" / "lite" / "routes" / "bench2drive_lite_generated_seed1.xml",
+)
 DEFAULT_VOCAB = ROOT.parent / "shared" / "fixtures" / "vocab" / "navsim_8192.npy"
 
 # The lite Drive-JEPA planner: V-JEPA tiny encoder (96 × 2 layers) on 2 × 128 × 256 frames, 16 proposals × 8 poses,
@@ -67,9 +70,10 @@ LITE_MODEL = (
     "model.target_point_input=true",
     "model.proposal.imitation_score=true",
 )
-# Training settings of every lite run (a `--train-override` of the same key replaces them): a quarter of the
-# standing-still samples (64 % of the collected ones) kept, against the "stand still forever" shortcut.
-LITE_TRAIN = ("standing_keep=0.25",)
+# Training settings of every lite run (a `--train-override` of the same key replaces them), against the "stand still
+# forever" shortcut of a planner that sees two identical frames: 5 % of the standing-still samples kept (64 % of the
+# collected ones), the start samples (standing, then driving off) three times.
+LITE_TRAIN = ("standing_keep=0.05", "start_repeat=3")
 
 
 @dataclass
@@ -79,11 +83,11 @@ class LearnConfig:
     seeds: tuple[int, ...] = (0,)  # lite-world seeds of the collection
     workers: int = 2
     vocab: Path = DEFAULT_VOCAB
-    teacher_every_s: float = 2.0
+    teacher_every_s: float = 4.0
     teacher_budget_s: float = 0.0  # wall-time budget of the teachers stage (0: score every scene)
     pretrain_steps: int = 600
     pretrain_batch: int = 16
-    train_steps: int = 3000
+    train_steps: int = 2250
     train_batch: int = 32
     threads: int = 2
     ablations: bool = False
@@ -375,8 +379,9 @@ class Pipeline:
                     aside = self.cfg.out / "eval_stale" / f"{name}-{str(before.get('sha256'))[:8]}"
                     aside.parent.mkdir(parents=True, exist_ok=True)
                     run_dir.rename(aside)
-                    print(f"learn: eval: {name} evaluated other weights ({before.get('checkpoint', '?')}); "
-                          f"its records moved to {aside}")  # fmt: skip
+                    print(f"learn: eval: {name} was evaluated with other weights (sha256 "
+                          f"{str(before.get('sha256'))[:8]}…, now {now['sha256'][:8]}…); its records moved to "
+                          f"{aside}")  # fmt: skip
             run_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(mark, now)
 
@@ -507,7 +512,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="lite-world seeds of the collection")
     p.add_argument("--workers", type=int, default=2, help="parallel routes (collection, evaluation)")
     p.add_argument("--vocab", type=Path, default=DEFAULT_VOCAB, help="(V, 40, 3) trajectory vocabulary")
-    p.add_argument("--teacher-every", type=float, default=2.0, help="one teacher scene every N seconds of a clip")
+    p.add_argument("--teacher-every", type=float, default=4.0, help="one teacher scene every N seconds of a clip")
     p.add_argument(
         "--teacher-budget",
         type=float,
@@ -515,7 +520,7 @@ def _parser() -> argparse.ArgumentParser:
         help="minutes the teachers stage may score (0: all scenes); scenes left are scored by a later run",
     )
     p.add_argument("--pretrain-steps", type=int, default=600)
-    p.add_argument("--train-steps", type=int, default=3000)
+    p.add_argument("--train-steps", type=int, default=2250)
     p.add_argument("--train-batch", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="torch threads of the training stages")
     p.add_argument(

@@ -61,7 +61,9 @@ from drive_jepa.routes import Route
 
 PACKAGE_ROUTES = Path(__file__).resolve().parent / "routes"
 EVAL_ROUTES = PACKAGE_ROUTES / "bench2drive220_lite.xml"
-GENERATED_ROUTES = PACKAGE_ROUTES / "bench2drive_lite_generated.xml"
+GENERATED_ROUTES = PACKAGE_ROUTES / "bench2drive_lite_generated.xml"  # scenario-routes --per-type 3 --seed 0
+GENERATED_ROUTES_SEED1 = PACKAGE_ROUTES / "bench2drive_lite_generated_seed1.xml"  # the same with --seed 1
+TRAINING_ROUTES = (GENERATED_ROUTES, GENERATED_ROUTES_SEED1)  # what the shipped lite checkpoint was trained on
 ANNO_HZ = 10.0
 ACTOR_RADIUS_M = 60.0  # actors written per frame (Bench2Drive writes those within 50 m)
 EGO_HALF_HEIGHT = 0.75
@@ -444,7 +446,7 @@ def _parser() -> argparse.ArgumentParser:
         "routes",
         type=Path,
         nargs="*",
-        default=[GENERATED_ROUTES],
+        default=list(TRAINING_ROUTES),
         help="route XML files (default: the shipped generated scenario routes; make more with "
         "`drive-jepa scenario-routes --exclude …`)",
     )

@@ -12,6 +12,7 @@ import pytest
 from carla_tools.lite.collect import (
     EVAL_ROUTES,
     GENERATED_ROUTES,
+    TRAINING_ROUTES,
     CollectJob,
     NoiseConfig,
     check_routes,
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 def test_generated_routes_keep_away_from_the_evaluation_routes() -> None:
     evaluation = load_routes(EVAL_ROUTES)
-    generated = load_routes(GENERATED_ROUTES)
-    assert len(generated) >= 80
+    generated = [r for path in TRAINING_ROUTES for r in load_routes(path)]
+    assert len(generated) >= 170 and len({r.id for r in generated}) == len(generated)
     assert check_routes(generated, evaluation, 50.0) == []
     eval_ids = {r.id for r in evaluation}
     assert not eval_ids & {r.id for r in generated}
@@ -181,3 +182,9 @@ def test_annotation_frames_match_the_world(tmp_path: Path) -> None:
             k = int(np.argmin(d))
             assert d[k] < 1e-6
             assert math.isclose(float(F.wrap_angle(tl.trigger.heading - w.lights()[k].heading)), 0.0, abs_tol=1e-6)
+
+
+def test_the_pipeline_collects_on_the_shipped_training_routes() -> None:
+    from training.pipeline import DEFAULT_ROUTES
+
+    assert tuple(DEFAULT_ROUTES) == TRAINING_ROUTES and all(p.is_file() for p in TRAINING_ROUTES)

@@ -160,10 +160,10 @@ def test_lite_training_defaults_give_way_to_overrides(tmp_path: Path) -> None:
     from training.pipeline import LearnConfig, train_command
 
     cmd = train_command(LearnConfig(out=tmp_path), "planner", ())
-    assert "model.target_point_input=true" in cmd and "standing_keep=0.25" in cmd
+    assert "model.target_point_input=true" in cmd and "standing_keep=0.05" in cmd and "start_repeat=3" in cmd
     cfg = LearnConfig(out=tmp_path, extra_train=("standing_keep=1.0", "model.target_point_input=false"))
     cmd = train_command(cfg, "planner", ())
-    assert "standing_keep=0.25" not in cmd and "model.target_point_input=true" not in cmd
+    assert "standing_keep=0.05" not in cmd and "model.target_point_input=true" not in cmd and "start_repeat=3" in cmd
     assert cmd[-2:] == ["standing_keep=1.0", "model.target_point_input=false"]
 
 
@@ -188,5 +188,5 @@ def test_a_retrained_model_gets_a_fresh_evaluation(tmp_path: Path, capsys: pytes
     pipe._set_aside_stale_evaluations()
     (aside,) = (tmp_path / "eval_stale").iterdir()
     assert (aside / "seed0_part0.json").read_text() == "{}" and not (run / "seed0_part0.json").exists()
-    assert "evaluated other weights" in capsys.readouterr().out
+    assert "was evaluated with other weights" in capsys.readouterr().out
     assert json.loads((run / "evaluated.json").read_text())["checkpoint"].endswith("step_00000010")
