@@ -17,11 +17,11 @@ def test_shipped_checkpoint_loads_and_plans() -> None:
     loaded = load_planner_checkpoint(SHIPPED)
     cfg = loaded.config
     assert (cfg.image_height, cfg.image_width) == (128, 256) and cfg.encoder.kind == "vjepa"
-    assert not cfg.ego_motion_input
+    assert not cfg.ego_motion_input and cfg.target_point_input and cfg.proposal.imitation_score
     video = torch.zeros(1, 3, 2, 128, 256)
     status = torch.tensor([[0.0, 1.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0]])
     with torch.no_grad():
-        out = loaded.model(video, status)
+        out = loaded.model(video, status, target_point=torch.tensor([[20.0, 0.0]]))
     assert out.trajectories.shape == (1, cfg.proposal.num_proposals, 8, 3)
-    assert torch.isfinite(out.trajectories).all() and out.final_score is not None
+    assert torch.isfinite(out.trajectories).all() and out.final_score is not None and out.imitation_score is not None
     assert (SHIPPED / "README.md").is_file()
