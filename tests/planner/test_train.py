@@ -146,20 +146,28 @@ def test_metrics_truncation_survives_a_cut_line(tmp_path: Path):
     assert not (tmp_path / "missing.jsonl").exists()
 
 
+def _train_target_point_planner(tmp: Path, steps: int) -> None:
+    """A tiny target-point planner trained on one synthetic Bench2Drive clip (5 m/s south) → tmp/run; clip: tmp/b2d."""
+    import numpy as np
+
+    from tests.training.synth_data import write_b2d_clip
+
+    t = np.arange(60) / 10.0
+    poses = np.stack([np.full(60, 100.0), 200.0 - 5.0 * t, np.full(60, -90.0)], -1)
+    write_b2d_clip(tmp / "b2d", "ParkingExit", "Town12_Route922_Weather12", poses)
+    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    args = [*tiny_overrides("bench2drive"), "data=bench2drive", f"data.root={tmp / 'b2d'}", f"vocabulary={vocab}",
+            "model.target_point_input=true", f"steps={steps}", "batch_size=2", f"out={tmp / 'run'}"]  # fmt: skip
+    train(dj_config.compose("train", TrainConfig, args))
+
+
 def test_target_point_planner_trains_on_bench2drive_and_the_agent_feeds_it(tmp_path: Path):
     import numpy as np
 
     from agent.checkpoint_model import CheckpointPlanModel
     from agent.model_api import ModelInputs
-    from tests.training.synth_data import write_b2d_clip
 
-    t = np.arange(60) / 10.0
-    poses = np.stack([np.full(60, 100.0), 200.0 - 5.0 * t, np.full(60, -90.0)], -1)
-    write_b2d_clip(tmp_path / "b2d", "ParkingExit", "Town12_Route922_Weather12", poses)
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
-    args = [*tiny_overrides("bench2drive"), "data=bench2drive", f"data.root={tmp_path / 'b2d'}", f"vocabulary={vocab}",
-            "model.target_point_input=true", "steps=2", "batch_size=2", f"out={tmp_path / 'run'}"]  # fmt: skip
-    train(dj_config.compose("train", TrainConfig, args))
+    _train_target_point_planner(tmp_path, steps=2)
     model = CheckpointPlanModel.load(tmp_path / "run", device="cpu")
     assert model.loaded.config.target_point_input
     assert model.loaded.metadata["frames"]["target_point"].startswith("route target")
@@ -196,17 +204,8 @@ def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path):
 
 
 def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, capsys):
-    import numpy as np
 
-    from tests.training.synth_data import write_b2d_clip
-
-    t = np.arange(60) / 10.0
-    poses = np.stack([np.full(60, 100.0), 200.0 - 5.0 * t, np.full(60, -90.0)], -1)
-    write_b2d_clip(tmp_path / "b2d", "ParkingExit", "Town12_Route922_Weather12", poses)
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
-    args = [*tiny_overrides("bench2drive"), "data=bench2drive", f"data.root={tmp_path / 'b2d'}", f"vocabulary={vocab}",
-            "model.target_point_input=true", "steps=1", "batch_size=2", f"out={tmp_path / 'run'}"]  # fmt: skip
-    train(dj_config.compose("train", TrainConfig, args))
+    _train_target_point_planner(tmp_path, steps=1)
     data = ["data=bench2drive", f"data.root={tmp_path / 'b2d'}", f"checkpoint={tmp_path / 'run'}", "threads=1"]
     assert cli_main(["selection-report", *data, "min_speed=4", f"out={tmp_path / 'r.json'}"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
