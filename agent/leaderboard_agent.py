@@ -310,8 +310,9 @@ class DriveJEPAAgent(AutonomousAgent):
             self.flush_metric_info()
 
     def flush_metric_info(self) -> None:
-        """Write `<save_dir>/metric_info.json` atomically, in the layout Bench2Drive's comfort tool reads."""
-        if self.save_dir is None or not self.metric_info:
+        """Write `<save_dir>/metric_info.json` atomically, in the layout Bench2Drive's comfort tool reads (nothing
+        when `setup()` did not get that far)."""
+        if getattr(self, "save_dir", None) is None or not getattr(self, "metric_info", None):
             return
         write_json_atomic(self.save_dir / "metric_info.json", self.metric_info, indent=4)
 
@@ -319,8 +320,9 @@ class DriveJEPAAgent(AutonomousAgent):
         self.flush_metric_info()
         recorder = getattr(self, "recorder", None)
         if recorder is not None:
-            last = self.last_info.timestamp if self.last_info else None
-            recorder.close({"ticks": self.step_count, "last_t": last})
+            last_info = getattr(self, "last_info", None)
+            last = last_info.timestamp if last_info else None
+            recorder.close({"ticks": getattr(self, "step_count", 0), "last_t": last})
             self.recorder = None
         if hasattr(self, "policy"):
             self.policy.reset()

@@ -164,3 +164,13 @@ def test_agent_config_cli_writes_a_loadable_file(tmp_path):
     assert cfg.policy.model_period_s == 0.2 and cfg.model == "route_follow"
     with pytest.raises(ValueError, match="checkpoint"):
         la.build_model(la.load_agent_config(out, ["model=checkpoint"]))
+
+
+def test_destroy_after_a_failed_setup_raises_nothing(tmp_path):
+    # the evaluator calls destroy() when setup() raised (e.g. an unreadable agent config): it must not hide that error
+    agent = la.DriveJEPAAgent("localhost", 2000, False)
+    with pytest.raises(Exception):  # noqa: B017 - whatever setup raises for a missing file
+        agent.setup(str(tmp_path / "missing.yaml"))
+    agent.destroy()
+    bare = la.DriveJEPAAgent("localhost", 2000, False)
+    bare.destroy()  # setup never called
