@@ -353,11 +353,11 @@ def _card(r: RunSummary) -> str:
     c, st = r.compat, r.strict
     return (
         f'<div class="card"><h3>{escape(r.name)}</h3>'
-        f'<div><span class="big">DS {pts(c.driving_score)}</span> &nbsp; '
-        f'<span class="big">SR {pct(c.success_rate)}</span></div>'
-        f'<div class="muted">compat (Bench2Drive tools, /220) · eval num {c.eval_num}</div>'
-        f"<div>strict: DS {pts(st.scores.driving_score)} · SR {pct(st.scores.success_rate)} · "
-        f"{st.scores.present}/{st.scores.expected} routes</div>"
+        f'<div><span class="big">DS {pts(st.scores.driving_score)}</span> &nbsp; '
+        f'<span class="big">SR {pct(st.scores.success_rate)}</span></div>'
+        f'<div class="muted">strict · {st.scores.present}/{st.scores.expected} routes</div>'
+        f'<div class="muted">compat (Bench2Drive tools, /220): DS {pts(c.driving_score)} · '
+        f"SR {pct(c.success_rate)} · eval num {c.eval_num}</div>"
         f"<div>Efficiency {pts(c.efficiency)} · Comfort {pct(comfort_value(r, False)[0])} · "
         f"Ability mean {escape(ability_mean_text(r))}</div></div>"
     )

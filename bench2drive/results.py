@@ -216,6 +216,35 @@ def merge_records(records: Sequence[Mapping[str, Any]], *, deduplicate_ids: bool
     }
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The figures to show for a set of evaluated records: strict DS and SR over the routes evaluated (what a
+    researcher means by DS), and the tools' /220 compat DS of merged.json beside it."""
+
+    driving_score: float  # mean score_composed over the evaluated (deduplicated) records, 0–100
+    success_rate: float  # % of them that succeed (Bench2Drive's rule)
+    evaluated: int
+    compat_220: float  # Σ score_composed / 220, as merge_route_json.py and merged.json's "driving score"
+
+    def text(self, expected: int | None = None) -> str:
+        of = f" of {expected}" if expected is not None else ""
+        routes = "route" if (expected if expected is not None else self.evaluated) == 1 else "routes"
+        return (
+            f"driving score {self.driving_score:.2f}, success rate {self.success_rate:.2f} % "
+            f"(strict, {self.evaluated}{of} {routes} evaluated; Bench2Drive /220 compat DS {self.compat_220:.2f})"
+        )
+
+
+def headline(records: Sequence[Mapping[str, Any]]) -> Headline | None:
+    """`Headline` of records (a repeated route_id keeps its later record); None without records."""
+    recs = deduplicate(records)[0]
+    if not recs:
+        return None
+    scores = [float(r["scores"]["score_composed"]) for r in recs]
+    ok = sum(1 for r in recs if is_success(r))
+    return Headline(sum(scores) / len(scores), 100.0 * ok / len(recs), len(recs), sum(scores) / TOOL_ROUTE_COUNT)
+
+
 def write_merged(merged: Mapping[str, Any], path: Path) -> None:
     """Write a merged results dict atomically with the tool's layout (`json.dump(..., indent=4)`)."""
     write_json_atomic(Path(path), dict(merged), indent=4)

@@ -168,10 +168,13 @@ def merge_and_write(store: RecordStore, path: Path | None) -> dict[str, Any]:
 
 
 def running_ds(store: RecordStore) -> float | None:
+    """Strict DS over the routes evaluated so far (not the tools' /220), None before the first record."""
     try:
-        return float(merge_and_write(store, None)["driving score"])
+        from bench2drive.results import headline  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
+    h = headline(store.leaderboard_records())
+    return None if h is None else h.driving_score
 
 
 def write_durations(store: RecordStore, path: Path) -> None:
@@ -228,8 +231,13 @@ def evaluate(
 def finish(store: RecordStore, out: Path) -> str:
     """Write merged.json; returns one line for the user."""
     try:
-        merged = merge_and_write(store, out / "merged.json")
+        merge_and_write(store, out / "merged.json")
     except ImportError as exc:
         print(f"drive-jepa eval: merged.json not written: {exc}", file=sys.stderr)
         return "merged.json not written (bench2drive.results unavailable)"
-    return f"merged.json: driving score {merged.get('driving score')}, {merged.get('eval num')} records"
+    from bench2drive.results import headline  # type: ignore[import-not-found,unused-ignore]
+
+    h = headline(store.leaderboard_records())
+    if h is None:
+        return "merged.json: no route has a record yet"
+    return f"merged.json: {h.text(len(store.docs))}"

@@ -68,6 +68,12 @@ def test_one_run_from_split_files(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert rc == 0 and "1 duplicated" in out
     merged = json.loads((tmp_path / "merged.json").read_text())
     assert merged["eval num"] == 6  # strict merged.json is de-duplicated
+    # the HTML card's big figures are the strict ones over the evaluated routes; /220 only in small print
+    page = (tmp_path / "report.html").read_text()
+    strict_ds = sum(r["scores"]["score_composed"] for r in merged["_checkpoint"]["records"]) / 6
+    assert f'<span class="big">DS {strict_ds:.2f}</span>' in page
+    # the tools count the duplicated record too: 2.066728090909091 (tests/bench2drive/test_results.py)
+    assert "compat (Bench2Drive tools, /220): DS 2.07" in page
 
 
 def test_bad_input_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

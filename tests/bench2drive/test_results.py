@@ -10,6 +10,7 @@ import pytest
 from bench2drive.results import (
     ResultsFileError,
     expand_inputs,
+    headline,
     load_results_file,
     merge_records,
     write_merged,
@@ -58,6 +59,25 @@ def test_merge_deduplicates_later_wins() -> None:
     # tool value 2.066728090909091 counted 30.86 + 100 for 28093; de-duplicated it counts 100 only.
     assert merged["driving score"] == pytest.approx(2.066728090909091 - 30.86 / 220, abs=1e-12)
     assert merged["success rate"] == 3 / 220
+
+
+def test_headline_is_strict_over_the_evaluated_routes() -> None:
+    _, records = _edge("duplicate_records_single_file")
+    merged = merge_records(records)
+    h = headline(records)
+    assert h is not None and h.evaluated == 6
+    assert h.driving_score == pytest.approx(merged["driving score"] * 220 / 6)
+    assert h.success_rate == pytest.approx(100 * 3 / 6)
+    assert h.compat_220 == pytest.approx(merged["driving score"])
+    text = h.text(10)
+    assert text.startswith(f"driving score {h.driving_score:.2f}, success rate 50.00 %")
+    assert "6 of 10 routes evaluated" in text and f"/220 compat DS {merged['driving score']:.2f}" in text
+    perfect = {"route_id": "RouteScenario_1_rep0", "status": "Completed", "infractions": {},
+               "scores": {"score_composed": 100.0, "score_route": 100.0, "score_penalty": 1.0}}  # fmt: skip
+    one = headline([perfect])
+    assert one is not None and (one.driving_score, one.success_rate) == (100.0, 100.0)
+    assert one.text().startswith("driving score 100.00, success rate 100.00 % (strict, 1 route evaluated")
+    assert headline([]) is None
 
 
 def test_write_merged_roundtrip_and_layout(tmp_path: Path) -> None:

@@ -43,4 +43,8 @@ def test_final_merge_writes_merged_json(tmp_path: Path, b2d_root: Path) -> None:
     merged = json.loads((out / "merged.json").read_text())
     assert merged == results.merge_records(store.leaderboard_records())
     assert len(merged["_checkpoint"]["records"]) == 10
-    assert "driving score" in line
+    h = results.headline(store.leaderboard_records())
+    assert h is not None and h.evaluated == 10
+    # the headline is the strict mean over the evaluated routes, the /220 figure only labelled beside it
+    assert f"driving score {h.driving_score:.2f}" in line and "10 of 10 routes evaluated" in line
+    assert f"/220 compat DS {merged['driving score']:.2f}" in line
