@@ -90,6 +90,7 @@ class CheckpointPlanModel:
             probs = torch.sigmoid(out.sub_scores[0].float()).cpu().numpy()
             names = list(cfg.proposal.score_names)
             subscores = {name: probs[:, k].astype(np.float64) for k, name in enumerate(names[: probs.shape[1]])}
-        if out.imitation_score is not None:
-            subscores["im"] = torch.sigmoid(out.imitation_score[0].float()).cpu().numpy().astype(np.float64)
+        im = out.imitation_probs()
+        if im is not None:
+            subscores["im"] = im[0].float().cpu().numpy().astype(np.float64)
         return ModelOutputs(proposals, scores, subscores, dt=cfg.dt)

@@ -71,6 +71,14 @@ class ProposalConfig:
     # ranks by sigmoid(final) · sigmoid(imitation)^imitation_weight
     imitation_score: bool = False
     imitation_weight: float = 1.0
+    # how the imitation head is trained and read: "independent" = a scorer output, one BCE per trajectory against
+    # exp(−ADE/τ), sigmoid at inference; "softmax" = a scorer output, Hydra-MDP's cross-entropy over a sample's
+    # trajectories against softmax(−ADE/τ) (a ranking: only the relative closeness to the human trajectory
+    # matters), softmax at inference; "decoder" = the same ranking loss, but read from the proposal decoder's own
+    # queries (which know the mode they stand for, as mode-classification heads of proposal-centric planners do)
+    # instead of the scorer (which sees a trajectory only through the image features at its waypoints); the
+    # candidates then get no imitation score
+    imitation_kind: str = "independent"
 
 
 @dataclass

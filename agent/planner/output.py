@@ -17,7 +17,9 @@ class PlannerOutput:
     sub_scores / final_score: scorer logits (B, N, K) / (B, N) for the final proposals (None for the baseline).
     candidate_sub_scores / candidate_final_score: the same for extra candidate trajectories, when given.
     imitation_score / candidate_imitation_score: imitation logits (B, N) / (B, M) of a scorer with an imitation
-    head (None otherwise); `scores()` then weighs them in with the exponent `imitation_weight`.
+    head (None otherwise); `scores()` then weighs them in with the exponent `imitation_weight`, read as
+    `imitation_kind` says ("independent": sigmoid per trajectory; "softmax" / "decoder": softmax over the sample's
+    proposals).
     """
 
     trajectories: Tensor
@@ -29,19 +31,31 @@ class PlannerOutput:
     imitation_score: Tensor | None = None
     candidate_imitation_score: Tensor | None = None
     imitation_weight: float = 1.0
+    imitation_kind: str = "independent"
 
     def scores(self) -> Tensor:
-        """Score per proposal in [0, 1] (B, N): sigmoid(final) [· (sigmoid(imitation) / its max over the
-        proposals)^imitation_weight]; the baseline's single trajectory scores 1. The imitation factor is relative,
-        so that the best-imitating proposal keeps its final score's scale (momentum selection adds a comfort term
-        on that scale)."""
+        """Score per proposal in [0, 1] (B, N): sigmoid(final) [· (im / its max over the proposals)^imitation_weight,
+        im = `imitation_probs()`]; the baseline's single
+        trajectory scores 1. The imitation factor is relative, so that the best-imitating proposal keeps its final
+        score's scale (momentum selection adds a comfort term on that scale)."""
         if self.final_score is None:
             return torch.ones(self.trajectories.shape[:2], device=self.trajectories.device)
         score = torch.sigmoid(self.final_score)
         if self.imitation_score is not None and self.imitation_weight > 0:
-            im = torch.sigmoid(self.imitation_score)
-            score = score * (im / im.amax(-1, keepdim=True).clamp(min=1e-12)) ** self.imitation_weight
+            im = self.imitation_probs()
+            assert im is not None
+            rel = im / im.amax(-1, keepdim=True).clamp(min=1e-12)
+            score = score * rel**self.imitation_weight
         return score
+
+    def imitation_probs(self) -> Tensor | None:
+        """The imitation head as probabilities (B, N): sigmoid per proposal ("independent"), or softmax over the
+        proposals ("softmax", "decoder"); None without an imitation head."""
+        if self.imitation_score is None:
+            return None
+        if self.imitation_kind == "independent":
+            return torch.sigmoid(self.imitation_score)
+        return torch.softmax(self.imitation_score, -1)
 
     def best(self) -> Tensor:
         """(B, T, 3): the highest-scoring proposal per sample (no momentum; see agent.selection for that)."""

@@ -61,7 +61,7 @@ class ScorerHead(nn.Module):
         self.cross = AnchoredCrossAttention(p.d_model, anchors.num_points, p.heads)
         self.norm = nn.LayerNorm(p.d_model)
         self.k = len(p.score_names)
-        self.out = mlp(2 * p.d_model, p.ffn, self.k + 1 + int(p.imitation_score))
+        self.out = mlp(2 * p.d_model, p.ffn, self.k + 1 + int(p.imitation_score and p.imitation_kind != "decoder"))
 
     def forward(
         self, traj: Tensor, values: Tensor, status: Tensor, projection: Tensor
@@ -94,6 +94,12 @@ class ProposalPlanner(nn.Module):
         self.init_head = mlp(d, p.ffn, 3)
         if p.anchors not in ("fan", "learned"):
             raise ValueError(f"proposal.anchors={p.anchors!r}: expected 'fan' or 'learned'")
+        if p.imitation_kind not in ("independent", "softmax", "decoder"):
+            raise ValueError(
+                f"proposal.imitation_kind={p.imitation_kind!r}: expected 'independent', 'softmax' or 'decoder'"
+            )
+        # the decoder's mode-imitation head: pooled final proposal queries → one logit per proposal
+        self.mode_head = mlp(2 * d, p.ffn, 1) if p.imitation_score and p.imitation_kind == "decoder" else None
         n_anchor = p.num_proposals if p.anchors == "fan" else 0
         times = cfg.dt * torch.arange(1, cfg.num_poses + 1, dtype=torch.float64)
         curv = torch.linspace(-p.anchor_max_curvature, p.anchor_max_curvature, n_anchor, dtype=torch.float64)
@@ -119,6 +125,7 @@ class ProposalPlanner(nn.Module):
         nn.init.zeros_(last.bias)
         self.scorer = ScorerHead(cfg, self.anchors)
         self.imitation_weight = float(p.imitation_weight)
+        self.imitation_kind = p.imitation_kind
 
     def forward(
         self, tokens: Tensor, status: Tensor, projection: Tensor, candidates: Tensor | None = None
@@ -149,6 +156,9 @@ class ProposalPlanner(nn.Module):
             iterations.append(traj)
 
         sub, final, im = self.scorer(traj.detach(), values, s, projection)
+        if self.mode_head is not None:
+            qn = q.view(b, n, t, -1)
+            im = self.mode_head(torch.cat([qn.mean(2), qn.amax(2)], -1))[..., 0]
         out = PlannerOutput(
             trajectories=traj,
             iterations=iterations,
@@ -156,6 +166,7 @@ class ProposalPlanner(nn.Module):
             final_score=final,
             imitation_score=im,
             imitation_weight=self.imitation_weight,
+            imitation_kind=self.imitation_kind,
         )
         if candidates is not None:
             cand = self.scorer(candidates, values, s, projection)

@@ -18,6 +18,7 @@ from training.planner.losses import (
     gather_teachers,
     imitation_loss,
     imitation_score_target,
+    imitation_softmax_loss,
     min_over_proposals,
     pose_l1,
     score_loss,
@@ -126,3 +127,25 @@ def test_scores_weigh_in_the_imitation_head():
     out.imitation_weight = 0.0
     assert out.scores().argmax().item() == 0
     assert torch.equal(out.scores(), torch.sigmoid(out.final_score))
+
+
+def test_softmax_imitation_head_ranks_the_proposals_as_hydra_mdp():
+    human = _traj(1.0, 0.0)[None]
+    props = torch.stack([_traj(1.0, 0.0), _traj(1.0, 1.0), _traj(1.0, 3.0)])[None]  # ADE 0, 1, 3 m
+    target = torch.softmax(-torch.tensor([0.0, 1.0, 3.0]) / 1.0, 0)
+    logits = torch.tensor([[0.5, -1.0, 2.0]])
+    expected = -(target * torch.log_softmax(logits[0], 0)).sum()
+    assert float(imitation_softmax_loss(logits, props, human, 1.0)) == pytest.approx(float(expected))
+    # the loss is minimal at logits equal to the target's log-probabilities (up to a constant)
+    best = torch.log(target)[None] + 7.0
+    assert float(imitation_softmax_loss(best, props, human, 1.0)) < float(
+        imitation_softmax_loss(logits, props, human, 1.0)
+    )
+    out = PlannerOutput(props, [props], sub_scores=torch.zeros(1, 3, 1), final_score=torch.zeros(1, 3),
+                        imitation_score=logits, imitation_kind="softmax")  # fmt: skip
+    terms = PlannerLoss(LossConfig(mtd_weight=0.0, imitation_tau_m=1.0), ["ep"])(out, human)
+    assert float(terms.imitation_score) == pytest.approx(float(expected))
+    # read as a softmax at inference: the factor is softmax / its max = exp(logit − max logit)
+    rel = torch.exp(logits - logits.max())
+    assert torch.allclose(out.scores(), torch.sigmoid(torch.zeros(1, 3)) * rel)
+    assert out.scores().argmax().item() == 2

@@ -185,13 +185,15 @@ def test_target_point_planner_trains_on_bench2drive_and_the_agent_feeds_it(tmp_p
         train(_cfg(tmp_path / "synthetic", "model.target_point_input=true", "steps=1"))
 
 
-def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path):
+@pytest.mark.parametrize("kind", ["independent", "softmax", "decoder"])
+def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path, kind: str):
     import numpy as np
 
     from agent.checkpoint_model import CheckpointPlanModel
     from agent.model_api import ModelInputs
 
-    cfg = _cfg(tmp_path, "model.proposal.imitation_score=true", "steps=3", "log_every=1")
+    cfg = _cfg(tmp_path, "model.proposal.imitation_score=true", f"model.proposal.imitation_kind={kind}", "steps=3",
+               "log_every=1")  # fmt: skip
     train(cfg)
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(r["imitation_score"] > 0 for r in records)
@@ -201,6 +203,27 @@ def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path):
     out = model.plan(inputs)
     assert "im" in out.subscores and out.subscores["im"].shape == out.scores.shape
     assert np.all((out.scores > 0) & (out.scores <= 1))
+    if kind != "independent":  # read as a distribution over the proposals
+        assert out.subscores["im"].sum() == pytest.approx(1.0, abs=1e-5)
+    has_mode_head = any(k.startswith("planner.mode_head.") for k in model.loaded.model.state_dict())
+    assert has_mode_head == (kind == "decoder")
+
+
+def test_init_starts_a_run_from_another_checkpoint(tmp_path: Path, capsys):
+    from safetensors.torch import load_file
+
+    train(_cfg(tmp_path / "a", "steps=2"))
+    cfg = _cfg(tmp_path / "b", "model.proposal.imitation_score=true", "model.proposal.imitation_kind=decoder",
+               "steps=1", "optim.lr=0", f"init={tmp_path / 'a'}")  # fmt: skip
+    train(cfg)
+    line = capsys.readouterr().out
+    assert f"from {tmp_path / 'a'}; fresh: planner.mode_head.0.bias" in line
+    a = load_file(str(resolve_checkpoint(tmp_path / "a") / "model.safetensors"))
+    b = load_file(str(resolve_checkpoint(tmp_path / "b") / "model.safetensors"))
+    assert torch.equal(a["planner.init_head.0.weight"], b["planner.init_head.0.weight"])  # copied, lr 0 kept it
+    assert load_planner_checkpoint(tmp_path / "b").metadata["step"] == 1  # a fresh run, not a resume of a
+    with pytest.raises(ValueError, match="init=.*nowhere: .*no planner checkpoint"):
+        train(_cfg(tmp_path / "c", "steps=1", f"init={tmp_path / 'nowhere'}"))
 
 
 def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, capsys):

@@ -28,9 +28,10 @@ class LossConfig:
     mtd_weight: λ of multimodal trajectory distillation (0 = human-only supervision).
     score_weight / final_score_weight: BCE weights of the sub-scores and of the final score.
     final score target: Π(multiplicative sub-scores) · Σ w·(weighted sub-scores) / Σ w (EPDMS form).
-    imitation_score_weight / imitation_tau_m: BCE weight of a scorer's imitation head (model.proposal.
-    imitation_score) against exp(−ADE/τ), ADE = mean (x, y) distance to the human trajectory in metres, on the
-    proposals and on the labelled candidates."""
+    imitation_score_weight / imitation_tau_m: weight of a scorer's imitation head loss (model.proposal.
+    imitation_score), on the proposals and on the labelled candidates; ADE = mean (x, y) distance to the human
+    trajectory in metres. `model.proposal.imitation_kind=independent`: BCE against exp(−ADE/τ) per trajectory;
+    `softmax` / `decoder`: cross-entropy over the sample's trajectories against softmax(−ADE/τ) (Hydra-MDP)."""
 
     stage_weights: list[float] = field(default_factory=list)
     mtd_weight: float = 1.0
@@ -135,6 +136,14 @@ def imitation_score_loss(logits: Tensor, trajectories: Tensor, human: Tensor, ta
     return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
 
 
+def imitation_softmax_loss(logits: Tensor, trajectories: Tensor, human: Tensor, tau_m: float) -> Tensor:
+    """Hydra-MDP's imitation loss: cross-entropy of softmax(logits) over a sample's M trajectories against
+    softmax(−ADE/τ) of their (detached) trajectories; logits (B, M), trajectories (B, M, T, 3), human (B, T, 3)."""
+    ade = (trajectories.detach()[..., :2] - human[:, None, :, :2]).norm(dim=-1).mean(-1)
+    target = torch.softmax(-ade / tau_m, dim=-1).to(logits.dtype)
+    return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+
 @dataclass
 class LossTerms:
     total: Tensor
@@ -199,8 +208,9 @@ class PlannerLoss(torch.nn.Module):
         im_score = None
         if out.imitation_score is not None and self.cfg.imitation_score_weight > 0:
             tau = self.cfg.imitation_tau_m
-            im_score = imitation_score_loss(out.imitation_score, out.trajectories, human, tau)
+            im_loss = imitation_score_loss if out.imitation_kind == "independent" else imitation_softmax_loss
+            im_score = im_loss(out.imitation_score, out.trajectories, human, tau)
             if out.candidate_imitation_score is not None and candidates is not None:
-                im_score = im_score + imitation_score_loss(out.candidate_imitation_score, candidates, human, tau)
+                im_score = im_score + im_loss(out.candidate_imitation_score, candidates, human, tau)
             total = total + self.cfg.imitation_score_weight * im_score
         return LossTerms(total, imitation, mtd, scores, im_score)

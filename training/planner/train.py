@@ -56,6 +56,10 @@ class TrainConfig:
     # recorded data: each "start" sample (standing, then driving off within the label) this many times: with video
     # input, two identical frames mostly mean "keep standing"; the few starts teach when to go again
     start_repeat: int = 1
+    # a planner checkpoint (run folder or step) whose weights start this run: every tensor that matches in name and
+    # shape is copied, the rest keep their fresh init (listed on start); optimizer and step start fresh. For
+    # fine-tuning, e.g. a new head on a trained model. Ignored when the run resumes from its own checkpoint.
+    init: str = ""
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 50
@@ -103,6 +107,28 @@ def data_metadata(cfg: TrainConfig) -> dict[str, Any]:
     if isinstance(cfg.data, LoggedDataConfig):
         meta["data_image"] = asdict(cfg.data.image)
     return meta
+
+
+def init_from_checkpoint(model: Any, path: str) -> tuple[int, list[str]]:
+    """Copy into `model` every tensor of the checkpoint at `path` that matches in name and shape; returns (copied
+    count, the model's tensor names left at their fresh init). A checkpoint sharing nothing is an error."""
+    from safetensors.torch import load_file
+
+    from agent.planner.checkpoint import resolve_checkpoint
+
+    try:
+        step_dir = resolve_checkpoint(path)
+    except FileNotFoundError as exc:
+        raise ValueError(f"init={path}: {exc}") from None
+    if not (step_dir / "model.safetensors").is_file():
+        raise ValueError(f"init={path}: not a planner checkpoint (no model.safetensors, no checkpoints/latest)")
+    state = load_file(str(step_dir / "model.safetensors"))
+    own = model.state_dict()
+    match = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not match:
+        raise ValueError(f"init={path}: no tensor matches this model in name and shape (another architecture?)")
+    model.load_state_dict(match, strict=False)
+    return len(match), sorted(k for k in own if k not in match)
 
 
 def build_dataset(cfg: TrainConfig, vocabulary: Any) -> Any:
@@ -193,6 +219,11 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     model = DrivePlanner(cfg.model).to(device)
     score_names = list(cfg.model.proposal.score_names)
     loss_fn = PlannerLoss(cfg.loss, score_names, vocabulary).to(device)
+    resuming = cfg.resume and (Path(cfg.out) / "checkpoints" / "latest").is_file()
+    if cfg.init and not resuming:
+        copied, fresh = init_from_checkpoint(model, cfg.init)
+        if dist_info.main:
+            print(f"init: {copied} tensors from {cfg.init}; fresh: {', '.join(fresh) or 'none'}", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
