@@ -222,7 +222,7 @@ def test_init_starts_a_run_from_another_checkpoint(tmp_path: Path, capsys):
     b = load_file(str(resolve_checkpoint(tmp_path / "b") / "model.safetensors"))
     assert torch.equal(a["planner.init_head.0.weight"], b["planner.init_head.0.weight"])  # copied, lr 0 kept it
     assert load_planner_checkpoint(tmp_path / "b").metadata["step"] == 1  # a fresh run, not a resume of a
-    with pytest.raises(ValueError, match="init=.*nowhere: .*no planner checkpoint"):
+    with pytest.raises(ValueError, match=r"init=.*nowhere: .*no planner checkpoint"):
         train(_cfg(tmp_path / "c", "steps=1", f"init={tmp_path / 'nowhere'}"))
 
 
