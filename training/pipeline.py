@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from drive_jepa.atomic import write_json_atomic
+from training.scoring.vocab import DEFAULT_VOCABULARY, SHIPPED
 
 STAGES = ("collect", "teachers", "cache", "pretrain", "train", "eval", "ship")
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ DEFAULT_ROUTES = (  # carla_tools.lite.collect.TRAINING_ROUTES (not imported: tr
     ROOT / "carla_tools" / "lite" / "routes" / "bench2drive_lite_generated.xml",
     ROOT / "carla_tools" / "lite" / "routes" / "bench2drive_lite_generated_seed1.xml",
 )
-DEFAULT_VOCAB = ROOT.parent / "shared" / "fixtures" / "vocab" / "navsim_8192.npy"
+DEFAULT_VOCAB = SHIPPED[DEFAULT_VOCABULARY]
 
 # The lite Drive-JEPA planner: V-JEPA tiny encoder (96 × 2 layers) on 2 × 128 × 256 frames, 16 proposals × 8 poses,
 # 2 refinements; it reads the command and the route's target point, not the ego's own motion, and its scorer has an

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from drive_jepa.cli import main as cli_main
-from tests.conftest import fixtures_dir
 from training.planner.bench import fork_bench, momentum_bench
+from training.scoring.vocab import SHIPPED
 
 
 def test_mtd_covers_both_branches_where_human_only_supervision_collapses_to_one():
-    vocab = str(fixtures_dir("vocab", "navsim_8192.npy"))
+    vocab = str(SHIPPED["navsim_8192"])
     res = fork_bench(steps=150, eval_samples=16, seed=0, vocabulary=vocab)
     human, mtd = res["human_only"], res["mtd"]
     assert human["recall_left"] == 1.0 and human["recall_right"] == 0.0  # only the demonstrated branch

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import fixtures_dir
 from training.planner.data import (
     ForkDataset,
     PlannerSample,
@@ -14,6 +13,7 @@ from training.planner.data import (
     load_vocabulary,
     synthetic_scores,
 )
+from training.scoring.vocab import SHIPPED
 
 
 def _sample(m: int, labels: bool = True, proj: bool = False) -> PlannerSample:
@@ -39,14 +39,14 @@ def test_collate_pads_teachers_and_stacks_labels():
 
 
 def test_vocabulary_at_half_second_and_its_hash():
-    vocab, sha = load_vocabulary(str(fixtures_dir("vocab", "navsim_8192.npy")))
+    vocab, sha = load_vocabulary(str(SHIPPED["navsim_8192"]))
     assert vocab.shape == (8192, 8, 3) and sha.startswith("cc44a31e75a5")
     with pytest.raises(FileNotFoundError, match="vocabulary"):
         load_vocabulary("/nonexistent/vocab.npy")
 
 
 def test_synthetic_and_fork_samples_are_deterministic_and_consistent():
-    vocab, _ = load_vocabulary(str(fixtures_dir("vocab", "navsim_8192.npy")))
+    vocab, _ = load_vocabulary(str(SHIPPED["navsim_8192"]))
     ds = SyntheticPlannerDataset(4, 32, 64, vocab, teachers=5)
     a, b = ds[2], ds[2]
     assert torch.equal(a.video, b.video) and torch.equal(a.trajectory, b.trajectory)

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from agent.planner.output import PlannerOutput
-from tests.conftest import fixtures_dir
 from training.planner.losses import (
     LossConfig,
     PlannerLoss,
@@ -23,6 +22,7 @@ from training.planner.losses import (
     pose_l1,
     score_loss,
 )
+from training.scoring.vocab import SHIPPED
 
 
 def _traj(x: float, y: float, h: float = 0.0, t: int = 2) -> torch.Tensor:
@@ -89,7 +89,7 @@ def test_planner_loss_combines_terms_with_a_score_fn():
 
 
 def test_real_vocabulary_rows_as_teachers():
-    vocab = np.load(fixtures_dir("vocab", "navsim_8192.npy"))[:, 4::5]  # 8 poses at 0.5 s
+    vocab = np.load(SHIPPED["navsim_8192"])[:, 4::5]  # 8 poses at 0.5 s
     v = torch.from_numpy(vocab)
     teachers, mask = gather_teachers(v, torch.tensor([[10, 20, -1]]))
     assert teachers.shape == (1, 3, 8, 3) and torch.equal(teachers[0, 1], v[20])

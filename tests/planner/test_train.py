@@ -11,12 +11,12 @@ import torch
 from agent.planner.checkpoint import load_planner_checkpoint, resolve_checkpoint
 from drive_jepa import config as dj_config
 from drive_jepa.cli import main as cli_main
-from tests.conftest import fixtures_dir
 from training.planner.train import TrainConfig, tiny_overrides, train
+from training.scoring.vocab import SHIPPED
 
 
 def _cfg(tmp: Path, *extra: str) -> TrainConfig:
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    vocab = SHIPPED["navsim_8192"]
     return dj_config.compose("train", TrainConfig, [*tiny_overrides(), f"out={tmp}", f"vocabulary={vocab}", *extra])
 
 
@@ -79,7 +79,7 @@ def test_torchrun_ddp_on_cpu(tmp_path: Path):
     import subprocess
     import sys
 
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    vocab = SHIPPED["navsim_8192"]
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [
         str(torchrun),
@@ -155,7 +155,7 @@ def _train_target_point_planner(tmp: Path, steps: int) -> None:
     t = np.arange(60) / 10.0
     poses = np.stack([np.full(60, 100.0), 200.0 - 5.0 * t, np.full(60, -90.0)], -1)
     write_b2d_clip(tmp / "b2d", "ParkingExit", "Town12_Route922_Weather12", poses)
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    vocab = SHIPPED["navsim_8192"]
     args = [*tiny_overrides("bench2drive"), "data=bench2drive", f"data.root={tmp / 'b2d'}", f"vocabulary={vocab}",
             "model.target_point_input=true", f"steps={steps}", "batch_size=2", f"out={tmp / 'run'}"]  # fmt: skip
     train(dj_config.compose("train", TrainConfig, args))

@@ -11,6 +11,7 @@ import torch
 
 from tests.conftest import fixtures_dir
 from training.scoring import bench, scorer
+from training.scoring.vocab import SHIPPED
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,7 @@ def _keep_torch_threads() -> Iterator[None]:
 def test_bench_scorer_reports_sections_and_restores_the_scorer(capsys: pytest.CaptureFixture[str]) -> None:
     score_fn = scorer.PDMScorer.score
     argv = ["--scene", str(fixtures_dir("navsim_scorer", "scene_03.json.gz"))]
-    argv += ["--vocab", str(fixtures_dir("vocab", "navsim_8192.npy"))]
+    argv += ["--vocab", str(SHIPPED["navsim_8192"])]
     rc = bench.main([*argv, "--rows", "64", "--repeats", "2", "--json", "--sections", "--default-malloc"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)

@@ -35,6 +35,7 @@ from training.scoring.from_snapshot import (
 from training.scoring.scorer import PDMScorer
 from training.scoring.teachers import main as teachers_main
 from training.scoring.teachers import read_index
+from training.scoring.vocab import SHIPPED
 
 # Town01 lane "-1_0" (SUMO edge -1): straight, WORLD y ≈ 2.02, driving west (heading π) from x 325.6 to 168.1,
 # then the junction connectors ":54_0_0" (straight) and ":54_1_0" (left).
@@ -352,7 +353,7 @@ def test_idm_reference_in_a_scene(tmp_path: Path) -> None:
 
 
 def _vocab_slice(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
-    vocab = np.load(fixtures_dir("vocab", "navsim_8192.npy"))
+    vocab = np.load(SHIPPED["navsim_8192"])
     # human-like: within 1 m of the expert's path (straight on at 5 m/s) at every 0.1 s step and within 0.5 m of
     # the lane centre (45 rows). Rows drifting 0.6-0.7 m right already touch the kerb of this 4 m lane with the
     # 2.1 m wide Lincoln (DAC 0), as they should.

@@ -14,7 +14,7 @@ from tests.conftest import fixtures_dir
 from training.scoring.scene import load_scene_json
 from training.scoring.scorer import PDMScorer
 from training.scoring.teachers import TeacherConfig, read_index, run, select_teachers
-from training.scoring.vocab import build_vocabulary, kmeans, load_vocabulary
+from training.scoring.vocab import SHIPPED, build_vocabulary, kmeans, load_vocabulary
 from training.scoring.vocab import main as vocab_main
 
 
@@ -24,7 +24,7 @@ def _dataset(tmp_path: Path, n_rows: int = 96) -> tuple[Path, Path]:
     scenes.mkdir()
     for sid in ("scene_16", "scene_04"):
         shutil.copy(root / f"{sid}.json.gz", scenes / f"{sid}.json.gz")
-    vocab = load_vocabulary(fixtures_dir("vocab", "navsim_8192.npy"))
+    vocab = load_vocabulary(SHIPPED["navsim_8192"])
     # rows that include passing ones: the fixture candidates' vocabulary rows plus the first rows
     rows = np.unique(np.concatenate([np.load(root / "scene_16_candidates.npz")["vocab_index"], np.arange(32)]))
     rows = rows[rows >= 0][:n_rows]
@@ -72,7 +72,7 @@ def test_kmeans_recovers_clusters() -> None:
 
 
 def test_build_vocabulary_shape_and_cli(tmp_path: Path) -> None:
-    vocab = load_vocabulary(fixtures_dir("vocab", "navsim_8192.npy"), verify=True)
+    vocab = load_vocabulary(SHIPPED["navsim_8192"], verify=True)
     assert vocab.shape == (8192, 40, 3)
     v = build_vocabulary(vocab[:300], k=16, iters=10, seed=0)
     assert v.shape == (16, 40, 3) and v.dtype == np.float32

@@ -13,10 +13,10 @@ import torch
 
 from agent.navsim_agent import navsim_features, navsim_image_config
 from drive_jepa.cli import main as cli_main
-from tests.conftest import fixtures_dir
 from tests.training.synth_data import CAM_F0_ROTATION, CAM_F0_TRANSLATION, straight_north, write_navsim_log
 from training.data.config import NavsimDataConfig
 from training.data.dataset import DrivingDataset
+from training.scoring.vocab import SHIPPED
 
 SPLIT = "mini"
 LOG = "2021.05.12.22.00.38_veh-35_01008_01518"
@@ -77,7 +77,7 @@ def test_navsim_agent_runs_a_trained_checkpoint(tmp_path: Path) -> None:
     root = tmp_path / "navsim"
     write_navsim_log(root, SPLIT, LOG, straight_north(14), image_size=(64, 36))
     out = tmp_path / "run"
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    vocab = SHIPPED["navsim_8192"]
     args = ["train", "--tiny", "data=navsim", f"data.root={root}", f"data.split={SPLIT}", f"vocabulary={vocab}",
             f"out={out}", "steps=1", "batch_size=1", "data.image.source_width=64", "data.image.source_height=36",
             "data.image.crop_top=2", "data.image.crop_bottom=34", "data.image.crop_right=64"]  # fmt: skip

@@ -17,7 +17,6 @@ from agent.preprocess import ImageInputConfig, normalize_video, prepare_frame
 from drive_jepa import config as dj_config
 from drive_jepa.cli import main as cli_main
 from drive_jepa.frames import LINCOLN_MKZ_2020
-from tests.conftest import fixtures_dir
 from tests.training.synth_data import (
     CAM_F0_ROTATION,
     CAM_F0_TRANSLATION,
@@ -35,6 +34,7 @@ from training.data.config import (
 from training.data.dataset import DrivingDataset, cache_dataset
 from training.planner.data import DrivingPlannerDataset, collate, planner_sample
 from training.planner.train import TrainConfig
+from training.scoring.vocab import SHIPPED
 
 SPLIT = "mini"
 LOG_A = "2021.05.12.22.00.38_veh-35_01008_01518"
@@ -59,7 +59,7 @@ def _b2d_root(tmp_path: Path) -> Path:
 
 
 def test_one_data_config_base_for_all_four_options() -> None:
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    vocab = SHIPPED["navsim_8192"]
     kinds = {"synthetic": SyntheticDataConfig, "fork": ForkDataConfig, "navsim": NavsimDataConfig,
              "bench2drive": Bench2DriveDataConfig}  # fmt: skip
     for kind, cls in kinds.items():
@@ -130,7 +130,7 @@ def test_adapter_rejects_a_size_mismatch(tmp_path: Path) -> None:
     "kind", ["navsim", "bench2drive"], ids=["navsim-layout", "b2d-layout"]
 )  # "navsim" as an id would trip the navsim-marker skip
 def test_drive_jepa_train_end_to_end(tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
-    vocab = fixtures_dir("vocab", "navsim_8192.npy")
+    vocab = SHIPPED["navsim_8192"]
     if kind == "navsim":
         root = _navsim_root(tmp_path)
         extra = [f"data.split={SPLIT}", f"data.scene_filter={tmp_path / 'filter.yaml'}",

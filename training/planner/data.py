@@ -138,9 +138,13 @@ def resolve_path(path: str) -> Path:
 
 def load_vocabulary(path: str, poses: int = 8, dt: float = 0.5) -> tuple[Tensor, str]:
     """The (V, 40, 3) vocabulary at 0.1 s → (V, poses, 3) at `dt` (rows 4, 9, … for 0.5 s) and its file's SHA-256."""
-    file = resolve_path(path)
+    from training.scoring.vocab import SHIPPED
+
+    file = SHIPPED[path] if path in SHIPPED else resolve_path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"vocabulary {file}: not found (set `vocabulary=` to the 8192-row .npy)")
+        raise FileNotFoundError(
+            f"vocabulary {file}: not found (set `vocabulary=` to a (V, 40, 3) .npy or to navsim_8192, the shipped one)"
+        )
     raw = file.read_bytes()
     arr = np.load(file)
     if arr.ndim != 3 or arr.shape[-1] != 3:

@@ -42,7 +42,8 @@ class TrainConfig:
     model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    vocabulary: str = "../shared/fixtures/vocab/navsim_8192.npy"  # relative paths: against the project root
+    # a (V, 40, 3) .npy (relative paths: against the project root) or a shipped vocabulary's name
+    vocabulary: str = "navsim_8192"
     out: str = "runs/planner"
     steps: int = 1000
     batch_size: int = 16

@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training.scoring.vocab import DEFAULT_VOCABULARY, SHIPPED
+
 REFERENCE_BATCH_S = 50.8  # NAVSIM batch mode, scene_18, 8192 rows, 1 core (fixture README section 9)
 DEFAULT_SCENE = Path(__file__).resolve().parents[2].parent / "shared/fixtures/navsim_scorer/scene_18.json.gz"
-DEFAULT_VOCAB = Path(__file__).resolve().parents[2].parent / "shared/fixtures/vocab/navsim_8192.npy"
+DEFAULT_VOCAB = SHIPPED[DEFAULT_VOCABULARY]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from drive_jepa.atomic import atomic_file
+from training.scoring.vocab import DEFAULT_VOCABULARY, vocabulary_file
 
 INDEX_NAME = "teachers.jsonl"
 SCENE_SUFFIXES = (".json.gz", ".json")
@@ -265,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="log sources: EP reference in place of NAVSIM's PDM-Closed: the logged expert (default) or an IDM "
         "rollout along the route centreline at the speed limit (docs/scorer.md, 'Scenes from CARLA logs')",
     )
-    p.add_argument("--vocab", type=Path, required=True, help="(V, 40, 3) .npy vocabulary")
+    p.add_argument(
+        "--vocab",
+        type=vocabulary_file,
+        default=vocabulary_file(DEFAULT_VOCABULARY),
+        help="(V, 40, 3) .npy vocabulary, or a shipped one's name (default: navsim_8192, the published 8192 rows)",
+    )
     p.add_argument("--out", type=Path, required=True, help=f"output dir (writes {INDEX_NAME})")
     p.add_argument("--threshold", type=float, default=TeacherConfig.threshold)
     p.add_argument("--cap", type=int, default=TeacherConfig.cap, help="max teachers per scene (0 = no cap)")

@@ -1,7 +1,8 @@
 """`drive-jepa vocab`: build a trajectory vocabulary by k-means, or load/inspect the published one.
 
 A vocabulary is a float32 array (K, 40, 3) of ego rear-axle poses (x forward, y left, heading CCW; metres,
-radians) at t = 0.1 ... 4.0 s, like the published 8192-row NAVSIM vocabulary (../shared/fixtures/vocab).
+radians) at t = 0.1 ... 4.0 s, like the published 8192-row NAVSIM vocabulary, which ships with the package
+(`training/scoring/data/navsim_8192.npy`, name `navsim_8192` wherever a vocabulary is asked for).
 
 k-means (Lloyd) in torch, vectorized: distances are computed in chunks with one matmul per chunk; features are
 the flattened poses with the heading scaled by `heading_weight` (metres per radian). Initialisation: batched
@@ -15,18 +16,30 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from drive_jepa.atomic import atomic_file
 
+if TYPE_CHECKING:
+    import torch
+
 PUBLISHED_SHA256 = "cc44a31e75a53406db59f026f0358de97931e726f10254542f98d2a87a38ad35"
+# vocabularies that ship with the package, by name (provenance: training/scoring/data/README.md)
+SHIPPED = {"navsim_8192": Path(__file__).resolve().parent / "data" / "navsim_8192.npy"}
+DEFAULT_VOCABULARY = "navsim_8192"
+
+
+def vocabulary_file(name_or_path: str | Path) -> Path:
+    """A shipped vocabulary's name (`navsim_8192`) → its file; anything else is a path, returned as given."""
+    return SHIPPED.get(str(name_or_path), Path(name_or_path))
 
 
 def load_vocabulary(path: str | Path, verify: bool = False) -> np.ndarray:
-    """Load a (K, 40, 3) vocabulary .npy; with `verify`, check the published file's SHA-256."""
-    path = Path(path)
+    """Load a (K, 40, 3) vocabulary .npy (or a shipped one by name); with `verify`, check the published file's
+    SHA-256."""
+    path = vocabulary_file(path)
     arr = np.load(path)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"{path}: expected a (K, T, 3) vocabulary, got shape {arr.shape}")
@@ -44,6 +57,8 @@ def _sqdist(x: torch.Tensor, c: torch.Tensor, c_norm: torch.Tensor) -> torch.Ten
 def _kmeanspp_init(data: torch.Tensor, k: int, seed: int, chunk: int, rounds: int = 64) -> torch.Tensor:
     """Batched k-means++: `rounds` rounds, each drawing ceil(k / rounds) new centres with probability
     proportional to the squared distance to the centres so far (exact k-means++ when k <= rounds)."""
+    import torch
+
     g = torch.Generator(device="cpu").manual_seed(seed)
     n = data.shape[0]
     per = max(1, -(-k // rounds))
@@ -68,6 +83,8 @@ def kmeans(
     data: torch.Tensor, k: int, iters: int = 50, seed: int = 0, chunk: int = 16384, tol: float = 1e-6
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lloyd k-means on (N, D) -> centres (k, D) and assignments (N,)."""
+    import torch
+
     n = data.shape[0]
     if n < k:
         raise ValueError(f"k-means needs at least k={k} training rows, got {n}")
@@ -106,6 +123,8 @@ def build_vocabulary(
     device: str = "cpu",
 ) -> np.ndarray:
     """Trajectories (N, 40, 3) -> vocabulary (k, 40, 3) float32 (k-means centres, heading rescaled back)."""
+    import torch
+
     if trajectories.ndim != 3 or trajectories.shape[2] != 3:
         raise ValueError(f"expected trajectories (N, T, 3), got shape {trajectories.shape}")
     x = torch.as_tensor(trajectories, dtype=torch.float64, device=device).clone()
@@ -148,10 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu")
     s = sub.add_parser("show", help="load a vocabulary (default: the published one) and print a summary")
     s.add_argument(
-        "path",
-        type=Path,
-        nargs="?",
-        default=Path(__file__).resolve().parents[2].parent / "shared/fixtures/vocab/navsim_8192.npy",
+        "path", nargs="?", default=DEFAULT_VOCABULARY, help="a .npy file or a shipped vocabulary's name (navsim_8192)"
     )
     s.add_argument("--verify", action="store_true", help="check the published SHA-256")
     return p
@@ -163,7 +179,8 @@ def main(argv: list[str]) -> int:
         if args.cmd == "show":
             v = load_vocabulary(args.path, verify=args.verify)
             print(
-                f"{args.path}: shape {v.shape} {v.dtype}; x {v[..., 0].min():.1f}..{v[..., 0].max():.1f} m, "
+                f"{vocabulary_file(args.path)}: shape {v.shape} {v.dtype}; "
+                f"x {v[..., 0].min():.1f}..{v[..., 0].max():.1f} m, "
                 f"y {v[..., 1].min():.1f}..{v[..., 1].max():.1f} m, heading {v[..., 2].min():.2f}.."
                 f"{v[..., 2].max():.2f} rad" + (" (published SHA-256 ok)" if args.verify else "")
             )
