@@ -10,7 +10,7 @@ from pathlib import Path
 from bench2drive.abilities import JunctionTableError, load_junction_table
 from bench2drive.comfort import MetricInfoError
 from bench2drive.report import headline, html, markdown, summary_json
-from bench2drive.results import ResultsFileError, is_eval_folder, write_merged
+from bench2drive.results import ResultsFileError, is_eval_folder, is_partial_eval_folder, write_merged
 from bench2drive.summary import RunSummary, summarize
 from drive_jepa.atomic import write_json_atomic
 from drive_jepa.routes import RouteFileError, load_routes
@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
             metric_dir = None
             if args.metric_dir:
                 metric_dir = args.metric_dir[i] if len(args.metric_dir) > 1 else args.metric_dir[0]
-            elif len(group) == 1 and is_eval_folder(Path(group[0])):
+            elif len(group) == 1 and (is_eval_folder(Path(group[0])) or is_partial_eval_folder(Path(group[0]))):
                 metric_dir = Path(group[0]) / "agent"  # the eval folder's SAVE_PATH: metric_info.json per route
             runs.append(summarize(name, group, routes, args.routes, junctions, metric_dir))
     except (ResultsFileError, RouteFileError, JunctionTableError, MetricInfoError) as exc:
@@ -112,6 +112,8 @@ def main(argv: list[str]) -> int:
     write_json_atomic(out / "summary.json", [summary_json(r) for r in runs], indent=2)
     for run in runs:
         print(headline(run, args.mode))
+        for warning in run.reader.warnings:
+            print(f"  note: {warning}")
         if run.compat.tool_stdout_warning and args.mode != "strict":
             print(f"  note: merge_route_json.py would warn: {run.compat.eval_num} records ≠ 220")
     print(f"report: {out / 'report.html'} · {out / 'report.md'} · merged.json in {out}")

@@ -163,6 +163,41 @@ def is_eval_folder(path: Path) -> bool:
     return path.is_dir() and (path / "records").is_dir() and (path / MERGED_NAME).is_file()
 
 
+def is_partial_eval_folder(path: Path) -> bool:
+    """A `drive-jepa eval` folder that is running or was interrupted: `records/`, no merged results yet."""
+    return path.is_dir() and (path / "records").is_dir() and not (path / MERGED_NAME).is_file()
+
+
+@dataclass(frozen=True)
+class EvalFolderRecords:
+    """The leaderboard records of a running / interrupted `drive-jepa eval` folder, read from `records/`."""
+
+    results: ResultsFile  # kind "checkpoint", path = the records folder
+    without_record: tuple[str, ...]  # route repetitions that have a record file but no result yet (pending, failed)
+
+
+def read_eval_folder_records(folder: Path) -> EvalFolderRecords:
+    """Read `folder/records/*.json` (one doc per route repetition; its `record` is the leaderboard result, or
+    null while pending / after a failure). A bad doc is a one-line error naming it."""
+    records: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for f in sorted((folder / "records").glob("*.json")):
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ResultsFileError(f"{f}: unreadable route record ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ResultsFileError(f"{f}: expected a route record object, got {type(doc).__name__}")
+        if doc.get("record") is None:
+            missing.append(f.stem)
+        else:
+            records.append(_check_record(doc["record"], f"{f}: record"))
+    if not records and not missing:
+        raise ResultsFileError(f"{folder}: an eval folder with no route records yet (records/ is empty)")
+    results = ResultsFile(folder / "records", "checkpoint", tuple(records))
+    return EvalFolderRecords(results, tuple(missing))
+
+
 def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
     """Files in the given order; a `drive-jepa eval` folder contributes its `merged.json`; any other folder (e.g.
     the per-split checkpoints of a parallel Bench2Drive run) its `*.json` files sorted by name, skipping any path
@@ -172,10 +207,16 @@ def expand_inputs(paths: Sequence[Path | str]) -> list[Path]:
         if is_eval_folder(p):  # a `drive-jepa eval` output folder: its merged results
             out.append(p / MERGED_NAME)
         elif p.is_dir():
-            for f in sorted(p.glob("*.json")):
-                if MERGED_NAME in str(f) or f.name.endswith("_ability.json"):
-                    continue
-                out.append(f)
+            found = [
+                f
+                for f in sorted(p.glob("*.json"))
+                if MERGED_NAME not in str(f) and not f.name.endswith("_ability.json")
+            ]
+            if not found:
+                raise ResultsFileError(
+                    f"{p}: no results here (expected a drive-jepa eval folder or Bench2Drive results *.json files)"
+                )
+            out.extend(found)
         else:
             out.append(p)
     return out

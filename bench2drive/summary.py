@@ -47,8 +47,10 @@ from bench2drive.results import (
     ResultsFile,
     deduplicate,
     expand_inputs,
+    is_partial_eval_folder,
     load_results_file,
     merge_records,
+    read_eval_folder_records,
     route_number,
 )
 from drive_jepa.routes import Route, load_routes
@@ -148,9 +150,21 @@ def summarize(
     metric_dir: Path | None = None,
 ) -> RunSummary:
     """Read `inputs` (files or folders, one run) and compute everything the report shows."""
-    paths = expand_inputs(inputs)
-    files: list[ResultsFile] = [load_results_file(p) for p in paths]
     reader = ReaderReport()
+    files: list[ResultsFile] = []
+    for item in map(Path, inputs):
+        if is_partial_eval_folder(item):  # running or interrupted: its route records, and what is missing
+            partial = read_eval_folder_records(item)
+            files.append(partial.results)
+            reader.warnings.append(
+                f"{item}: no merged.json yet (eval running or interrupted): {len(partial.results.records)} route "
+                f"records read, {len(partial.without_record)} routes started without a result"
+                + (f" ({', '.join(partial.without_record[:5])}{', …' if len(partial.without_record) > 5 else ''})"
+                   if partial.without_record else "")
+                + "; rerun the eval command to finish"
+            )  # fmt: skip
+        else:
+            files.extend(load_results_file(p) for p in expand_inputs([item]))
     records: list[dict[str, Any]] = []
     origin: list[str] = []
     for f in files:
@@ -265,7 +279,7 @@ def summarize(
         groups_status.setdefault(got.status if got else "Missing (no record)", []).append(got)
     return RunSummary(
         name=name,
-        inputs=paths,
+        inputs=[f.path for f in files],
         route_file=route_file,
         route_set_source="route file" if routes else "records",
         specs=specs,

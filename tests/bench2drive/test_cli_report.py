@@ -83,3 +83,24 @@ def test_bad_input_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert err.count("\n") == 0 and "eval.json: truncated JSON" in err
+
+
+def test_report_on_a_running_eval_folder_and_on_an_empty_folder(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "eval"
+    (folder / "records").mkdir(parents=True)
+    done = {"route_id": "RouteScenario_1_rep0", "status": "Completed", "infractions": {}, "meta": {},
+            "scores": {"score_route": 100.0, "score_penalty": 0.8, "score_composed": 80.0}}  # fmt: skip
+    (folder / "records" / "RouteScenario_1_rep0.json").write_text(json.dumps({"state": "done", "record": done}))
+    (folder / "records" / "RouteScenario_2_rep0.json").write_text(json.dumps({"state": "pending", "record": None}))
+    assert main(["report", str(folder), "--out", str(tmp_path / "r"), "--mode", "strict"]) == 0
+    out = capsys.readouterr().out
+    assert "DS 80.00" in out  # from the record that exists, not DS 0 from no records
+    assert "no merged.json yet (eval running or interrupted): 1 route records read, 1 routes started" in out
+    assert "RouteScenario_2_rep0" in out
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "empty: no results here (expected a drive-jepa eval folder" in err
+    (folder / "records" / "RouteScenario_1_rep0.json").write_text("{")
+    assert main(["report", str(folder), "--out", str(tmp_path / "r3")]) == 2
+    assert "RouteScenario_1_rep0.json: unreadable route record" in capsys.readouterr().err
