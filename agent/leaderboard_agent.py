@@ -312,9 +312,10 @@ class DriveJEPAAgent(AutonomousAgent):
     def flush_metric_info(self) -> None:
         """Write `<save_dir>/metric_info.json` atomically, in the layout Bench2Drive's comfort tool reads (nothing
         when `setup()` did not get that far)."""
-        if getattr(self, "save_dir", None) is None or not getattr(self, "metric_info", None):
+        save_dir: Path | None = getattr(self, "save_dir", None)
+        if save_dir is None or not getattr(self, "metric_info", None):
             return
-        write_json_atomic(self.save_dir / "metric_info.json", self.metric_info, indent=4)
+        write_json_atomic(save_dir / "metric_info.json", self.metric_info, indent=4)
 
     def destroy(self) -> None:
         self.flush_metric_info()

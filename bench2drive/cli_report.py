@@ -74,6 +74,13 @@ def _safe(name: str) -> str:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     groups = [args.results] if args.one_run else [[a for a in r.split(",") if a] for r in args.results]
+    if len(args.name) > len(groups):
+        print(
+            f"drive-jepa report: {len(args.name)} --name for {len(groups)} run(s): give at most one --name per run "
+            "(runs are the positional arguments; comma-join the files of one run)",
+            file=sys.stderr,
+        )
+        return 2
     names = list(args.name) + [_run_name(",".join(g)) for g in groups[len(args.name) :]]
     if len(set(names)) != len(names):
         names = [f"{n} ({i + 1})" for i, n in enumerate(names)]

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="an existing Ray cluster; default a local Ray instance [ray.address]")
     p.add_argument("--no-ray", action="store_true", help="run servers in threads of this process [ray.enabled]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar [progress]")
+    p.add_argument(
+        "--new-run",
+        action="store_true",
+        help="--out holds a run of another agent: move it to OUT/previous/<time>/ and start afresh [new_run]",
+    )
     add_config_arguments(p)
     return p
 
@@ -81,7 +86,11 @@ def flags_to_overrides(ns: argparse.Namespace) -> list[str]:
     if ns.world is not None:
         o.append(f"servers.world={ns.world}")
     if ns.gpus is not None:
-        o.append(f"servers.gpus=[{','.join(str(int(g)) for g in _csv(ns.gpus))}]")
+        gpus = _csv(ns.gpus)
+        bad = [g for g in gpus if not g.isdigit()]
+        if bad or not gpus:
+            raise ValueError(f"--gpus {ns.gpus!r}: expected a comma list of GPU indices, e.g. 0,1,2,3")
+        o.append(f"servers.gpus=[{','.join(str(int(g)) for g in gpus)}]")
     if ns.servers_per_gpu is not None:
         o.append(f"servers.servers_per_gpu={ns.servers_per_gpu}")
     if ns.attach:
@@ -104,6 +113,8 @@ def flags_to_overrides(ns: argparse.Namespace) -> list[str]:
         o.append("ray.enabled=false")
     if ns.no_progress:
         o.append("progress=false")
+    if ns.new_run:
+        o.append("new_run=true")
     return o
 
 
@@ -120,7 +131,11 @@ def main(argv: list[str]) -> int:
     ns = build_parser().parse_intermixed_args(argv)
     # `world=lite` is short for `servers.world=lite` (the and the README's spelling)
     given = [f"servers.{o}" if o.startswith("world=") else o for o in ns.overrides]
-    ns.overrides = flags_to_overrides(ns) + given
+    try:
+        ns.overrides = flags_to_overrides(ns) + given
+    except ValueError as exc:
+        print(f"drive-jepa eval: {exc}", file=sys.stderr)
+        return 2
 
     def run(cfg: EvalConfig) -> int:
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)

@@ -123,11 +123,92 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
                 cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
         obj = OmegaConf.to_object(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
-        msg = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"config {name!r}: {msg}") from None
+        raise ConfigError(f"config {name!r}: {_explain(exc, name, schema, overrides)}") from None
     if not isinstance(obj, schema):
         raise ConfigError(f"config {name!r} composed to {type(obj).__name__}, expected {schema.__name__}")
     return obj
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every key path of a composed config node (`model.proposal.num_proposals`, …)."""
+    from omegaconf import DictConfig
+
+    keys: list[str] = []
+    if isinstance(node, DictConfig):
+        for k in node:
+            path = f"{prefix}{k!s}"
+            keys.append(path)
+            try:
+                child = node._get_node(k)
+            except Exception:  # a missing value (???) has no children
+                continue
+            keys.extend(_dotted_keys(child, path + "."))
+    return keys
+
+
+def _explain(exc: Exception, name: str, schema: type[Any], overrides: Sequence[str]) -> str:
+    """One line for a Hydra / OmegaConf error: the reason (from the underlying error) and, for an unknown key,
+    the closest valid key of the config as composed with the given group choices."""
+    import re
+
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    msg = lines[0] if lines else type(exc).__name__
+    options = [ln for ln in lines[1:] if not ln.startswith(("Config search path", "provider="))]
+    if msg.startswith("In '") and "Could not find" in msg and options:  # a group option that does not exist
+        return f"{msg.split(': ', 1)[-1]}; {' '.join(options[:1])} {', '.join(options[1:])}"
+    cause = exc.__cause__
+    reason = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
+    unknown = re.match(r"Could not override '([^']+)'", msg)
+    if unknown:
+        key = unknown.group(1)
+        # group choices (data=bench2drive) shape the config the key must exist in
+        groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and o.split("=", 1)[0] != key]
+        try:
+            close = _closest_key(key, _dotted_keys(_compose_node(name, groups)))
+        except Exception:  # the hint is best effort; the error itself is what matters
+            close = []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {key!r} ({reason or 'not in ' + schema.__name__}){hint}"
+    return f"{msg}: {reason}" if reason and reason not in msg else msg
+
+
+def _closest_key(key: str, valid: Sequence[str]) -> list[str]:
+    """The valid key a typo most likely meant: the whole path with its first unknown segment corrected
+    (`modle.dt` → `model.dt`), else the closest whole path, else a key ending in the same last segment
+    (`lr` → `optim.lr`)."""
+    import difflib
+
+    known = set(valid)
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        prefix = ".".join(parts[:i])
+        siblings = [k.rsplit(".", 1)[-1] for k in known if (k.rsplit(".", 1)[0] if "." in k else "") == prefix]
+        if part in siblings:
+            continue
+        fixes = difflib.get_close_matches(part, siblings, n=3, cutoff=0.6)
+        for fixed in fixes:
+            candidate = ".".join([*parts[:i], fixed, *parts[i + 1 :]])
+            if candidate in known:
+                return [candidate]
+        if fixes:  # the corrected section exists, the rest of the path does not: name the section
+            return [".".join([*parts[:i], fixes[0]])]
+        break
+    whole = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.75)
+    if whole:
+        return whole
+    same_leaf = sorted(k for k in known if k.rsplit(".", 1)[-1] == parts[-1])
+    return same_leaf[:1]
+
+
+def _compose_node(name: str, overrides: Sequence[str]) -> Any:
+    from hydra import compose as hydra_compose
+    from hydra import initialize
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize(version_base=None):
+        return hydra_compose(config_name=name, overrides=list(overrides))
 
 
 def to_yaml(cfg: Any) -> str:

@@ -77,8 +77,12 @@ class ProposalConfig:
     # matters), softmax at inference; "decoder" = the same ranking loss, but read from the proposal decoder's own
     # queries (which know the mode they stand for, as mode-classification heads of proposal-centric planners do)
     # instead of the scorer (which sees a trajectory only through the image features at its waypoints); the
-    # candidates then get no imitation score
+    # candidates then get no imitation score; "regression" = the decoder regresses one human-like trajectory (L1 to
+    # the human one, from the pooled final proposal queries) and each proposal's imitation score is
+    # softmax(−ADE(proposal, regressed) / imitation_regression_tau_m) over the proposals: a dense target, where
+    # the ranking kinds only learn from which proposal happened to be closest
     imitation_kind: str = "independent"
+    imitation_regression_tau_m: float = 1.0
 
 
 @dataclass

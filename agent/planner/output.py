@@ -32,6 +32,7 @@ class PlannerOutput:
     candidate_imitation_score: Tensor | None = None
     imitation_weight: float = 1.0
     imitation_kind: str = "independent"
+    imitation_trajectory: Tensor | None = None  # (B, T, 3) the regressed human-like trajectory ("regression")
 
     def scores(self) -> Tensor:
         """Score per proposal in [0, 1] (B, N): sigmoid(final) [· (im / its max over the proposals)^imitation_weight,
@@ -50,7 +51,7 @@ class PlannerOutput:
 
     def imitation_probs(self) -> Tensor | None:
         """The imitation head as probabilities (B, N): sigmoid per proposal ("independent"), or softmax over the
-        proposals ("softmax", "decoder"); None without an imitation head."""
+        proposals ("softmax", "decoder", "regression"); None without an imitation head."""
         if self.imitation_score is None:
             return None
         if self.imitation_kind == "independent":

@@ -61,7 +61,8 @@ class ScorerHead(nn.Module):
         self.cross = AnchoredCrossAttention(p.d_model, anchors.num_points, p.heads)
         self.norm = nn.LayerNorm(p.d_model)
         self.k = len(p.score_names)
-        self.out = mlp(2 * p.d_model, p.ffn, self.k + 1 + int(p.imitation_score and p.imitation_kind != "decoder"))
+        scorer_im = p.imitation_score and p.imitation_kind in ("independent", "softmax")
+        self.out = mlp(2 * p.d_model, p.ffn, self.k + 1 + int(scorer_im))
 
     def forward(
         self, traj: Tensor, values: Tensor, status: Tensor, projection: Tensor
@@ -94,12 +95,17 @@ class ProposalPlanner(nn.Module):
         self.init_head = mlp(d, p.ffn, 3)
         if p.anchors not in ("fan", "learned"):
             raise ValueError(f"proposal.anchors={p.anchors!r}: expected 'fan' or 'learned'")
-        if p.imitation_kind not in ("independent", "softmax", "decoder"):
+        if p.imitation_kind not in ("independent", "softmax", "decoder", "regression"):
             raise ValueError(
-                f"proposal.imitation_kind={p.imitation_kind!r}: expected 'independent', 'softmax' or 'decoder'"
+                f"proposal.imitation_kind={p.imitation_kind!r}: expected 'independent', 'softmax', 'decoder' or "
+                "'regression'"
             )
         # the decoder's mode-imitation head: pooled final proposal queries → one logit per proposal
         self.mode_head = mlp(2 * d, p.ffn, 1) if p.imitation_score and p.imitation_kind == "decoder" else None
+        # the regression head: all final queries pooled → one human-like trajectory (T, 3)
+        regress = p.imitation_score and p.imitation_kind == "regression"
+        self.regression_head = mlp(2 * d, p.ffn, cfg.num_poses * 3) if regress else None
+        self.regression_tau = float(p.imitation_regression_tau_m)
         n_anchor = p.num_proposals if p.anchors == "fan" else 0
         times = cfg.dt * torch.arange(1, cfg.num_poses + 1, dtype=torch.float64)
         curv = torch.linspace(-p.anchor_max_curvature, p.anchor_max_curvature, n_anchor, dtype=torch.float64)
@@ -156,9 +162,16 @@ class ProposalPlanner(nn.Module):
             iterations.append(traj)
 
         sub, final, im = self.scorer(traj.detach(), values, s, projection)
+        imitation_trajectory = None
         if self.mode_head is not None:
             qn = q.view(b, n, t, -1)
             im = self.mode_head(torch.cat([qn.mean(2), qn.amax(2)], -1))[..., 0]
+        elif self.regression_head is not None:
+            qn = q.view(b, n * t, -1)
+            pooled = torch.cat([qn.mean(1), qn.amax(1)], -1)
+            imitation_trajectory = self.regression_head(pooled).view(b, t, 3) * self.pose_scale
+            ade = (traj.detach()[..., :2] - imitation_trajectory.detach()[:, None, :, :2]).norm(dim=-1).mean(-1)
+            im = -ade / self.regression_tau  # logits: softmax(−ADE/τ) over the proposals
         out = PlannerOutput(
             trajectories=traj,
             iterations=iterations,
@@ -167,6 +180,7 @@ class ProposalPlanner(nn.Module):
             imitation_score=im,
             imitation_weight=self.imitation_weight,
             imitation_kind=self.imitation_kind,
+            imitation_trajectory=imitation_trajectory,
         )
         if candidates is not None:
             cand = self.scorer(candidates, values, s, projection)

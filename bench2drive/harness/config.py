@@ -86,6 +86,9 @@ class EvalConfig:
     max_attempts: int = 3  # attempts per route per invocation for infrastructure failures
     durations: list[str] = field(default_factory=list)  # CSVs of earlier runs' per-route durations
     progress: bool = True
+    # an --out that holds a run of another agent (file or agent-config content) is refused; with new_run the old
+    # run's files move to <out>/previous/<time>/ and a fresh run starts there
+    new_run: bool = False
     select: SelectConfig = field(default_factory=SelectConfig)
     servers: ServersConfig = field(default_factory=ServersConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)

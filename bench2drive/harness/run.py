@@ -16,6 +16,7 @@ Output layout (`out`, documented in docs/evaluation.md):
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -58,6 +59,15 @@ def resolve(cfg: EvalConfig) -> EvalConfig:
         raise EvalSetupError("agent: the agent's .py file is required (agent=path/to/agent.py)")
     if not Path(cfg.agent).is_file():
         raise EvalSetupError(f"agent: {cfg.agent} is not a file")
+    # jobs run in other working directories (the evaluator's is $BENCH2DRIVE_ROOT): hand them absolute paths
+    cfg.agent = str(Path(cfg.agent).resolve())
+    # the agent config is whatever the agent's setup() takes (a file, or e.g. UniAD's "config.py+ckpt.pth"):
+    # each '+'-separated part that names an existing path here is made absolute
+    cfg.agent_config = "+".join(
+        str(Path(part).resolve()) if part and Path(part).exists() else part for part in cfg.agent_config.split("+")
+    )
+    cfg.routes = str(Path(cfg.routes).resolve())
+    cfg.out = str(Path(cfg.out).resolve())
     if lite:
         if not cfg.evaluator.launcher:
             cfg.evaluator.launcher = list(LITE_EVALUATOR)
@@ -70,6 +80,80 @@ def resolve(cfg: EvalConfig) -> EvalConfig:
     if not cfg.servers.attach and not cfg.servers.gpus and cfg.ray.gpus_per_server <= 0:
         raise EvalSetupError("servers: give servers.gpus, servers.attach or ray.gpus_per_server")
     return cfg
+
+
+AGENT_FILE = "agent.json"  # the identity of the agent a run folder belongs to
+_RUN_ENTRIES = ("records", "attempts", "agent", "servers", "merged.json", "summary.json", "durations.csv", AGENT_FILE)
+
+
+def agent_identity(cfg: EvalConfig) -> dict[str, Any]:
+    """What makes two invocations the same agent: the agent file and the agent config, by path and content."""
+    import hashlib
+
+    def sha(path: str) -> str | None:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path and Path(path).is_file() else None
+
+    return {
+        "agent": cfg.agent,
+        "agent_sha256": sha(cfg.agent),
+        "agent_config": cfg.agent_config,
+        "agent_config_sha256": sha(cfg.agent_config),
+    }
+
+
+def _stored_identity(out: Path) -> dict[str, Any] | None:
+    """The agent identity of the run in `out`: its agent.json, or (runs from before agent.json) the agent and
+    agent config paths of its config.yaml, with the agent config's current content."""
+    try:
+        if (out / AGENT_FILE).is_file():
+            stored: dict[str, Any] = json.loads((out / AGENT_FILE).read_text())
+            return stored
+        if (out / "config.yaml").is_file():
+            from omegaconf import OmegaConf
+
+            old = OmegaConf.to_container(OmegaConf.load(out / "config.yaml"))
+            if not isinstance(old, dict):
+                return None
+            legacy = EvalConfig(agent=str(old.get("agent", "")), agent_config=str(old.get("agent_config", "")))
+            return agent_identity(legacy)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def claim_run_folder(cfg: EvalConfig, out: Path) -> None:
+    """Refuse an --out that holds another agent's run (its records would be mixed into one merged.json), or with
+    `new_run` move that run to `out/previous/<time>/` first; then record this run's agent identity."""
+    import datetime as dt
+
+    ident = agent_identity(cfg)
+    stored_path = out / AGENT_FILE
+    has_run = (out / "records").is_dir() and any((out / "records").glob("*.json"))
+    if has_run:
+        stored = _stored_identity(out)
+        same = stored is not None and all(
+            stored.get(k) == ident[k] for k in ("agent", "agent_config", "agent_config_sha256")
+        )
+        if not same and not cfg.new_run:
+            what = (
+                "an unknown agent (no agent.json)"
+                if stored is None
+                else f"agent {stored.get('agent')} with agent config {stored.get('agent_config') or '(none)'}"
+                f" (sha256 {str(stored.get('agent_config_sha256'))[:12]})"
+            )
+            raise EvalSetupError(
+                f"out: {out} holds a run of {what}, not of {ident['agent']} with "
+                f"{ident['agent_config'] or '(no agent config)'} (sha256 {str(ident['agent_config_sha256'])[:12]}); "
+                "use another --out, or --new-run to move that run to previous/ and start afresh"
+            )
+        if not same:
+            dest = out / "previous" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            dest.mkdir(parents=True, exist_ok=False)
+            for name in _RUN_ENTRIES:
+                if (out / name).exists():
+                    (out / name).rename(dest / name)
+            print(f"drive-jepa eval: the earlier run in {out} moved to {dest}", file=sys.stderr)
+    write_json_atomic(stored_path, ident, indent=2)
 
 
 def server_specs(cfg: EvalConfig, out: Path) -> list[ServerSpec]:
@@ -203,6 +287,7 @@ def evaluate(
     cfg = resolve(cfg)
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    claim_run_folder(cfg, out)
     save(cfg, out / "config.yaml")
     jobs = build_jobs(cfg)
     store = RecordStore(out)

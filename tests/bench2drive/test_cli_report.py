@@ -104,3 +104,10 @@ def test_report_on_a_running_eval_folder_and_on_an_empty_folder(tmp_path: Path, 
     (folder / "records" / "RouteScenario_1_rep0.json").write_text("{")
     assert main(["report", str(folder), "--out", str(tmp_path / "r3")]) == 2
     assert "RouteScenario_1_rep0.json: unreadable route record" in capsys.readouterr().err
+
+
+def test_more_names_than_runs_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    results = fixtures_dir("bench2drive", "results", "VAD.json")
+    assert main(["report", str(results), "--name", "a", "--name", "b", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "2 --name for 1 run(s)" in err

@@ -54,8 +54,31 @@ def test_bad_overrides_are_one_line_errors():
         config.compose("test_train", _Train, ["epochs"])
     with pytest.raises(config.ConfigError, match="test_train"):
         config.compose("test_train", _Train, ["nonexistent=1"])
-    with pytest.raises(config.ConfigError):
+    with pytest.raises(config.ConfigError, match="'many' of type 'str' could not be converted to Integer"):
         config.compose("test_train", _Train, ["epochs=many"])
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        ("epoch=3", "did you mean 'epochs'?"),  # a typo of a top-level key
+        ("optim.lrr=1", "did you mean 'optim.lr'?"),  # of a nested key
+        ("optm.lr=1", "did you mean 'optim.lr'?"),  # of the section
+        ("lr=1", "did you mean 'optim.lr'?"),  # the right leaf in the wrong place
+        ("data.splt=x", "did you mean 'data.split'?"),  # a key of the chosen group option
+        ("optm.nothing=1", "did you mean 'optim'?"),  # only the section exists
+    ],
+)
+def test_unknown_keys_name_the_reason_and_the_closest_key(override: str, hint: str):
+    with pytest.raises(config.ConfigError) as err:
+        config.compose("test_train", _Train, [override])
+    msg = str(err.value)
+    assert "\n" not in msg and f"unknown key {override.split('=')[0]!r}" in msg and msg.endswith(hint)
+    assert "not in" in msg  # the reason from OmegaConf
+    with pytest.raises(
+        config.ConfigError, match=r"Could not find 'data/nav'; Available options in 'data':.*test_navsim"
+    ):
+        config.compose("test_train", _Train, ["data=nav"])
 
 
 def test_print_save_and_reload_reproduces_the_run(tmp_path: Path):

@@ -199,3 +199,11 @@ def test_attach_launcher_patches_only_the_server_setup(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert "dist 0.9.15" in out and "argv ['--port=2003']" in out and "setup _attach_setup" in out
+
+
+def test_eval_bad_gpu_list_is_a_one_line_error(capsys) -> None:
+    from drive_jepa.cli import main
+
+    assert main(["eval", "--gpus", "abc", "--agent", "agent.py"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "drive-jepa eval: --gpus 'abc': expected a comma list of GPU indices, e.g. 0,1,2,3"

@@ -48,3 +48,33 @@ def test_final_merge_writes_merged_json(tmp_path: Path, b2d_root: Path) -> None:
     # the headline is the strict mean over the evaluated routes, the /220 figure only labelled beside it
     assert f"driving score {h.driving_score:.2f}" in line and "10 of 10 routes evaluated" in line
     assert f"/220 compat DS {merged['driving score']:.2f}" in line
+
+
+def test_an_out_of_another_agent_config_is_refused_unless_new_run(tmp_path: Path, b2d_root: Path) -> None:
+    from bench2drive.harness.run import EvalSetupError
+
+    (tmp_path / "a.yaml").write_text("model: route_follow\n")
+    (tmp_path / "b.yaml").write_text("model: checkpoint\n")
+    cfg = fast_config(tmp_path, b2d_root, fixtures_dir(*ROUTES), {"*": ["finish"]})
+    cfg.select.route_ids = ["2091"]
+    cfg.agent_config = str(tmp_path / "a.yaml")
+    evaluate(cfg)
+    out = Path(cfg.out)
+    ident = json.loads((out / "agent.json").read_text())
+    assert ident["agent_config"] == str(tmp_path / "a.yaml") and Path(ident["agent"]).is_absolute()
+    evaluate(cfg)  # the same agent resumes
+    other = fast_config(tmp_path, b2d_root, fixtures_dir(*ROUTES), {"*": ["finish"]})
+    other.select.route_ids = ["2091"]
+    other.agent_config = str(tmp_path / "b.yaml")
+    with pytest.raises(EvalSetupError, match=r"holds a run of agent .* with agent config .*a\.yaml .*--new-run"):
+        evaluate(other)
+    assert (out / "records").is_dir() and not (out / "previous").exists()  # nothing touched
+    (tmp_path / "a.yaml").write_text("model: checkpoint\ncheckpoint: x\n")  # same path, other content
+    with pytest.raises(EvalSetupError, match="holds a run of"):
+        evaluate(cfg)
+    other.new_run = True
+    _, store = evaluate(other)
+    (moved,) = (out / "previous").iterdir()
+    assert (moved / "records").is_dir() and (moved / "agent.json").is_file()
+    assert json.loads((out / "agent.json").read_text())["agent_config"] == str(tmp_path / "b.yaml")
+    assert len(store.leaderboard_records()) == 1

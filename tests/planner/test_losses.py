@@ -149,3 +149,16 @@ def test_softmax_imitation_head_ranks_the_proposals_as_hydra_mdp():
     rel = torch.exp(logits - logits.max())
     assert torch.allclose(out.scores(), torch.sigmoid(torch.zeros(1, 3)) * rel)
     assert out.scores().argmax().item() == 2
+
+
+def test_regression_imitation_head_is_l1_to_the_human_and_ranks_by_distance_to_it():
+    human = _traj(1.0, 0.0)[None]
+    props = torch.stack([_traj(1.0, 0.0), _traj(1.0, 2.0)])[None]
+    regressed = _traj(1.0, 1.5)[None]  # closer to the second proposal
+    ade = torch.tensor([[1.5, 0.5]])
+    out = PlannerOutput(props, [props], sub_scores=torch.zeros(1, 2, 1), final_score=torch.zeros(1, 2),
+                        imitation_score=-ade, imitation_kind="regression", imitation_trajectory=regressed)  # fmt: skip
+    terms = PlannerLoss(LossConfig(mtd_weight=0.0), ["ep"])(out, human)
+    assert float(terms.imitation_score) == pytest.approx(float(pose_l1(regressed, human).mean()))  # 1.5 / 3
+    assert out.scores().argmax().item() == 1
+    assert torch.allclose(out.imitation_probs(), torch.softmax(-ade, -1))

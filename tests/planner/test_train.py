@@ -185,7 +185,7 @@ def test_target_point_planner_trains_on_bench2drive_and_the_agent_feeds_it(tmp_p
         train(_cfg(tmp_path / "synthetic", "model.target_point_input=true", "steps=1"))
 
 
-@pytest.mark.parametrize("kind", ["independent", "softmax", "decoder"])
+@pytest.mark.parametrize("kind", ["independent", "softmax", "decoder", "regression"])
 def test_imitation_score_head_trains_and_reaches_the_agent(tmp_path: Path, kind: str):
     import numpy as np
 
@@ -241,3 +241,29 @@ def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, 
     assert cli_main(["selection-report", "data=bench2drive", f"data.root={tmp_path / 'b2d'}",
                      f"checkpoint={tmp_path / 'nothing'}"]) == 2  # fmt: skip
     assert "no planner checkpoint" in capsys.readouterr().err
+
+
+def test_learning_rate_schedules_and_config_checks(tmp_path: Path, capsys):
+    import math
+
+    from training.planner.train import check_config, learning_rate
+
+    cfg = _cfg(tmp_path, "steps=100", "optim.lr=1e-3", "optim.warmup_steps=10")
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4) and learning_rate(cfg, 50) == pytest.approx(1e-3)
+    cfg.optim.schedule, cfg.optim.min_lr_ratio = "cosine", 0.1
+    assert learning_rate(cfg, 9) == pytest.approx(1e-3)  # end of warmup = the peak
+    assert learning_rate(cfg, 55) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))))
+    assert learning_rate(cfg, 100) == pytest.approx(1e-4)  # min_lr_ratio · lr at the end
+    for override, message in [
+        ("steps=-5", "steps=-5: expected an integer ≥ 1"),
+        ("batch_size=0", "batch_size=0: expected an integer ≥ 1"),
+        ("standing_keep=0", "standing_keep=0.0: expected a fraction in (0, 1]"),
+        ("optim.schedule=linear", "optim.schedule='linear': expected 'constant' or 'cosine'"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            check_config(_cfg(tmp_path, override))
+        assert str(err.value) == message
+    # the command: one line, exit 2, and no run folder written
+    assert cli_main(["train", "steps=-5", f"out={tmp_path / 'never'}"]) == 2
+    assert capsys.readouterr().err.strip() == "drive-jepa train: steps=-5: expected an integer ≥ 1"
+    assert not (tmp_path / "never").exists()

@@ -31,7 +31,8 @@ class LossConfig:
     imitation_score_weight / imitation_tau_m: weight of a scorer's imitation head loss (model.proposal.
     imitation_score), on the proposals and on the labelled candidates; ADE = mean (x, y) distance to the human
     trajectory in metres. `model.proposal.imitation_kind=independent`: BCE against exp(−ADE/τ) per trajectory;
-    `softmax` / `decoder`: cross-entropy over the sample's trajectories against softmax(−ADE/τ) (Hydra-MDP)."""
+    `softmax` / `decoder`: cross-entropy over the sample's trajectories against softmax(−ADE/τ) (Hydra-MDP);
+    `regression`: L1 (as the imitation loss) of the regressed human-like trajectory."""
 
     stage_weights: list[float] = field(default_factory=list)
     mtd_weight: float = 1.0
@@ -208,9 +209,14 @@ class PlannerLoss(torch.nn.Module):
         im_score = None
         if out.imitation_score is not None and self.cfg.imitation_score_weight > 0:
             tau = self.cfg.imitation_tau_m
-            im_loss = imitation_score_loss if out.imitation_kind == "independent" else imitation_softmax_loss
-            im_score = im_loss(out.imitation_score, out.trajectories, human, tau)
-            if out.candidate_imitation_score is not None and candidates is not None:
-                im_score = im_score + im_loss(out.candidate_imitation_score, candidates, human, tau)
+            if out.imitation_kind == "regression":
+                if out.imitation_trajectory is None:
+                    raise ValueError("imitation_kind=regression: the planner returned no imitation_trajectory")
+                im_score = pose_l1(out.imitation_trajectory, human).mean()
+            else:
+                im_loss = imitation_score_loss if out.imitation_kind == "independent" else imitation_softmax_loss
+                im_score = im_loss(out.imitation_score, out.trajectories, human, tau)
+                if out.candidate_imitation_score is not None and candidates is not None:
+                    im_score = im_score + im_loss(out.candidate_imitation_score, candidates, human, tau)
             total = total + self.cfg.imitation_score_weight * im_score
         return LossTerms(total, imitation, mtd, scores, im_score)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -33,6 +34,10 @@ class OptimConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     warmup_steps: int = 0
+    # "constant" (after warmup), or "cosine": from lr down to lr · min_lr_ratio at `steps` (what lets a plateaued
+    # run settle; the step counter is the run's own, so a resumed run continues the same curve)
+    schedule: str = "constant"
+    min_lr_ratio: float = 0.0
 
 
 @dataclass
@@ -83,6 +88,43 @@ def tiny_overrides(data: str = "synthetic") -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------------------
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of optimizer step `step` (0-based): linear warmup, then constant or cosine decay."""
+    o = cfg.optim
+    warm = min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps > 0 else 1.0
+    if o.schedule == "constant":
+        return o.lr * warm
+    span = max(1, cfg.steps - o.warmup_steps)
+    progress = min(1.0, max(0.0, (step - o.warmup_steps) / span))
+    return o.lr * warm * (o.min_lr_ratio + (1.0 - o.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Values no run can use, as one-line errors naming the key (before anything is loaded or written)."""
+    positive = {
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "checkpoint_every": cfg.checkpoint_every,
+        "log_every": cfg.log_every,
+        "keep_checkpoints": cfg.keep_checkpoints,
+        "start_repeat": cfg.start_repeat,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ValueError(f"{key}={value}: expected an integer ≥ 1")
+    for key, value in {"num_workers": cfg.num_workers, "threads": cfg.threads}.items():
+        if value < 0:
+            raise ValueError(f"{key}={value}: expected an integer ≥ 0")
+    if not 0.0 < cfg.standing_keep <= 1.0:
+        raise ValueError(f"standing_keep={cfg.standing_keep}: expected a fraction in (0, 1]")
+    if cfg.optim.schedule not in ("constant", "cosine"):
+        raise ValueError(f"optim.schedule={cfg.optim.schedule!r}: expected 'constant' or 'cosine'")
+    if not 0.0 <= cfg.optim.min_lr_ratio <= 1.0:
+        raise ValueError(f"optim.min_lr_ratio={cfg.optim.min_lr_ratio}: expected a fraction in [0, 1]")
+    if cfg.optim.lr < 0 or cfg.optim.weight_decay < 0:
+        raise ValueError(f"optim.lr={cfg.optim.lr}, optim.weight_decay={cfg.optim.weight_decay}: expected ≥ 0")
 
 
 def align_data_with_model(cfg: TrainConfig) -> None:
@@ -196,6 +238,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     `score_fn(proposals (B, N, T, 3), batch) -> (B, N, K)` supplies online sub-score targets of the proposals
     (e.g. the fast simulator scorer); without it, synthetic data uses its analytic stand-in (`synthetic_scores`)
     when `data.online_scores` is set, and other data trains the scorer from offline labels only."""
+    check_config(cfg)
     import torch
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, DistributedSampler
@@ -323,9 +366,9 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
             terms.total.backward()
             if cfg.optim.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-            if cfg.optim.warmup_steps > 0:
-                for g in opt.param_groups:
-                    g["lr"] = cfg.optim.lr * min(1.0, (step + 1) / cfg.optim.warmup_steps)
+            lr = learning_rate(cfg, step)
+            for g in opt.param_groups:
+                g["lr"] = lr
             opt.step()
             step += 1
             if dist_info.main and (step % cfg.log_every == 0 or step == cfg.steps):
