@@ -87,6 +87,57 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
 
     `config_file` (a YAML saved by an earlier run) is merged over the defaults before the overrides.
     """
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    node = _compose_dictconfig(name, schema, overrides, config_file)
+    try:
+        obj = OmegaConf.to_object(node)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"config {name!r}: {_explain(exc, name, schema, overrides)}") from None
+    if not isinstance(obj, schema):
+        raise ConfigError(f"config {name!r} composed to {type(obj).__name__}, expected {schema.__name__}")
+    return obj
+
+
+def compose_yaml(name: str, schema: type[Any], overrides: Sequence[str] = (), config_file: Path | None = None) -> str:
+    """What `--cfg` prints: the composed config as YAML (`to_yaml`). Mandatory values still unset are shown as
+    `???` under a comment naming them, instead of being an error: `--cfg` is how one finds what to set."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        return to_yaml(compose(name, schema, overrides, config_file))
+    except ConfigError:
+        node = _compose_dictconfig(name, schema, overrides, config_file)
+        missing = [k for k in _dotted_keys(node) if OmegaConf.is_missing(*_parent_and_leaf(node, k))]
+        if not missing:
+            raise
+        try:
+            OmegaConf.to_object(node)
+        except MissingMandatoryValue:
+            pass
+        except Exception:  # another problem than the unset values: the one-line error of compose stands
+            raise
+        choices = []
+        for key in node:
+            option = _GROUP_OPTIONS.get((str(key), OmegaConf.get_type(node, key)))  # type: ignore[arg-type]
+            if option is not None:
+                choices.append(f"{key!s}={option}")
+        body = OmegaConf.to_yaml(node)
+        return f"{_CHOICES_HEADER} {' '.join(choices)}\n# unset, to be given: {', '.join(missing)}\n{body}"
+
+
+def _parent_and_leaf(node: Any, dotted: str) -> tuple[Any, str]:
+    from omegaconf import OmegaConf
+
+    parent, _, leaf = dotted.rpartition(".")
+    return (OmegaConf.select(node, parent) if parent else node), leaf
+
+
+def _compose_dictconfig(name: str, schema: type[Any], overrides: Sequence[str], config_file: Path | None) -> Any:
+    """The composed (not yet instantiated) config node; errors as one-line `ConfigError`s."""
     from hydra import compose as hydra_compose
     from hydra import initialize
     from hydra.core.global_hydra import GlobalHydra
@@ -121,12 +172,9 @@ def compose(name: str, schema: type[T], overrides: Sequence[str] = (), config_fi
             plain = [o.lstrip("+") for o in overrides if o.split("=", 1)[0] not in cli_groups]
             if plain:  # command-line overrides still win over the saved file
                 cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(plain))
-        obj = OmegaConf.to_object(cfg)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"config {name!r}: {_explain(exc, name, schema, overrides)}") from None
-    if not isinstance(obj, schema):
-        raise ConfigError(f"config {name!r} composed to {type(obj).__name__}, expected {schema.__name__}")
-    return obj
+    return cfg
 
 
 def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
@@ -252,13 +300,13 @@ def run_with_config(name: str, schema: type[T], ns: argparse.Namespace, run: Cal
     import sys
 
     try:
+        if ns.cfg:
+            print(compose_yaml(name, schema, ns.overrides, ns.config_file), end="")
+            return 0
         cfg = from_args(name, schema, ns)
     except ConfigError as exc:
         print(f"drive-jepa: {exc}", file=sys.stderr)
         return 2
-    if ns.cfg:
-        print(to_yaml(cfg), end="")
-        return 0
     return run(cfg)
 
 

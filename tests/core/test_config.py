@@ -141,3 +141,16 @@ def test_plain_field_named_like_another_configs_group(tmp_path: Path) -> None:
     assert config.compose("test_plain", _Plain, ["data=again"], saved) == _Plain(data="again", n=3)
     with pytest.raises(config.ConfigError):
         config.compose("test_plain", _Plain, ["data=x", "nope=1"])
+
+
+def test_cfg_shows_unset_mandatory_values_instead_of_failing(capsys):
+    # the documented `drive-jepa cache-data data=navsim --cfg` / `train data=navsim --cfg` (data.root unset)
+    from drive_jepa.cli import main
+
+    for command in ("cache-data", "train"):
+        assert main([command, "data=navsim", "--cfg"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("# drive-jepa config groups: data=navsim\n# unset, to be given: data.root\n")
+        assert "  root: ???" in out
+    assert main(["train", "data=navsim", "stepz=1", "--cfg"]) == 2  # other errors still are errors
+    assert "did you mean 'steps'?" in capsys.readouterr().err
