@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
@@ -160,9 +161,12 @@ def check_bench2drive(b2d_root: str | None, carla_root: str | None) -> Check:
     ]
     if missing:
         return Check("BENCH2DRIVE_ROOT", FAIL, f"{root}: missing {', '.join(missing)}", "clone Bench2Drive fully")
+    # what the evaluator process itself imports (leaderboard_evaluator pulls pkg_resources, and pexpect through
+    # agent_wrapper → ros_base_agent), not only the agent base class
     code = (
         "import leaderboard.autoagents.autonomous_agent, srunner.scenariomanager.carla_data_provider;"
-        "import agents.navigation.local_planner"
+        "import agents.navigation.local_planner;"
+        "import leaderboard.leaderboard_evaluator"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(harness_pythonpath(b2d_root, carla_root)))
     try:
@@ -173,7 +177,7 @@ def check_bench2drive(b2d_root: str | None, carla_root: str | None) -> Check:
         return Check("BENCH2DRIVE_ROOT", FAIL, "importing the leaderboard timed out (120 s)", "check the install")
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        fix = "`uv sync --extra carla` (py-trees==0.8.3, dictor, ...)"
+        fix = "`uv sync --extra carla` (py-trees==0.8.3, dictor, pexpect, setuptools<81 for pkg_resources, ...)"
         if "agents" in last:
             fix = "set CARLA_ROOT so $CARLA_ROOT/PythonAPI/carla (CARLA's `agents` package) is on PYTHONPATH"
         return Check("BENCH2DRIVE_ROOT", FAIL, f"leaderboard/scenario_runner/agents not importable: {last}", fix)
@@ -238,23 +242,28 @@ def check_video() -> list[Check]:
     return out
 
 
+def iter_checks(carla_root: str | None, b2d_root: str | None) -> Iterator[Check]:
+    """The checks one by one, as each finishes (some import heavy packages or start subprocesses)."""
+    yield check_python()
+    yield from check_torch()
+    yield from check_model_stack()
+    yield check_carla_client()
+    yield check_carla_root(carla_root)
+    yield check_bench2drive(b2d_root, carla_root)
+    yield from check_navsim()
+    yield from check_video()
+
+
 def run_checks(carla_root: str | None, b2d_root: str | None) -> list[Check]:
-    checks = [check_python()]
-    checks += check_torch()
-    checks += check_model_stack()
-    checks.append(check_carla_client())
-    checks.append(check_carla_root(carla_root))
-    checks.append(check_bench2drive(b2d_root, carla_root))
-    checks += check_navsim()
-    checks += check_video()
-    return checks
+    return list(iter_checks(carla_root, b2d_root))
 
 
 _MARK = {OK: "[ok]  ", WARN: "[warn]", FAIL: "[FAIL]"}
+_NAME_WIDTH = 22  # the check names' column when lines are printed one by one
 
 
-def format_checks(checks: list[Check]) -> str:
-    width = max(len(c.name) for c in checks)
+def format_checks(checks: list[Check], width: int = 0) -> str:
+    width = width or max(len(c.name) for c in checks)
     lines = []
     for c in checks:
         lines.append(f"{_MARK[c.status]} {c.name.ljust(width)}  {c.detail}")
@@ -276,11 +285,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 on any warning too")
     ns = parser.parse_args(argv)
-    checks = run_checks(ns.carla_root, ns.bench2drive_root)
+    checks: list[Check] = []
+    for check in iter_checks(ns.carla_root, ns.bench2drive_root):
+        checks.append(check)
+        if not ns.json:  # each line as soon as its check is done (torch and the leaderboard take seconds)
+            print(format_checks([check], width=_NAME_WIDTH), flush=True)
     if ns.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))
-    else:
-        print(format_checks(checks))
     failed = [c for c in checks if c.status == FAIL and (c.required or ns.strict)]
     warned = [c for c in checks if c.status != OK]
     if not ns.json:

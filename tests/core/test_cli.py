@@ -72,3 +72,48 @@ def test_doctor_carla_client_is_the_0915_client():
         assert check.status == "warn" and "carla-0-9-15" in check.fix
     else:
         assert check.status == "ok" and "0.9.15" in check.detail
+
+
+def _b2d_layout(root, evaluator_imports: str):
+    """Bench2Drive's and CARLA's import layout with the real third-party imports of leaderboard_evaluator.py
+    (pkg_resources; pexpect through agent_wrapper → ros_base_agent) and empty stand-ins for their own modules."""
+    files = {
+        "b2d/leaderboard/leaderboard/__init__.py": "",
+        "b2d/leaderboard/leaderboard/autoagents/__init__.py": "",
+        "b2d/leaderboard/leaderboard/autoagents/autonomous_agent.py": "",
+        "b2d/leaderboard/leaderboard/leaderboard_evaluator.py": evaluator_imports,
+        "b2d/scenario_runner/srunner/__init__.py": "",
+        "b2d/scenario_runner/srunner/scenariomanager/__init__.py": "",
+        "b2d/scenario_runner/srunner/scenariomanager/carla_data_provider.py": "",
+        "carla/PythonAPI/carla/agents/__init__.py": "",
+        "carla/PythonAPI/carla/agents/navigation/__init__.py": "",
+        "carla/PythonAPI/carla/agents/navigation/local_planner.py": "",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return str(root / "b2d"), str(root / "carla")
+
+
+def test_doctor_imports_the_evaluator_with_the_packages_it_needs(tmp_path):
+    # the project's environment provides what Bench2Drive 7ec25d1's evaluator imports beyond its own code
+    b2d, carla_root = _b2d_layout(tmp_path / "ok", "import pkg_resources\nimport pexpect\nimport py_trees\n")
+    check = doctor.check_bench2drive(b2d, carla_root)
+    assert check.status == "ok", check.detail
+    b2d, carla_root = _b2d_layout(tmp_path / "bad", "import pkg_resources\nimport no_such_package_xyz\n")
+    check = doctor.check_bench2drive(b2d, carla_root)
+    assert check.status == "fail" and "No module named 'no_such_package_xyz'" in check.detail
+
+
+def test_doctor_prints_each_check_as_it_finishes(monkeypatch, capsys):
+    printed_before_second: list[str] = []
+
+    def checks(carla_root, b2d_root):
+        yield doctor.Check("first", doctor.OK, "done")
+        printed_before_second.append(capsys.readouterr().out)  # what the user saw while the next check runs
+        yield doctor.Check("second", doctor.WARN, "slow one", "a fix")
+
+    monkeypatch.setattr(doctor, "iter_checks", checks)
+    assert doctor.main([]) == 0
+    assert printed_before_second == ["[ok]   first                   done\n"]
+    assert "[warn] second" in capsys.readouterr().out

@@ -154,3 +154,11 @@ def test_cfg_shows_unset_mandatory_values_instead_of_failing(capsys):
         assert "  root: ???" in out
     assert main(["train", "data=navsim", "stepz=1", "--cfg"]) == 2  # other errors still are errors
     assert "did you mean 'steps'?" in capsys.readouterr().err
+
+
+def test_data_loader_workers_default_to_the_cores_there_are():
+    from training.data.video import VideoDataConfig, auto_workers
+
+    assert VideoDataConfig().workers == -1
+    assert [auto_workers(-1, cores) for cores in (1, 2, 4, 16)] == [0, 0, 3, 8]
+    assert auto_workers(5, 2) == 5  # an explicit value is kept

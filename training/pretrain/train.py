@@ -29,7 +29,7 @@ from torch import nn
 from agent.encoder import VJEPAEncoder, encoder_config, load_strict, read_checkpoint, select_state_dict
 from drive_jepa.atomic import atomic_file, write_json_atomic
 from drive_jepa.config import save, to_yaml
-from training.data.video import build_dataset, worker_init
+from training.data.video import auto_workers, build_dataset, worker_init
 from training.metrics_log import truncate_metrics
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import (
@@ -190,17 +190,18 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         jepa = nn.parallel.DistributedDataParallel(jepa, device_ids=ids, static_graph=True)
 
     d = cfg.data
+    workers = auto_workers(d.workers)
     dataset = build_dataset(d, seed=run.seed, length=run.steps * run.batch_size * dist.world_size)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_sampler=StepBatchSampler(start, run.steps, run.batch_size, dist.rank, dist.world_size),
-        num_workers=d.workers,
+        num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
         worker_init_fn=worker_init,
         # workers start from a clean forkserver process, not a fork of this one: a forked copy of a process
         # whose OpenMP / OpenCV thread pools are running can deadlock (seen in the test suite)
-        multiprocessing_context="forkserver" if d.workers > 0 else None,
+        multiprocessing_context="forkserver" if workers > 0 else None,
     )
     grid = models.encoder.grid_shape(d.num_frames, d.height, d.width)
     sampler = MaskSampler(cfg.masks, grid, run.seed, dist.rank)
