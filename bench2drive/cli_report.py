@@ -10,7 +10,7 @@ from pathlib import Path
 from bench2drive.abilities import JunctionTableError, load_junction_table
 from bench2drive.comfort import MetricInfoError
 from bench2drive.report import headline, html, markdown, summary_json
-from bench2drive.results import ResultsFileError, is_eval_folder, is_partial_eval_folder, write_merged
+from bench2drive.results import LITE_MARK, ResultsFileError, is_eval_folder, is_partial_eval_folder, write_merged
 from bench2drive.summary import RunSummary, summarize
 from drive_jepa.atomic import write_json_atomic
 from drive_jepa.routes import RouteFileError, load_routes
@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        folder = out if len(runs) == 1 else out / _safe(run.name)
+        folder = out if len(runs) == 1 else out / _safe(run.name.removesuffix(LITE_MARK))
         if args.mode == "strict":
             write_merged(run.merged_strict, folder / "merged.json")
         else:

@@ -249,12 +249,25 @@ def merge_records(records: Sequence[Mapping[str, Any]], *, deduplicate_ids: bool
     scores = [rec["scores"]["score_composed"] for rec in recs]
     successes = sum(1 for rec in recs if is_success(rec))
     ordered = sorted(recs, key=lambda r: r["route_id"], reverse=True)
-    return {
+    merged: dict[str, Any] = {
         "_checkpoint": {"records": ordered},
         "driving score": sum(scores) / TOOL_ROUTE_COUNT,
         "success rate": successes / TOOL_ROUTE_COUNT,
         "eval num": len(scores),
     }
+    if any(is_lite_record(r) for r in recs):  # an extra key the tools ignore: these are not CARLA results
+        merged["world"] = LITE_WORLD
+    return merged
+
+
+LITE_WORLD = "lite"
+LITE_MARK = " (lite world)"  # appended to the name of a run evaluated in the CPU lite world, wherever it is shown
+
+
+def is_lite_record(record: Mapping[str, Any]) -> bool:
+    """A record of the CPU lite world (`meta.world`, or the lite-only `meta.lite_scenarios` of older runs)."""
+    meta = record.get("meta") or {}
+    return meta.get("world") == LITE_WORLD or "lite_scenarios" in meta
 
 
 @dataclass(frozen=True)

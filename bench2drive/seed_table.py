@@ -26,6 +26,7 @@ def seed_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
     mean frame-to-frame plan change; plus the table as Markdown."""
     from bench2drive.comfort import driving_smoothness
     from bench2drive.metrics import infractions_per_km_strict, route_result, strict_scores
+    from bench2drive.results import LITE_MARK, is_lite_record
     from drive_jepa.routes import load_routes
 
     expected = [r.id for r in load_routes(routes_xml)]
@@ -38,6 +39,7 @@ def seed_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
             continue
         per_seed, results, changes, comfort = [], [], [], []
         red_met = red_run = 0  # a light run without a registered encounter still counts as met
+        lite = False
         for seed_key, paths in seeds.items():
             records = [
                 r for path in paths for r in json.loads(path.read_text()).get("_checkpoint", {}).get("records", [])
@@ -49,6 +51,7 @@ def seed_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
                 smooth = driving_smoothness(records, metric_dir).per_route_strict
                 comfort += list(smooth.values())
             results += list(res.values())
+            lite = lite or any(is_lite_record(r) for r in records)
             for r in records:
                 red = (r.get("meta") or {}).get("red_lights")
                 if red:
@@ -62,7 +65,8 @@ def seed_table(eval_dir: Path, routes_xml: Path) -> tuple[list[dict[str, Any]], 
         ds = [x.driving_score for x in per_seed]
         per_km = infractions_per_km_strict(results)
         rows.append({
-            "run": run_dir.name, "seeds": len(seeds), "ds": sum(ds) / len(ds), "ds_min": min(ds), "ds_max": max(ds),
+            "run": run_dir.name + (LITE_MARK if lite else ""), "world": "lite" if lite else "carla",
+            "seeds": len(seeds), "ds": sum(ds) / len(ds), "ds_min": min(ds), "ds_max": max(ds),
             "sr": 100 * sum(x.success_rate for x in per_seed) / len(per_seed),
             "rc": sum(x.route_completion for x in per_seed) / len(per_seed),
             "routes_done": min(x.present for x in per_seed), "routes": len(expected),

@@ -43,10 +43,12 @@ from bench2drive.metrics import (
     strict_scores,
 )
 from bench2drive.results import (
+    LITE_MARK,
     TOOL_ROUTE_COUNT,
     ResultsFile,
     deduplicate,
     expand_inputs,
+    is_lite_record,
     is_partial_eval_folder,
     load_results_file,
     merge_records,
@@ -277,6 +279,9 @@ def summarize(
         groups_town.setdefault(spec.town, []).append(got)
         groups_type.setdefault(spec.scenario_type, []).append(got)
         groups_status.setdefault(got.status if got else "Missing (no record)", []).append(got)
+    lite = any(is_lite_record(r) for f in files for r in f.records)
+    if lite and not name.endswith(LITE_MARK):
+        name += LITE_MARK  # every table, card, legend and headline then says which world the figures are from
     return RunSummary(
         name=name,
         inputs=[f.path for f in files],

@@ -198,6 +198,7 @@ def run_route(
         duration_system=time.monotonic() - t0,
         failure=failure or criteria.failure,
     )
+    record["meta"]["world"] = "lite"  # not CARLA: reports mark such runs (bench2drive.results.LITE_WORLD)
     record["meta"]["lite_scenarios"] = staged  # which scenarios were staged, triggered, ended (lite only)
     # red lights met on the route (front within 15 m of a red stop line of its lane) and run (lite only)
     record["meta"]["red_lights"] = {

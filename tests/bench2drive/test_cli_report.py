@@ -111,3 +111,23 @@ def test_more_names_than_runs_is_a_one_line_error(tmp_path: Path, capsys) -> Non
     assert main(["report", str(results), "--name", "a", "--name", "b", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "2 --name for 1 run(s)" in err
+
+
+def test_lite_world_runs_are_marked_beside_carla_runs(tmp_path: Path, capsys) -> None:
+    from bench2drive.results import merge_records
+
+    lite_rec = {"route_id": "RouteScenario_1711_rep0", "status": "Completed", "infractions": {},
+                "scores": {"score_route": 100.0, "score_penalty": 1.0, "score_composed": 100.0},
+                "meta": {"world": "lite", "route_length": 100.0, "duration_game": 20.0}}  # fmt: skip
+    lite = tmp_path / "lite.json"
+    lite.write_text(json.dumps({"_checkpoint": {"records": [lite_rec]}}))
+    assert merge_records([lite_rec])["world"] == "lite"
+    uniad = fixtures_dir("bench2drive", "results", "UniAD-Base.json")
+    rc = main(["report", str(uniad), str(lite), "--name", "UniAD", "--name", "ours", "--out", str(tmp_path / "r")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "ours (lite world) [strict]" in out and "UniAD [strict]" in out and "UniAD (lite" not in out
+    md = (tmp_path / "r" / "report.md").read_text()
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "ours (lite world)" in md and "ours (lite world)" in page
+    assert json.loads((tmp_path / "r" / "ours" / "merged.json").read_text())["world"] == "lite"
