@@ -8,6 +8,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from agent.leaderboard_agent import AgentConfig
@@ -23,6 +24,22 @@ def main(argv: list[str]) -> int:
     ns = parser.parse_args(argv)
 
     def run(cfg: AgentConfig) -> int:
+        if cfg.model == "checkpoint":  # a config naming a checkpoint that is not there would fail every route
+            from agent.planner.checkpoint import resolve_checkpoint
+
+            if not cfg.checkpoint:
+                print(
+                    "drive-jepa agent-config: model=checkpoint needs checkpoint=<a drive-jepa train folder>",
+                    file=sys.stderr,
+                )
+                return 2
+            try:
+                resolve_checkpoint(Path(cfg.checkpoint).expanduser())
+            except FileNotFoundError as exc:
+                print(f"drive-jepa agent-config: checkpoint={cfg.checkpoint}: {exc}", file=sys.stderr)
+                return 2
+            if ns.out is not None:  # stored absolute: the evaluator runs in another folder
+                cfg.checkpoint = str(Path(cfg.checkpoint).expanduser().resolve())
         if ns.out is None:
             print(config.to_yaml(cfg), end="")
         else:

@@ -92,7 +92,35 @@ config_lib.register("agent", AgentConfig)
 
 
 def load_agent_config(path: str | Path | None, overrides: list[str] | None = None) -> AgentConfig:
-    return config_lib.compose("agent", AgentConfig, overrides or [], Path(path) if path else None)
+    """The agent config file `path` (None: the defaults). A relative `checkpoint` inside it is relative to the
+    file's folder: the evaluator runs in $BENCH2DRIVE_ROOT, not where the config was written."""
+    cfg = config_lib.compose("agent", AgentConfig, overrides or [], Path(path) if path else None)
+    if path and cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_absolute():
+        cfg.checkpoint = str((Path(path).resolve().parent / Path(cfg.checkpoint).expanduser()).resolve())
+    return cfg
+
+
+def check_sensors(sensors: list[dict[str, Any]]) -> None:
+    """The sensor list as the leaderboard validates it: unique ids, known types, a positive camera image."""
+    known = {
+        "sensor.camera.rgb",
+        "sensor.other.gnss",
+        "sensor.other.imu",
+        "sensor.speedometer",
+        "sensor.lidar.ray_cast",
+    }
+    ids = [s.get("id") for s in sensors]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"sensors: duplicate ids in {ids}")
+    for s in sensors:
+        if s.get("type") not in known:
+            raise ValueError(f"sensors: {s.get('id')!r} has unknown type {s.get('type')!r}")
+        if s["type"] == "sensor.camera.rgb" and not (
+            int(s["width"]) > 0 and int(s["height"]) > 0 and 0 < s["fov"] < 180
+        ):
+            raise ValueError(
+                f"sensors: camera {s['id']!r} {s['width']}x{s['height']} fov {s['fov']}: not a valid image"
+            )
 
 
 def build_model(cfg: AgentConfig) -> PlanModel:
@@ -201,6 +229,19 @@ class DriveJEPAAgent(AutonomousAgent):
         # Bench2Drive's evaluator calls set_global_plan before setup: apply a plan that is already there
         if getattr(self, "_global_plan", None):
             self.policy.set_global_plan(self._global_plan, self._global_plan_world_coord or [])
+
+    @classmethod
+    def preflight(cls, path_to_conf_file: str) -> str:
+        """What `drive-jepa eval` checks once before the first route, in a process like the evaluator's: the config
+        loads, the model (checkpoint) builds, the sensors are valid. Raises on the first problem; writes nothing."""
+        conf = str(path_to_conf_file or "").split("+")[0] or None
+        cfg = load_agent_config(conf)
+        model = build_model(cfg)
+        build_selector(cfg)
+        sensors = leaderboard_sensors(cfg.policy.rig)
+        check_sensors(sensors)
+        what = f"checkpoint {cfg.checkpoint}" if cfg.model == "checkpoint" else cfg.model
+        return f"agent ok: {what} ({type(model).__name__}), {len(sensors)} sensors"
 
     def sensors(self) -> list[dict[str, Any]]:
         cfg = getattr(self, "cfg", None) or load_agent_config(None)

@@ -207,6 +207,16 @@ def _explain(exc: Exception, name: str, schema: type[Any], overrides: Sequence[s
     cause = exc.__cause__
     reason = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
     unknown = re.match(r"Could not override '([^']+)'", msg)
+    in_file = re.match(r"Key '([^']+)' not in '", msg)  # a key of a --config-file / agent config file
+    if in_file and not unknown:
+        key = str(getattr(exc, "full_key", "") or in_file.group(1))
+        groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0]]
+        try:
+            close = _closest_key(key, _dotted_keys(_compose_node(name, groups)))
+        except Exception:  # the hint is best effort; the error itself is what matters
+            close = []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown key {key!r} in the config file ({msg}){hint}"
     if unknown:
         key = unknown.group(1)
         # group choices (data=bench2drive) shape the config the key must exist in

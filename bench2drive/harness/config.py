@@ -89,6 +89,8 @@ class EvalConfig:
     # an --out that holds a run of another agent (file or agent-config content) is refused; with new_run the old
     # run's files move to <out>/previous/<time>/ and a fresh run starts there
     new_run: bool = False
+    # before the first route, load the agent once the way the evaluator will (bench2drive.harness.preflight)
+    preflight: bool = True
     select: SelectConfig = field(default_factory=SelectConfig)
     servers: ServersConfig = field(default_factory=ServersConfig)
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)

@@ -287,11 +287,20 @@ def evaluate(
     cfg = resolve(cfg)
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    jobs = build_jobs(cfg)
+    settings = job_settings(cfg, out)
+    if cfg.preflight:  # before anything is written: a broken agent or config fails here, not in every route
+        from bench2drive.harness.preflight import PreflightError, preflight_agent
+
+        try:
+            line = preflight_agent(settings)
+        except PreflightError as exc:
+            raise EvalSetupError(str(exc)) from None
+        if cfg.progress:
+            print(f"drive-jepa eval: preflight: {line}", file=sys.stderr)
     claim_run_folder(cfg, out)
     save(cfg, out / "config.yaml")
-    jobs = build_jobs(cfg)
     store = RecordStore(out)
-    settings = job_settings(cfg, out)
     specs = server_specs(cfg, out)
     if executor is None:
         executor = make_executor(cfg, specs, settings)

@@ -45,6 +45,7 @@ def fast_config(
         agent=str(tmp_path / "agent.py"),
         agent_config="cfg.yaml+ckpt.pth",
         progress=False,
+        preflight=False,  # the stand-in agent is a name only; tests/harness/test_preflight.py covers the check
     )
     cfg.servers.gpus = list(range(servers))
     cfg.servers.launch_command = [sys.executable, str(FAKE_SERVER)]
