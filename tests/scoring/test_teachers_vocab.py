@@ -162,3 +162,45 @@ def test_teachers_cli_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     finally:
         torch.set_num_threads(before)
     assert len(read_index(tmp_path / "o" / "teachers.jsonl")) == 2
+
+
+def test_teachers_bad_inputs_are_one_line_errors_and_keep_what_was_scored(tmp_path, capsys):
+    import gzip
+    import json
+
+    from drive_jepa.cli import main
+
+    vocab = tmp_path / "v64.npy"
+    np.save(vocab, load_vocabulary(SHIPPED["navsim_8192"])[:64])
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    good = fixtures_dir("navsim_scorer", "scene_03.json.gz")
+    (scenes / "a_good.json.gz").write_bytes(good.read_bytes())
+    (scenes / "manifest.json").write_text('{"scenes": ["a_good"]}')  # not a scene: skipped, not an abort
+    out = tmp_path / "out"
+    base = ["teachers", "--scenes", str(scenes), "--out", str(out), "--no-progress"]
+    assert main([*base, "--vocab", str(vocab)]) == 0
+    capsys.readouterr()
+
+    def fails(extra: list[str], expected: str) -> None:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and expected in err, err
+        assert len((out / "teachers.jsonl").read_text().splitlines()) == 1  # the scored scene is kept
+
+    data = json.loads(gzip.decompress(good.read_bytes()))
+    data["ego"]["initial_state"]["state"][0] = float("nan")
+    (scenes / "b_nan_ego.json.gz").write_bytes(gzip.compress(json.dumps(data).encode()))
+    fails(["--vocab", str(vocab)], "b_nan_ego.json.gz.ego.initial_state[0]: NaN or infinite value")
+    (scenes / "b_nan_ego.json.gz").unlink()
+    (scenes / "c_trunc.json.gz").write_bytes(good.read_bytes()[:2000])
+    fails(["--vocab", str(vocab)], "c_trunc.json.gz: truncated file (interrupted write?) (1 scenes scored so far")
+    (scenes / "c_trunc.json.gz").unlink()
+    npz = tmp_path / "v.npz"
+    np.savez(npz, vocab=np.load(vocab))
+    fails(["--vocab", str(npz)], "v.npz: a .npz archive (vocab); expected one (V, 40, 3) .npy array")
+    bad = np.load(vocab)
+    bad[7, 3, 0] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    fails(["--vocab", str(tmp_path / "nan.npy")], "nan.npy: rows [7] hold NaN/inf; expected finite poses")
+    fails(["--vocab", str(tmp_path / "missing.npy")], "missing.npy: vocabulary not found")

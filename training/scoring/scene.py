@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,10 @@ def _arr(x: Any, shape_tail: tuple[int, ...], where: str) -> np.ndarray:
         raise SceneFormatError(f"{where}: expected a numeric array, got {type(x).__name__}") from e
     if a.ndim != len(shape_tail) + 1 or tuple(a.shape[1:]) != shape_tail:
         raise SceneFormatError(f"{where}: expected shape (n, {', '.join(map(str, shape_tail))}), got {a.shape}")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise SceneFormatError(f"{where}[{row}]: NaN or infinite value; expected finite poses / coordinates")
     return a
 
 
@@ -291,8 +296,9 @@ def load_scene_json(path: str | Path) -> Scene:
     try:
         with opener(path, "rt", encoding="utf-8") as f:
             d = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise SceneFormatError(f"{path}: cannot read scene JSON ({e})") from e
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError, zlib.error) as e:
+        what = "truncated file (interrupted write?)" if isinstance(e, EOFError) else f"cannot read scene JSON ({e})"
+        raise SceneFormatError(f"{path}: {what}") from None
     return scene_from_dict(d, str(path))
 
 

@@ -45,6 +45,7 @@ from training.scoring.vocab import DEFAULT_VOCABULARY, vocabulary_file
 
 INDEX_NAME = "teachers.jsonl"
 SCENE_SUFFIXES = (".json.gz", ".json")
+NOT_SCENES = {"manifest.json", "meta.json", "summary.json"}  # JSON files that scene folders hold beside the scenes
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ LABEL_KEYS = {
 
 def scene_files(root: Path) -> list[Path]:
     """Scene files under `root` (recursively), sorted by relative path; candidate/expected npz are ignored."""
-    files = [p for p in root.rglob("*") if p.is_file() and p.name.endswith(SCENE_SUFFIXES)]
+    files = [p for p in root.rglob("*") if p.is_file() and p.name.endswith(SCENE_SUFFIXES) and p.name not in NOT_SCENES]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -157,6 +158,28 @@ def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
             f.write(json.dumps(r) + "\n")
 
 
+def read_vocabulary_rows(path: Path) -> Any:
+    """A (V, 40, 3) finite vocabulary from a .npy file, or a one-line ValueError naming what is wrong."""
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: vocabulary not found (a (V, 40, 3) .npy, or navsim_8192 for the shipped one)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npy vocabulary ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{path}: a .npz archive ({', '.join(arr.files)}); expected one (V, 40, 3) .npy array")
+    if arr.ndim != 3 or arr.shape[1:] != (40, 3):
+        raise ValueError(f"{path}: expected a (V, 40, 3) vocabulary, got shape {arr.shape}")
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=(1, 2)))
+    if bad.size:
+        raise ValueError(
+            f"{path}: rows {bad[:5].tolist()}{' …' if bad.size > 5 else ''} hold NaN/inf; expected finite poses"
+        )
+    return arr
+
+
 def run(
     scenes: Path,
     vocab_path: Path,
@@ -175,9 +198,9 @@ def run(
     import torch
     from tqdm import tqdm
 
-    vocab_np = np.load(vocab_path)
-    if vocab_np.ndim != 3 or vocab_np.shape[1:] != (40, 3):
-        raise ValueError(f"{vocab_path}: expected a (V, 40, 3) vocabulary, got shape {vocab_np.shape}")
+    from training.scoring.scene import SceneFormatError
+
+    vocab_np = read_vocabulary_rows(vocab_path)
     vocab = torch.from_numpy(vocab_np.astype(np.float64))
     vhash = file_sha256(vocab_path)
     files = scene_files(scenes)
@@ -200,7 +223,13 @@ def run(
     t_start = time.monotonic()
     with open(index, "a", encoding="utf-8") as f:
         for n_done, path in enumerate(tqdm(todo, desc="teachers", unit="scene", disable=not progress)):
-            scores, subs = score_scene(path, vocab, cfg, with_subscores=True)
+            try:
+                scores, subs = score_scene(path, vocab, cfg, with_subscores=True)
+            except SceneFormatError as exc:  # one line; every scene scored before it stays in the index
+                raise ValueError(
+                    f"{exc} ({len(done) + n_done} scenes scored so far are kept in {index}; fix or move that file "
+                    "and rerun to continue)"
+                ) from None
             rows, vals, n_pass = select_teachers(scores, cfg.threshold, cfg.cap)
             rel = path.relative_to(scenes).as_posix()
             scene_id = rel.split(".")[0] if scene_id_from_path else path.name.split(".")[0]
