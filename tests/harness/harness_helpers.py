@@ -14,6 +14,20 @@ FAKE_SERVER = STANDINS / "fake_carla_server.py"
 FAKE_EVALUATOR = STANDINS / "fake_evaluator.py"
 
 
+def load_factor() -> float:
+    """How much slower than a quiet machine this one is now: the 1-minute load average per core, at least 1 and
+    at most 6. The harness tests' time budgets (watchdog, server start) are multiplied by it, so that a loaded
+    machine (CI beside other jobs, a suite run in parallel) slows them down instead of turning a crash that took
+    long to happen into a 'no progress' timeout."""
+    import os
+
+    try:
+        per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return 1.0
+    return min(6.0, max(1.0, per_core))
+
+
 def write_plan(path: Path, plan: Any) -> str:
     path.write_text(json.dumps(plan))
     return str(path)
@@ -51,17 +65,18 @@ def fast_config(
     cfg.servers.launch_command = [sys.executable, str(FAKE_SERVER)]
     cfg.servers.rpc_base_port = 21000
     cfg.servers.tm_base_port = 26000
-    cfg.servers.ready_timeout_s = 10.0
-    cfg.servers.probe_timeout_s = 1.0
-    cfg.servers.stop_timeout_s = 2.0
+    slow = load_factor()
+    cfg.servers.ready_timeout_s = 10.0 * slow
+    cfg.servers.probe_timeout_s = 1.0 * slow
+    cfg.servers.stop_timeout_s = 2.0 * slow
     cfg.evaluator.launcher = [str(FAKE_EVALUATOR)]
     cfg.evaluator.extra_env = env
     cfg.servers.extra_env = server_env
-    cfg.watchdog.no_progress_s = 1.0
-    cfg.watchdog.route_timeout_s = 20.0
+    cfg.watchdog.no_progress_s = 1.0 * slow
+    cfg.watchdog.route_timeout_s = 20.0 * slow
     cfg.watchdog.poll_s = 0.05
     cfg.watchdog.frame_probe_s = 0.0
-    cfg.watchdog.kill_grace_s = 1.0
+    cfg.watchdog.kill_grace_s = 1.0 * slow
     cfg.ray.enabled = False
     for key, value in overrides.items():
         setattr(cfg, key, value)

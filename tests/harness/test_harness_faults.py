@@ -13,7 +13,7 @@ import pytest
 from bench2drive.harness.run import evaluate
 from bench2drive.harness.store import DONE, FAILED
 from tests.conftest import fixtures_dir
-from tests.harness.harness_helpers import fast_config
+from tests.harness.harness_helpers import fast_config, load_factor
 
 DEV10 = ("routes", "drivetransformer_bench2drive_dev10.xml")
 
@@ -146,7 +146,7 @@ def test_randomized_runs_lose_and_duplicate_nothing(tmp_path: Path, b2d_root: Pa
         repetitions=reps,
     )
     cfg.select.route_ids = ids
-    cfg.watchdog.no_progress_s = 0.5
+    cfg.watchdog.no_progress_s = 0.5 * load_factor()
     seen = [0]
 
     def hook(_sched, result) -> None:  # type: ignore[no-untyped-def]

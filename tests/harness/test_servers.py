@@ -17,7 +17,7 @@ from carla_tools.ports import pick_server_ports, port_is_free, release_ports
 from carla_tools.server import AttachedCarlaServer, LaunchedCarlaServer, ServerError, ServerSpec
 from carla_tools.worlds import make_server
 from tests.conftest import fixtures_dir
-from tests.harness.harness_helpers import FAKE_SERVER, fast_config
+from tests.harness.harness_helpers import FAKE_SERVER, fast_config, load_factor
 
 pytestmark = pytest.mark.carla  # the readiness probe is the real CARLA client
 
@@ -27,8 +27,9 @@ def _spec(tmp_path: Path, plan: list[str] | None = None, base: int = 23000, **kw
     if plan is not None:
         (tmp_path / "plan.json").write_text(json.dumps(plan))
         env["FAKE_SERVER_PLAN"] = str(tmp_path / "plan.json")
-    args: dict[str, object] = dict(probe_timeout_s=1.0, ready_timeout_s=5.0, stop_timeout_s=2.0)
-    args.update(kw)
+    slow = load_factor()  # budgets scale with the machine's load (tests/harness/harness_helpers.py)
+    args: dict[str, object] = dict(probe_timeout_s=1.0 * slow, ready_timeout_s=5.0 * slow, stop_timeout_s=2.0 * slow)
+    args.update({k: v * slow if k.endswith("_timeout_s") and isinstance(v, float) else v for k, v in kw.items()})
     return ServerSpec(
         name="t0",
         gpu=1,
@@ -103,7 +104,9 @@ def test_start_failures_and_restart(tmp_path: Path) -> None:
     assert server.alive()
     import time
 
-    time.sleep(0.6)
+    deadline = time.monotonic() + 5.0 * load_factor()  # it dies 0.3 s after answering; later on a loaded machine
+    while server.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not server.alive() and not server.healthy()  # crash detected
     server.restart()
     assert server.healthy()
