@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ray", action="store_true", help="run servers in threads of this process [ray.enabled]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar [progress]")
     p.add_argument(
+        "--retry",
+        action="append",
+        choices=["agent_crash"],
+        help="also rerun done routes whose outcome was this (after fixing the agent) [retry]",
+    )
+    p.add_argument(
         "--new-run",
         action="store_true",
         help="--out holds a run of another agent: move it to OUT/previous/<time>/ and start afresh [new_run]",
@@ -115,6 +121,8 @@ def flags_to_overrides(ns: argparse.Namespace) -> list[str]:
         o.append("progress=false")
     if ns.new_run:
         o.append("new_run=true")
+    if ns.retry:
+        o.append(f"retry={_list(ns.retry)}")
     return o
 
 
@@ -155,11 +163,15 @@ def main(argv: list[str]) -> int:
         print(
             f"routes: {summary.total} selected, {summary.done_before} already done, "
             f"{summary.finished} finished, {summary.agent_crash} agent crash, "
+            f"{summary.setup_failed} agent setup failed, "
             f"{summary.failed} failed after retries, {summary.retried} retried, "
             f"{summary.left} left; store: {counts}"
         )
         if summary.servers_down:
             print(f"servers given up: {', '.join(summary.servers_down)}", file=sys.stderr)
-        return 0 if summary.failed == 0 and summary.left == 0 else 1
+        if summary.stopped:
+            print(f"drive-jepa eval: stopped: {summary.stopped}", file=sys.stderr)
+            return 2
+        return 0 if summary.failed == 0 and summary.setup_failed == 0 and summary.left == 0 else 1
 
     return run_with_config("eval", EvalConfig, ns, run)

@@ -84,6 +84,10 @@ class EvalConfig:
     repetitions: int = 1
     record: bool = False  # CARLA recorder log per route (--record)
     max_attempts: int = 3  # attempts per route per invocation for infrastructure failures
+    # done routes whose outcome is one of these run again (e.g. [agent_crash] after fixing the agent: --retry)
+    retry: list[str] = field(default_factory=list)
+    # stop when the first N concluded routes of a run all failed at agent setup with the same reason (0 = never)
+    setup_stop_after: int = 3
     durations: list[str] = field(default_factory=list)  # CSVs of earlier runs' per-route durations
     progress: bool = True
     # an --out that holds a run of another agent (file or agent-config content) is refused; with new_run the old

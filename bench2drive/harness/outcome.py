@@ -6,16 +6,16 @@ checkpoint holds for the route. Rules (statuses from Bench2Drive's `FAILURE_MESS
 1. Killed by the harness (no progress / route wall-time limit / server died) -> TIMEOUT or SIM_CRASH, with
    that reason; a record written before the kill is still kept.
 2. A record with status "Failed - Simulation crashed" -> SIM_CRASH (the evaluator gave up on the world).
-3. A record with "Failed - Agent crashed", "... couldn't be set up" or "... sensors were invalid"
-   -> AGENT_CRASH.
+3. A record with "Failed - Agent couldn't be set up" or "... sensors were invalid" -> AGENT_SETUP (the agent
+   never drove: not the route's result, the route stays failed); "Failed - Agent crashed" -> AGENT_CRASH.
 4. Any other record -> FINISHED (Completed, Perfect, Failed, TickRuntime, blocked, deviated, timed out: the
    route's result as the leaderboard scored it), whatever the exit code.
-5. No record: agent failure text in the log (including a traceback through the evaluator's import of the
-   agent module) -> AGENT_CRASH; otherwise SIM_CRASH ("exited 0 without a record",
-   "killed by SIGSEGV", "exit code 3" + the last error line of the log).
+5. No record: setup failure text in the log (including a traceback through the evaluator's import of the
+   agent module) -> AGENT_SETUP; other agent failure text -> AGENT_CRASH; otherwise SIM_CRASH ("exited 0
+   without a record", "killed by SIGSEGV", "exit code 3" + the last error line of the log).
 
 SIM_CRASH and TIMEOUT are infrastructure failures and are retried; FINISHED and AGENT_CRASH are the route's
-result and are final.
+result and are final; AGENT_SETUP is neither (the route stays failed, the next run tries it again).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ class Outcome(str, enum.Enum):
     SIM_CRASH = "sim_crash"
     TIMEOUT = "timeout"
     SERVER_DOWN = "server_down"  # the server could not be (re)started: the job never ran
+    # the agent never drove: its module did not import, setup() raised or its sensors were invalid. Not the
+    # route's result (a config or install problem), not retried in the same run (it would fail the same way);
+    # the route stays `failed` and a rerun after the fix tries it again
+    AGENT_SETUP = "agent_setup"
 
     @property
     def infrastructure(self) -> bool:
@@ -41,7 +45,7 @@ class Outcome(str, enum.Enum):
     @property
     def final(self) -> bool:
         """True when the outcome is the route's result (never rerun, counted once)."""
-        return not self.infrastructure
+        return not self.infrastructure and self is not Outcome.AGENT_SETUP
 
 
 SIM_CRASH_STATUS = "Failed - Simulation crashed"
@@ -50,12 +54,13 @@ AGENT_STATUSES = (
     "Failed - Agent couldn't be set up",
     "Failed - Agent's sensors were invalid",
 )
-_AGENT_LOG = re.compile(
-    r"Could not set up the required agent|the agent has crashed|sensor's configuration used is invalid"
-    r"|AgentError"
+SETUP_STATUSES = AGENT_STATUSES[1:]  # the agent never drove
+_SETUP_LOG = re.compile(
+    r"Could not set up the required agent|sensor's configuration used is invalid"
     # the agent's module failed to import (in the evaluator's __init__)
     r"|self\.module_agent = importlib\.import_module"
 )
+_AGENT_LOG = re.compile(r"the agent has crashed|AgentError")
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|time-out|Segmentation fault|crash)", re.IGNORECASE)
 
 
@@ -91,9 +96,17 @@ def classify(
         if status == SIM_CRASH_STATUS:
             detail = last_error_line(log_tail)
             return Outcome.SIM_CRASH, f"record status '{status}'" + (f": {detail}" if detail else "")
+        if status in SETUP_STATUSES:
+            detail = last_error_line(log_tail)
+            return Outcome.AGENT_SETUP, f"record status '{status}'" + (f": {detail}" if detail else "")
         if status in AGENT_STATUSES:
             return Outcome.AGENT_CRASH, f"record status '{status}'"
         return Outcome.FINISHED, f"record status '{status}', {describe_exit(exit_code)}"
+    if _SETUP_LOG.search(log_tail):
+        detail = last_error_line(log_tail)
+        return Outcome.AGENT_SETUP, f"no record, agent setup failed, {describe_exit(exit_code)}" + (
+            f": {detail}" if detail else ""
+        )
     if _AGENT_LOG.search(log_tail):
         return Outcome.AGENT_CRASH, f"no record, agent failure in log, {describe_exit(exit_code)}"
     detail = last_error_line(log_tail)

@@ -32,7 +32,8 @@ class Progress:
             f"{n}:{v.state}" + (f"(r{v.restarts})" if v.restarts else "") for n, v in sched.servers.items()
         )
         self.bar.set_postfix_str(
-            f"ok={s.finished} agent_crash={s.agent_crash} failed={s.failed} retried={s.retried} "
+            f"ok={s.finished} agent_crash={s.agent_crash} setup_failed={s.setup_failed} failed={s.failed} "
+            f"retried={s.retried} "
             f"DS={'n/a' if ds is None else f'{ds:.2f}'} {eta_text}| {servers}",
             refresh=True,
         )

@@ -311,7 +311,18 @@ def evaluate(
         if hook is not None:
             hook(sched, result)
 
-    scheduler = Scheduler(executor, store, cfg.max_attempts, on_event=on_event, poll_s=0.2)
+    bad = [o for o in cfg.retry if o not in ("agent_crash", "finished")]
+    if bad:
+        raise EvalSetupError(f"retry: {bad[0]!r} is not a route outcome to rerun (agent_crash or finished)")
+    scheduler = Scheduler(
+        executor,
+        store,
+        cfg.max_attempts,
+        on_event=on_event,
+        poll_s=0.2,
+        setup_stop_after=cfg.setup_stop_after,
+        rerun_outcomes=cfg.retry,
+    )
     try:
         summary = scheduler.run(jobs)
     finally:

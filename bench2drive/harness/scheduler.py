@@ -30,7 +30,9 @@ class RunSummary:
     failed: int = 0
     retried: int = 0
     left: int = 0
+    setup_failed: int = 0  # the agent never drove (outcome agent_setup): the route stays failed
     servers_down: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the run stopped early (every first route failed at agent setup the same way)
 
 
 @dataclass
@@ -49,7 +51,14 @@ class Scheduler:
         max_attempts: int = 3,
         on_event: Callable[[Scheduler, AttemptResult | None], None] | None = None,
         poll_s: float = 0.5,
+        setup_stop_after: int = 3,
+        rerun_outcomes: Sequence[str] = (),
     ) -> None:
+        """`setup_stop_after`: stop when this many first concluded attempts (or all, if fewer routes) all failed
+        at agent setup with the same reason; `rerun_outcomes`: done routes whose deciding outcome is one of these
+        (e.g. agent_crash after a fix) are run again."""
+        self.setup_stop_after = setup_stop_after
+        self.rerun_outcomes = tuple(rerun_outcomes)
         self.executor = executor
         self.store = store
         self.max_attempts = max(1, max_attempts)
@@ -71,7 +80,11 @@ class Scheduler:
     def run(self, jobs: Sequence[JobSpec]) -> RunSummary:
         s = self.summary
         s.total = len(jobs)
+        for j in jobs:
+            if self.store.is_done(j.key) and self.store.outcome(j.key) in self.rerun_outcomes:
+                self.store.reopen(j.key)
         todo = [j for j in jobs if not self.store.is_done(j.key)]
+        setup_reasons: list[str] = []  # of this run's first concluded attempts, while all are setup failures
         s.done_before = s.total - len(todo)
         self.expected_left = {j.key: j.expected_s for j in todo}
         seq = itertools.count()
@@ -106,7 +119,9 @@ class Scheduler:
                     view.state = "idle"
                     idle.append(res.server)
                     tries[job.key] += 1
-                    give_up = outcome.infrastructure and tries[job.key] >= self.max_attempts
+                    give_up = (outcome.infrastructure and tries[job.key] >= self.max_attempts) or (
+                        outcome is Outcome.AGENT_SETUP
+                    )
                     self.store.add_attempt(res, give_up=give_up)
                     if outcome.final or give_up:
                         self.expected_left.pop(job.key, None)
@@ -117,12 +132,32 @@ class Scheduler:
                         s.finished += 1
                     elif outcome is Outcome.AGENT_CRASH:
                         s.agent_crash += 1
+                    elif outcome is Outcome.AGENT_SETUP:
+                        s.setup_failed += 1
                     elif give_up:
                         s.failed += 1
                     else:
                         s.retried += 1
                         heapq.heappush(queue, (-job.expected_s, next(seq), job))
+                    if outcome.final or outcome is Outcome.AGENT_SETUP:
+                        setup_reasons.append(res.reason if outcome is Outcome.AGENT_SETUP else "")
+                        first = setup_reasons[: self.setup_stop_after]
+                        need = min(self.setup_stop_after, len(todo))
+                        if (
+                            not s.stopped
+                            and self.setup_stop_after > 0
+                            and len(first) == need
+                            and all(r and r == first[0] for r in first)
+                        ):
+                            s.stopped = (
+                                f"the first {need} route(s) all failed at agent setup: {first[0]}; fix the agent "
+                                "or its config and rerun the same command"
+                            )
+                            queue.clear()  # the routes still running finish; nothing new starts
                 if self.on_event:
                     self.on_event(self, res)
-        s.left = len(queue) + len(running)
+        if s.stopped:  # the routes never started (or left pending) by the early stop
+            s.left = sum(1 for j in todo if self.store.state(j.key) not in ("done", "failed"))
+        else:
+            s.left = len(queue) + len(running)
         return s

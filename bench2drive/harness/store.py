@@ -4,7 +4,8 @@ One JSON document per route repetition (`key` = `RouteScenario_<route>_rep<k>`),
 file + fsync + rename) after every attempt, by the scheduler process only. Its `state` is
 
 - `done`: the route's result is known (outcome `finished` or `agent_crash`); never rerun, counted once;
-- `failed`: infrastructure failures used up the retry budget of a run; a rerun tries it again;
+- `failed`: infrastructure failures used up the retry budget of a run, or the agent could not be set up
+  (outcome `agent_setup`); a rerun tries it again;
 - `pending`: attempted, not concluded (e.g. the harness stopped between retries); a rerun tries it again.
 
 `record` holds the leaderboard record (results format A) of the deciding attempt (for `failed`, of the last
@@ -45,6 +46,18 @@ class RecordStore:
 
     def is_done(self, key: str) -> bool:
         return self.state(key) == DONE
+
+    def outcome(self, key: str) -> str | None:
+        doc = self.docs.get(key)
+        return None if doc is None else doc.get("outcome")
+
+    def reopen(self, key: str) -> None:
+        """Make a done route runnable again (`eval --retry agent_crash` after fixing the agent): state pending,
+        every earlier attempt and the old record kept until a new attempt concludes."""
+        doc = self.docs[key]
+        doc["state"] = PENDING
+        doc.setdefault("reopened", []).append({"after_attempt": len(doc["attempts"]), "outcome": doc["outcome"]})
+        write_json_atomic(self.dir / f"{key}.json", doc)
 
     def next_attempt(self, key: str) -> int:
         doc = self.docs.get(key)

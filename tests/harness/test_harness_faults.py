@@ -60,8 +60,9 @@ def test_mixed_faults_are_classified_retried_and_recorded(tmp_path: Path, b2d_ro
     assert d[ids[3]]["record"]["status"] == "Failed - Simulation crashed"  # kept from the last attempt
     assert [a["outcome"] for a in d[ids[4]]["attempts"]] == ["agent_crash"]
     assert d[ids[4]]["state"] == DONE and d[ids[4]]["record"]["status"] == "Failed - Agent crashed"
-    assert [a["outcome"] for a in d[ids[5]]["attempts"]] == ["sim_crash", "agent_crash"]
-    assert summary.failed == 1 and summary.agent_crash == 2 and summary.left == 0
+    assert [a["outcome"] for a in d[ids[5]]["attempts"]] == ["sim_crash", "agent_setup"]
+    assert d[ids[5]]["state"] == FAILED  # the agent never drove: not the route's result, a rerun tries it again
+    assert summary.failed == 1 and summary.agent_crash == 1 and summary.setup_failed == 1 and summary.left == 0
     assert summary.retried == 2 + 1 + 2 + 1 - 1 + 0  # segfault, hang, exit3+partial, sim_crash
     for doc in docs.values():  # every attempt kept its files
         for a in doc["attempts"]:
@@ -92,7 +93,7 @@ BEHAVIOURS = {
     "finish": "finished",
     "finish:Failed - Agent got blocked": "finished",
     "agent_crash": "agent_crash",
-    "agent_setup": "agent_crash",
+    "agent_setup": "agent_setup",
     "segfault": "sim_crash",
     "exit3": "sim_crash",
     "partial": "sim_crash",
@@ -118,7 +119,7 @@ def _expected(steps: list[str], max_attempts: int) -> list[str]:
     for k in range(max_attempts):
         outcome = BEHAVIOURS[steps[min(k, len(steps) - 1)]]
         out.append(outcome)
-        if outcome in ("finished", "agent_crash"):
+        if outcome in ("finished", "agent_crash", "agent_setup"):
             break
     return out
 
@@ -147,6 +148,7 @@ def test_randomized_runs_lose_and_duplicate_nothing(tmp_path: Path, b2d_root: Pa
     )
     cfg.select.route_ids = ids
     cfg.watchdog.no_progress_s = 0.5 * load_factor()
+    cfg.setup_stop_after = 0  # random plans may start with setup failures; the early stop has its own test
     seen = [0]
 
     def hook(_sched, result) -> None:  # type: ignore[no-untyped-def]
@@ -241,6 +243,7 @@ def _start_hanging_harness(tmp_path: Path, b2d_root: Path, port_offset: int, ext
         f"servers.tm_base_port={26500 + port_offset}",
         "watchdog.no_progress_s=60",
         "watchdog.frame_probe_s=0",
+        "preflight=false",  # a.py is a stand-in, not an agent
         *extra,
     ]  # fmt: skip
     harness = subprocess.Popen(cmd, **popen)  # type: ignore[call-overload]
@@ -301,3 +304,29 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path, b2d_roo
     assert harness.returncode == 130 and "Rerun the same command to resume" in err
     assert not _alive(evaluator_pid) and not any(_alive(p) for p in _server_pids(tmp_path))
     assert not (out / "records" / f"RouteScenario_{route}_rep0.json").exists()  # nothing half-recorded
+
+
+def test_a_run_whose_first_routes_all_fail_at_setup_stops_and_retry_reruns_agent_crashes(
+    tmp_path: Path, b2d_root: Path
+) -> None:
+    ids = _ids()
+    plan = {"*": ["agent_setup"]}
+    cfg = fast_config(tmp_path, b2d_root, _routes(), plan, servers=1)
+    summary, store = evaluate(cfg)
+    assert summary.stopped.startswith("the first 3 route(s) all failed at agent setup: record status")
+    assert summary.setup_failed == 3 and summary.finished == 0 and summary.left == len(ids) - 3
+    assert all(store.state(k) == FAILED for k in store.docs) and not any(store.is_done(k) for k in store.docs)
+    # fixed: the same command runs everything; a route that crashed the agent is rerun only with --retry
+    (tmp_path / "eval_plan.json").write_text(json.dumps({ids[0]: ["agent_crash"], "*": ["finish"]}))
+    summary, store = evaluate(cfg)
+    assert summary.finished == len(ids) - 1 and summary.agent_crash == 1 and summary.left == 0
+    key = f"RouteScenario_{ids[0]}_rep0"
+    assert store.outcome(key) == "agent_crash" and store.is_done(key)
+    (tmp_path / "eval_plan.json").write_text(json.dumps({"*": ["finish"]}))
+    assert evaluate(cfg)[0].done_before == len(ids)  # without --retry: nothing runs
+    cfg.retry = ["agent_crash"]
+    summary, store = evaluate(cfg)
+    assert summary.finished == 1 and store.outcome(key) == "finished"
+    doc = store.docs[key]
+    assert [a["outcome"] for a in doc["attempts"]] == ["agent_setup", "agent_crash", "finished"]
+    assert doc["reopened"] == [{"after_attempt": 2, "outcome": "agent_crash"}]

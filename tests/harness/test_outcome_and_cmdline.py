@@ -34,19 +34,19 @@ from tests.harness.harness_helpers import FAKE_EVALUATOR
         (-11, "Failed - Agent got blocked", "", Outcome.FINISHED),  # crashed after writing the record
         (255, "Failed - Simulation crashed", "RuntimeError: time-out", Outcome.SIM_CRASH),
         (0, "Failed - Agent crashed", "", Outcome.AGENT_CRASH),
-        (0, "Failed - Agent couldn't be set up", "", Outcome.AGENT_CRASH),
-        (0, "Failed - Agent's sensors were invalid", "", Outcome.AGENT_CRASH),
+        (0, "Failed - Agent couldn't be set up", "", Outcome.AGENT_SETUP),
+        (0, "Failed - Agent's sensors were invalid", "", Outcome.AGENT_SETUP),
         (-11, None, "", Outcome.SIM_CRASH),
         (3, None, "RuntimeError: time-out of 600000ms while waiting for the simulator", Outcome.SIM_CRASH),
         (0, None, "", Outcome.SIM_CRASH),
-        (1, None, "Could not set up the required agent:\nTraceback", Outcome.AGENT_CRASH),
+        (1, None, "Could not set up the required agent:\nTraceback", Outcome.AGENT_SETUP),
         (
             1,
             None,
             'File "leaderboard_evaluator.py", line 118, in __init__\n'
             "    self.module_agent = importlib.import_module(module_name)\n"
             "ModuleNotFoundError: No module named 'x'",
-            Outcome.AGENT_CRASH,
+            Outcome.AGENT_SETUP,
         ),
     ],
 )
