@@ -267,3 +267,16 @@ def test_learning_rate_schedules_and_config_checks(tmp_path: Path, capsys):
     assert cli_main(["train", "steps=-5", f"out={tmp_path / 'never'}"]) == 2
     assert capsys.readouterr().err.strip() == "drive-jepa train: steps=-5: expected an integer ≥ 1"
     assert not (tmp_path / "never").exists()
+
+
+def test_training_reports_progress_with_eta(tmp_path: Path, capsys):
+    from training.metrics_log import StepProgress
+
+    p = StepProgress("train", start=0, total=10, every_s=3600.0)
+    assert p(1, 2.5) is None  # within the interval: quiet
+    line = p(10, 1.25)  # the last step always reports
+    assert line is not None and line.startswith("train: step 10/10 (100 %) · loss 1.25 · ") and "ETA 0m00s" in line
+    train(_cfg(tmp_path, "steps=2"))
+    err = capsys.readouterr().err
+    assert "data: preparing synthetic samples" in err and "samples ready in" in err
+    assert "train: step 2/2 (100 %)" in err

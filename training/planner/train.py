@@ -24,7 +24,7 @@ from omegaconf import MISSING
 from agent.planner.config import TINY_MODEL_OVERRIDES, PlannerModelConfig
 from drive_jepa import config as dj_config
 from training.data.config import DataConfig, ForkDataConfig, LoggedDataConfig, SyntheticDataConfig, data_camera_name
-from training.metrics_log import truncate_metrics
+from training.metrics_log import StepProgress, truncate_metrics
 from training.planner.losses import LossConfig, ScoreFn
 
 
@@ -70,6 +70,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 50
     resume: bool = True
+    progress: bool = True  # a progress line (step, loss, s/step, ETA) on stderr at most every 10 s
 
 
 dj_config.register("train", TrainConfig)
@@ -259,7 +260,12 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
 
     align_data_with_model(cfg)
     vocabulary, vocab_sha = load_vocabulary(cfg.vocabulary, cfg.model.num_poses, cfg.model.dt)
+    t_data = time.monotonic()
+    if cfg.progress and dist_info.main:
+        print(f"data: preparing {cfg.data.kind} samples …", file=sys.stderr, flush=True)
     dataset = build_dataset(cfg, vocabulary)
+    if cfg.progress and dist_info.main:
+        print(f"data: {len(dataset)} samples ready in {time.monotonic() - t_data:.1f} s", file=sys.stderr, flush=True)
     model = DrivePlanner(cfg.model).to(device)
     score_names = list(cfg.model.proposal.score_names)
     loss_fn = PlannerLoss(cfg.loss, score_names, vocabulary).to(device)
@@ -340,6 +346,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     model.train()
     last: dict[str, Any] = {}
     t0 = time.time()
+    progress = StepProgress("train", step, cfg.steps, enabled=cfg.progress and dist_info.main)
     epoch = 0
     while step < cfg.steps:
         if sampler is not None:
@@ -371,6 +378,7 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
                 g["lr"] = lr
             opt.step()
             step += 1
+            progress(step, float(terms.total.detach()))
             if dist_info.main and (step % cfg.log_every == 0 or step == cfg.steps):
                 last = {"step": step, **terms.as_floats(), "elapsed_s": round(time.time() - t0, 3)}
                 with (out / "metrics.jsonl").open("a") as f:
