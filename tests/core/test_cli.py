@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from drive_jepa import cli
 from drive_jepa.commands import doctor
 
@@ -117,3 +119,14 @@ def test_doctor_prints_each_check_as_it_finishes(monkeypatch, capsys):
     assert doctor.main([]) == 0
     assert printed_before_second == ["[ok]   first                   done\n"]
     assert "[warn] second" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["report", "vocab", "lite", "teachers", "learn", "eval", "replay", "collect"])
+def test_commands_that_need_no_torch_start_without_it(command):
+    # `--help` and argument errors come before any heavy import, so these start in well under 2 s
+    code = (
+        f"import sys; from drive_jepa import cli\ntry:\n    cli.main([{command!r}, '--help'])\nexcept SystemExit:\n"
+        "    pass\nprint(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
