@@ -280,3 +280,13 @@ def test_training_reports_progress_with_eta(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert "data: preparing synthetic samples" in err and "samples ready in" in err
     assert "train: step 2/2 (100 %)" in err
+
+
+def test_an_out_of_another_model_is_a_one_line_error(tmp_path: Path, capsys):
+    train(_cfg(tmp_path, "steps=1"))
+    capsys.readouterr()
+    assert cli_main(["train", *tiny_overrides(), f"out={tmp_path}", "steps=2", "model.proposal.num_proposals=5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"out={tmp_path} holds a run of another model" in err
+    assert "model.proposal.num_proposals: " in err and "≠ 5" in err and "resume=false" in err
+    assert load_planner_checkpoint(tmp_path).metadata["step"] == 1  # untouched

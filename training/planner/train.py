@@ -91,6 +91,34 @@ def tiny_overrides(data: str = "synthetic") -> list[str]:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def model_differences(cfg: TrainConfig, ckpt_root: Path) -> list[str]:
+    """`key: saved ≠ now` for every model setting in which the run's latest checkpoint differs from `cfg.model`
+    (the encoder's initial weights file excepted: a resumed run loads its own weights)."""
+    from omegaconf import OmegaConf
+
+    from agent.planner.checkpoint import resolve_checkpoint
+
+    saved_path = resolve_checkpoint(ckpt_root) / "model.yaml"
+    if not saved_path.is_file():
+        return []
+    saved = OmegaConf.to_container(OmegaConf.load(saved_path))
+    now = OmegaConf.to_container(OmegaConf.structured(cfg.model))
+
+    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in (d or {}).items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(saved), flat(now)
+    skip = {"encoder.vjepa_checkpoint"}
+    # settings added to the model config after that checkpoint was written are not compared (their defaults)
+    return [f"model.{k}: {a[k]!r} ≠ {b[k]!r}" for k in sorted(set(a) & set(b)) if k not in skip and a[k] != b[k]]
+
+
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """The learning rate of optimizer step `step` (0-based): linear warmup, then constant or cosine decay."""
     o = cfg.optim
@@ -259,6 +287,13 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
 
     align_data_with_model(cfg)
+    if cfg.resume and (Path(cfg.out) / "checkpoints" / "latest").is_file():
+        differ = model_differences(cfg, Path(cfg.out) / "checkpoints")
+        if differ:
+            raise ValueError(
+                f"out={cfg.out} holds a run of another model ({'; '.join(differ[:3])}"
+                f"{' …' if len(differ) > 3 else ''}): use another out=, or resume=false to start over there"
+            )
     vocabulary, vocab_sha = load_vocabulary(cfg.vocabulary, cfg.model.num_poses, cfg.model.dt)
     t_data = time.monotonic()
     if cfg.progress and dist_info.main:
@@ -284,7 +319,13 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
         from safetensors.torch import load_file
 
         step_dir = resolve_checkpoint(ckpt_root)
-        model.load_state_dict(load_file(str(step_dir / "model.safetensors"), device=str(device)), strict=True)
+        try:
+            model.load_state_dict(load_file(str(step_dir / "model.safetensors"), device=str(device)), strict=True)
+        except RuntimeError as exc:  # what model_differences did not name
+            raise ValueError(
+                f"out={cfg.out}: its checkpoint {step_dir.name} does not fit this model "
+                f"({str(exc).splitlines()[0][:200]}); use another out= or resume=false"
+            ) from None
         state = torch.load(step_dir / "trainer.pt", map_location=device, weights_only=True)
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
