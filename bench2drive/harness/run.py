@@ -286,7 +286,6 @@ def evaluate(
 
     cfg = resolve(cfg)
     out = Path(cfg.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     jobs = build_jobs(cfg)
     settings = job_settings(cfg, out)
     if cfg.preflight:  # before anything is written: a broken agent or config fails here, not in every route
@@ -298,6 +297,7 @@ def evaluate(
             raise EvalSetupError(str(exc)) from None
         if cfg.progress:
             print(f"drive-jepa eval: preflight: {line}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
     claim_run_folder(cfg, out)
     save(cfg, out / "config.yaml")
     store = RecordStore(out)

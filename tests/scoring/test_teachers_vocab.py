@@ -198,9 +198,9 @@ def test_teachers_bad_inputs_are_one_line_errors_and_keep_what_was_scored(tmp_pa
     (scenes / "c_trunc.json.gz").unlink()
     npz = tmp_path / "v.npz"
     np.savez(npz, vocab=np.load(vocab))
-    fails(["--vocab", str(npz)], "v.npz: a .npz archive (vocab); expected one (V, 40, 3) .npy array")
+    fails(["--vocab", str(npz)], "v.npz: a .npz archive (vocab); expected one (N, T, 3) .npy array")
     bad = np.load(vocab)
     bad[7, 3, 0] = np.nan
     np.save(tmp_path / "nan.npy", bad)
     fails(["--vocab", str(tmp_path / "nan.npy")], "nan.npy: rows [7] hold NaN/inf; expected finite poses")
-    fails(["--vocab", str(tmp_path / "missing.npy")], "missing.npy: vocabulary not found")
+    fails(["--vocab", str(tmp_path / "missing.npy")], "missing.npy: vocabulary file not found")

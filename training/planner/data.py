@@ -131,9 +131,12 @@ def collate(samples: list[PlannerSample]) -> PlannerBatch:
 
 
 def resolve_path(path: str) -> Path:
-    """Absolute paths as given; relative ones against the project root (so runs work from any directory)."""
+    """Absolute paths as given; relative ones against the working directory, else (configs written for the
+    project's layout) against the project root."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else PROJECT_ROOT / p
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    return PROJECT_ROOT / p
 
 
 def load_vocabulary(path: str, poses: int = 8, dt: float = 0.5) -> tuple[Tensor, str]:

@@ -47,7 +47,8 @@ class TrainConfig:
     model: PlannerModelConfig = field(default_factory=PlannerModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    # a (V, 40, 3) .npy (relative paths: against the project root) or a shipped vocabulary's name
+    # a (V, 40, 3) .npy (a relative path: against the working directory, else the project root) or the name of a
+    # shipped vocabulary
     vocabulary: str = "navsim_8192"
     out: str = "runs/planner"
     steps: int = 1000
@@ -287,6 +288,13 @@ def train(cfg: TrainConfig, score_fn: ScoreFn | None = None) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
 
     align_data_with_model(cfg)
+    if cfg.init and not (cfg.resume and (Path(cfg.out) / "checkpoints" / "latest").is_file()):
+        from agent.planner.checkpoint import resolve_checkpoint as _resolve
+
+        try:  # before the data is prepared: a wrong init= fails at once
+            _resolve(cfg.init)
+        except FileNotFoundError as exc:
+            raise ValueError(f"init={cfg.init}: {exc}") from None
     if cfg.resume and (Path(cfg.out) / "checkpoints" / "latest").is_file():
         differ = model_differences(cfg, Path(cfg.out) / "checkpoints")
         if differ:

@@ -148,8 +148,20 @@ def _masks_to(masks: list[Masks], device: torch.device) -> list[Masks]:
     ]
 
 
+def check_run(cfg: PretrainConfig) -> None:
+    """Values no run can use, as one-line errors naming the key, before anything is loaded or written."""
+    r = cfg.run
+    for key, value in {"run.steps": r.steps, "run.batch_size": r.batch_size, "run.log_every": r.log_every,
+                       "run.ckpt_every": r.ckpt_every}.items():  # fmt: skip
+        if value < 1:
+            raise ValueError(f"{key}={value}: expected an integer ≥ 1")
+    if r.stop_after_steps < 0:
+        raise ValueError(f"run.stop_after_steps={r.stop_after_steps}: expected ≥ 0 (0 = run to run.steps)")
+
+
 def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Run (or resume) pretraining; returns the summary also written to `<out_dir>/summary.json`."""
+    check_run(cfg)
     dist = init_distributed(cfg.run.device)
     try:
         return _pretrain(cfg, dist)
@@ -179,6 +191,10 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
     if run.resume and ckpt_path.exists():
         start = load_resume(ckpt_path, models, opt)
         log.info("resumed from %s at step %d", ckpt_path, start)
+    d = cfg.data
+    workers = auto_workers(d.workers)
+    # the data first: a wrong data.root fails before the run folder is written
+    dataset = build_dataset(d, seed=run.seed, length=run.steps * run.batch_size * dist.world_size)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save(cfg, out / "config.yaml")
@@ -189,9 +205,6 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         ids = [device.index] if device.type == "cuda" else None
         jepa = nn.parallel.DistributedDataParallel(jepa, device_ids=ids, static_graph=True)
 
-    d = cfg.data
-    workers = auto_workers(d.workers)
-    dataset = build_dataset(d, seed=run.seed, length=run.steps * run.batch_size * dist.world_size)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_sampler=StepBatchSampler(start, run.steps, run.batch_size, dist.rank, dist.world_size),

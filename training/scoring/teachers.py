@@ -160,23 +160,11 @@ def _rewrite(path: Path, records: list[dict[str, Any]]) -> None:
 
 def read_vocabulary_rows(path: Path) -> Any:
     """A (V, 40, 3) finite vocabulary from a .npy file, or a one-line ValueError naming what is wrong."""
-    import numpy as np
+    from training.scoring.vocab import read_pose_array
 
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: vocabulary not found (a (V, 40, 3) .npy, or navsim_8192 for the shipped one)")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npy vocabulary ({exc})") from None
-    if not isinstance(arr, np.ndarray):
-        raise ValueError(f"{path}: a .npz archive ({', '.join(arr.files)}); expected one (V, 40, 3) .npy array")
-    if arr.ndim != 3 or arr.shape[1:] != (40, 3):
-        raise ValueError(f"{path}: expected a (V, 40, 3) vocabulary, got shape {arr.shape}")
-    bad = np.flatnonzero(~np.isfinite(arr).all(axis=(1, 2)))
-    if bad.size:
-        raise ValueError(
-            f"{path}: rows {bad[:5].tolist()}{' …' if bad.size > 5 else ''} hold NaN/inf; expected finite poses"
-        )
+    arr = read_pose_array(path, "vocabulary")
+    if arr.shape[1:] != (40, 3):
+        raise ValueError(f"{path}: expected a (V, 40, 3) vocabulary (40 poses at 0.1 s), got shape {arr.shape}")
     return arr
 
 

@@ -36,13 +36,34 @@ def vocabulary_file(name_or_path: str | Path) -> Path:
     return SHIPPED.get(str(name_or_path), Path(name_or_path))
 
 
+def read_pose_array(path: Path, what: str) -> np.ndarray:
+    """A finite (N, T, 3) pose array from a .npy file, or a one-line ValueError naming the file and the problem."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: {what} file not found (a (N, T, 3) .npy of x, y, heading poses)")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError(f"{path}: not a .npy file (no NumPy header); expected a (N, T, 3) {what} array")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{path}: a .npz archive ({', '.join(arr.files)}); expected one (N, T, 3) .npy array")
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0:
+        raise ValueError(f"{path}: expected a (N, T, 3) {what} of x, y, heading poses, got shape {arr.shape}")
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=(1, 2)))
+    if bad.size:
+        more = " …" if bad.size > 5 else ""
+        raise ValueError(f"{path}: rows {bad[:5].tolist()}{more} hold NaN/inf; expected finite poses")
+    return arr
+
+
 def load_vocabulary(path: str | Path, verify: bool = False) -> np.ndarray:
     """Load a (K, 40, 3) vocabulary .npy (or a shipped one by name); with `verify`, check the published file's
     SHA-256."""
     path = vocabulary_file(path)
-    arr = np.load(path)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"{path}: expected a (K, T, 3) vocabulary, got shape {arr.shape}")
+    arr = read_pose_array(path, "vocabulary")
     if verify:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != PUBLISHED_SHA256:
@@ -127,6 +148,12 @@ def build_vocabulary(
 
     if trajectories.ndim != 3 or trajectories.shape[2] != 3:
         raise ValueError(f"expected trajectories (N, T, 3), got shape {trajectories.shape}")
+    if not 1 <= k <= len(trajectories):
+        raise ValueError(f"--k {k}: expected 1 … {len(trajectories)} (the number of trajectories)")
+    if iters < 1:
+        raise ValueError(f"--iters {iters}: expected ≥ 1")
+    if not np.isfinite(trajectories).all():
+        raise ValueError("trajectories hold NaN/inf; expected finite poses")
     x = torch.as_tensor(trajectories, dtype=torch.float64, device=device).clone()
     x[..., 2] *= heading_weight
     centres, _ = kmeans(x.reshape(len(x), -1), k, iters=iters, seed=seed)
@@ -185,7 +212,11 @@ def main(argv: list[str]) -> int:
                 f"{v[..., 2].max():.2f} rad" + (" (published SHA-256 ok)" if args.verify else "")
             )
             return 0
-        data = np.load(args.trajectories) if args.trajectories else trajectories_from_scenes(args.scenes)
+        data = (
+            read_pose_array(args.trajectories, "trajectories")
+            if args.trajectories
+            else trajectories_from_scenes(args.scenes)
+        )
         vocab = build_vocabulary(data, args.k, args.iters, args.seed, args.heading_weight, args.device)
         with atomic_file(args.out, "wb") as f:
             np.save(f, vocab)
