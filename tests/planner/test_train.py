@@ -235,6 +235,11 @@ def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, 
     assert report["samples"] == 3 and abs(report["x_expert"] - 20.0) < 1e-3  # 5 m/s for 4 s
     assert report["ade_closest"] <= report["ade_chosen"] + 1e-9
     assert set(report["subscores_chosen"]) >= {"nc", "dac", "ep"}
+    ranks = report["ade_by_ranking"]
+    assert ranks["scores() (what the agent ranks by)"] == pytest.approx(report["ade_chosen"])
+    fixed = next(v for k, v in ranks.items() if k.endswith("(best fixed index)"))
+    assert report["ade_closest"] - 1e-9 <= fixed <= ranks["random proposal"] + 1e-9
+    assert "EPDMS of the predicted sub-scores" in ranks
     assert "ADE to the expert: chosen" in capsys.readouterr().out
     assert cli_main(["selection-report", *data, "min_speed=6"]) == 2
     assert "no sample of 3 matches min_speed=6.0" in capsys.readouterr().err

@@ -64,6 +64,8 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
     order = np.random.default_rng(cfg.seed).permutation(len(ds))
     rows: list[dict[str, float]] = []
     subs_chosen, subs_closest = [], []
+    ranked: dict[str, list[float]] = {}  # ADE of the proposal each alternative ranking would pick
+    per_index: list[Any] = []  # ADE of every proposal index (for the best fixed index)
     for i in order:
         s = ds[int(i)]
         speed = float(s.speed)
@@ -80,6 +82,14 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
             "x_expert": float(human[-1, 0]), "x_chosen": float(traj[chosen, -1, 0]),
             "x_closest": float(traj[closest, -1, 0]), "same": float(chosen == closest),
         })  # fmt: skip
+        per_index.append(ade.numpy())
+        for name, pick in alternative_picks(out, mc.proposal.score_names).items():
+            ranked.setdefault(name, []).append(float(ade[pick]))
+        if out.imitation_trajectory is not None:
+            reg = out.imitation_trajectory[0]
+            ranked.setdefault("regressed trajectory itself", []).append(
+                float((reg[:, :2] - human[:, :2]).norm(dim=-1).mean())
+            )
         if out.sub_scores is not None:
             p = torch.sigmoid(out.sub_scores[0])
             extra = [out.final_score[0]] if out.final_score is not None else []
@@ -94,10 +104,35 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
         raise ValueError(f"no sample of {len(ds)} matches min_speed={cfg.min_speed} / max_speed={cfg.max_speed}")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     report: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "samples": len(rows), **mean}
+    fixed = np.mean(per_index, 0)
+    report["ade_by_ranking"] = {
+        **{k: float(np.mean(v)) for k, v in ranked.items()},
+        f"always proposal {int(fixed.argmin())} (best fixed index)": float(fixed.min()),
+        "random proposal": float(fixed.mean()),
+    }
     if subs_chosen:
         report["subscores_chosen"] = dict(zip(names, np.mean(subs_chosen, 0).round(4).tolist(), strict=False))
         report["subscores_closest"] = dict(zip(names, np.mean(subs_closest, 0).round(4).tolist(), strict=False))
     return report
+
+
+def alternative_picks(out: Any, score_names: list[str]) -> dict[str, int]:
+    """The proposal each ranking picks for the first sample of `out`: the model's own `scores()`, the final-score
+    head alone, the EPDMS aggregate of the predicted sub-scores, the imitation head alone."""
+    import torch
+
+    from training.planner.losses import LossConfig, final_score_target
+
+    picks = {"scores() (what the agent ranks by)": int(out.scores()[0].argmax())}
+    if out.final_score is not None:
+        picks["final-score head alone"] = int(out.final_score[0].argmax())
+    if out.sub_scores is not None:
+        agg = final_score_target(torch.sigmoid(out.sub_scores[0]), list(score_names), LossConfig())
+        picks["EPDMS of the predicted sub-scores"] = int(agg.argmax())
+    im = out.imitation_probs()
+    if im is not None:
+        picks["imitation head alone"] = int(im[0].argmax())
+    return picks
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -107,6 +142,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"(the same proposal in {100 * r['same']:.0f} %)",
         f"x at the horizon: expert {r['x_expert']:.1f} m, chosen {r['x_chosen']:.1f} m, closest {r['x_closest']:.1f} m",
     ]
+    for name, ade in r.get("ade_by_ranking", {}).items():
+        lines.append(f"ADE if ranked by {name}: {ade:.2f} m")
     if "subscores_chosen" in r:
         for who in ("chosen", "closest"):
             subs = " ".join(f"{k}={v:.3f}" for k, v in r[f"subscores_{who}"].items())
