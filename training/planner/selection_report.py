@@ -87,7 +87,7 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
             ranked.setdefault(name, []).append(float(ade[pick]))
         if out.imitation_trajectory is not None:
             reg = out.imitation_trajectory[0]
-            ranked.setdefault("regressed trajectory itself", []).append(
+            ranked.setdefault("no ranking: the regressed trajectory itself", []).append(
                 float((reg[:, :2] - human[:, :2]).norm(dim=-1).mean())
             )
         if out.sub_scores is not None:
@@ -143,7 +143,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"x at the horizon: expert {r['x_expert']:.1f} m, chosen {r['x_chosen']:.1f} m, closest {r['x_closest']:.1f} m",
     ]
     for name, ade in r.get("ade_by_ranking", {}).items():
-        lines.append(f"ADE if ranked by {name}: {ade:.2f} m")
+        lines.append(f"ADE of the pick of {name}: {ade:.2f} m")
     if "subscores_chosen" in r:
         for who in ("chosen", "closest"):
             subs = " ".join(f"{k}={v:.3f}" for k, v in r[f"subscores_{who}"].items())
