@@ -136,7 +136,6 @@ def check_config(cfg: TrainConfig) -> None:
     positive = {
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
-        "checkpoint_every": cfg.checkpoint_every,
         "log_every": cfg.log_every,
         "keep_checkpoints": cfg.keep_checkpoints,
         "start_repeat": cfg.start_repeat,
@@ -144,7 +143,8 @@ def check_config(cfg: TrainConfig) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ValueError(f"{key}={value}: expected an integer ≥ 1")
-    for key, value in {"num_workers": cfg.num_workers, "threads": cfg.threads}.items():
+    nonnegative = {"num_workers": cfg.num_workers, "threads": cfg.threads, "checkpoint_every": cfg.checkpoint_every}
+    for key, value in nonnegative.items():  # checkpoint_every=0: only the final checkpoint
         if value < 0:
             raise ValueError(f"{key}={value}: expected an integer ≥ 0")
     if not 0.0 < cfg.standing_keep <= 1.0:
