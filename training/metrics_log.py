@@ -37,13 +37,19 @@ class StepProgress:
         self.t0 = time.monotonic()
         self.last = self.t0
 
+    def due(self, step: int) -> bool:
+        """Whether `__call__(step)` would print now (to skip computing its figures otherwise)."""
+        import time
+
+        return self.enabled and (time.monotonic() - self.last >= self.every_s or step >= self.total)
+
     def __call__(self, step: int, loss: float | None = None) -> str | None:
         """Report `step` (steps done so far); returns the line when one was printed."""
         import sys
         import time
 
         now = time.monotonic()
-        if not self.enabled or (now - self.last < self.every_s and step < self.total):
+        if not self.due(step):
             return None
         self.last = now
         done = max(0, step - self.start)

@@ -98,10 +98,11 @@ def test_tiny_cpu_run_learns_without_collapse(
     assert enc.grid_shape(2, 64, 128) == (1, 4, 8)
 
 
-def test_resume_reproduces_the_loss_curve(b2d_root: Path, tmp_path: Path) -> None:
+def test_resume_reproduces_the_loss_curve(b2d_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     register_configs()
     straight, split = tmp_path / "straight", tmp_path / "split"
     pretrain(compose("pretrain", PretrainConfig, _overrides(b2d_root, straight, 6, **{"run.tensorboard": False})))
+    assert "pretrain: step 6/6 (100 %) · loss " in capsys.readouterr().err  # progress with ETA on stderr
     first = _overrides(b2d_root, split, 6, **{"run.tensorboard": False, "run.stop_after_steps": 3})
     assert pretrain(compose("pretrain", PretrainConfig, first))["steps_done"] == 3
     with (split / "metrics.jsonl").open("a") as f:  # a line logged after the checkpoint, lost by a crash

@@ -53,6 +53,7 @@ class RunConfig:
     stop_after_steps: int = 0  # end this invocation (with a checkpoint) after N steps; 0 = run to `steps`
     tensorboard: bool = True
     throughput_warmup_steps: int = 5  # first steps left out of the throughput figure
+    progress: bool = True  # a progress line (step, loss, s/step, ETA) on stderr at most every 10 s
 
 
 @dataclass

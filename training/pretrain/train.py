@@ -30,7 +30,7 @@ from agent.encoder import VJEPAEncoder, encoder_config, load_strict, read_checkp
 from drive_jepa.atomic import atomic_file, write_json_atomic
 from drive_jepa.config import save, to_yaml
 from training.data.video import auto_workers, build_dataset, worker_init
-from training.metrics_log import truncate_metrics
+from training.metrics_log import StepProgress, truncate_metrics
 from training.pretrain.config import PretrainConfig
 from training.pretrain.distributed import (
     DistInfo,
@@ -226,6 +226,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
 
         writer = SummaryWriter(str(out / "tb"), purge_step=start + 1)
     meter = Throughput(device, run.throughput_warmup_steps)
+    progress = StepProgress("pretrain", start, run.steps, enabled=run.progress and dist.is_main)
     last: dict[str, Any] = {}
     jepa.train()
     models.target.eval()
@@ -248,6 +249,7 @@ def _pretrain(cfg: PretrainConfig, dist: DistInfo) -> dict[str, Any]:
         opt.zero_grad(set_to_none=True)
         ema_update(models.target, models.encoder, ema_at(step, cfg.optim, t_max))
         meter.step(clips.shape[0] * dist.world_size)
+        progress(k, float(loss.detach()) if progress.due(k) else None)
 
         if k % run.log_every == 0 or k == run.steps:
             loss_all = all_reduce_mean(torch.cat((loss.detach().reshape(1), per_cfg)), dist).tolist()
