@@ -121,6 +121,17 @@ def _stored_identity(out: Path) -> dict[str, Any] | None:
     return None
 
 
+def same_agent(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two agent identities are the same agent: the same agent file name and the same agent-config content (or,
+    for agent configs that are not one file, e.g. UniAD's "config.py+ckpt.pth", the same string). Paths may
+    differ (a run folder written with relative paths, a moved checkout)."""
+    if Path(str(a.get("agent", ""))).name != Path(str(b.get("agent", ""))).name:
+        return False
+    if a.get("agent_config_sha256") or b.get("agent_config_sha256"):
+        return bool(a.get("agent_config_sha256") == b.get("agent_config_sha256"))
+    return bool(a.get("agent_config", "") == b.get("agent_config", ""))
+
+
 def claim_run_folder(cfg: EvalConfig, out: Path) -> None:
     """Refuse an --out that holds another agent's run (its records would be mixed into one merged.json), or with
     `new_run` move that run to `out/previous/<time>/` first; then record this run's agent identity."""
@@ -131,9 +142,7 @@ def claim_run_folder(cfg: EvalConfig, out: Path) -> None:
     has_run = (out / "records").is_dir() and any((out / "records").glob("*.json"))
     if has_run:
         stored = _stored_identity(out)
-        same = stored is not None and all(
-            stored.get(k) == ident[k] for k in ("agent", "agent_config", "agent_config_sha256")
-        )
+        same = stored is not None and same_agent(stored, ident)
         if not same and not cfg.new_run:
             what = (
                 "an unknown agent (no agent.json)"

@@ -207,3 +207,15 @@ def test_eval_bad_gpu_list_is_a_one_line_error(capsys) -> None:
     assert main(["eval", "--gpus", "abc", "--agent", "agent.py"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "drive-jepa eval: --gpus 'abc': expected a comma list of GPU indices, e.g. 0,1,2,3"
+
+
+def test_the_same_agent_is_recognised_across_paths_and_told_apart_by_content() -> None:
+    from bench2drive.harness.run import same_agent
+
+    a = {"agent": "/x/agent/leaderboard_agent.py", "agent_config": "/x/run/agent.yaml", "agent_config_sha256": "1"}
+    moved = {"agent": "agent/leaderboard_agent.py", "agent_config": "run/agent.yaml", "agent_config_sha256": "1"}
+    assert same_agent(a, moved)  # a run folder written with relative paths, or a moved checkout
+    assert not same_agent(a, {**a, "agent_config_sha256": "2"})  # the same file, other content
+    assert not same_agent(a, {**a, "agent": "/x/other_agent.py"})
+    uniad = {"agent": "uniad_b2d_agent.py", "agent_config": "cfg.py+ckpt.pth", "agent_config_sha256": None}
+    assert same_agent(uniad, dict(uniad)) and not same_agent(uniad, {**uniad, "agent_config": "cfg.py+other.pth"})
