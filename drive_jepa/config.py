@@ -210,24 +210,22 @@ def _explain(exc: Exception, name: str, schema: type[Any], overrides: Sequence[s
     in_file = re.match(r"Key '([^']+)' not in '", msg)  # a key of a --config-file / agent config file
     if in_file and not unknown:
         key = str(getattr(exc, "full_key", "") or in_file.group(1))
-        groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0]]
-        try:
-            close = _closest_key(key, _dotted_keys(_compose_node(name, groups)))
-        except Exception:  # the hint is best effort; the error itself is what matters
-            close = []
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown key {key!r} in the config file ({msg}){hint}"
+        return f"unknown key {key!r} in the config file ({msg}){_key_hint(name, key, overrides)}"
     if unknown:
         key = unknown.group(1)
-        # group choices (data=bench2drive) shape the config the key must exist in
-        groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and o.split("=", 1)[0] != key]
-        try:
-            close = _closest_key(key, _dotted_keys(_compose_node(name, groups)))
-        except Exception:  # the hint is best effort; the error itself is what matters
-            close = []
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown key {key!r} ({reason or 'not in ' + schema.__name__}){hint}"
+        return f"unknown key {key!r} ({reason or 'not in ' + schema.__name__}){_key_hint(name, key, overrides)}"
     return f"{msg}: {reason}" if reason and reason not in msg else msg
+
+
+def _key_hint(name: str, key: str, overrides: Sequence[str]) -> str:
+    """`; did you mean 'x'?` for an unknown `key`, searched in the config as composed with the given group choices
+    (data=bench2drive shapes the keys that exist); empty when nothing is close."""
+    groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and o.split("=", 1)[0] != key]
+    try:
+        close = _closest_key(key, _dotted_keys(_compose_node(name, groups)))
+    except Exception:  # the hint is best effort; the error itself is what matters
+        close = []
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _closest_key(key: str, valid: Sequence[str]) -> list[str]:
