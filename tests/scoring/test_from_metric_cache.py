@@ -20,9 +20,12 @@ from tests.conftest import fixtures_dir
 from training.scoring.from_metric_cache import (
     MetricCacheArrays,
     ego_state_array,
+    link_previous,
     load_metric_cache,
+    metric_cache_files,
     sample_states,
     scene_from_arrays,
+    simulate_logged_plan,
 )
 from training.scoring.scene import LAYERS, OBJECT_TYPES, Scene, SceneFormatError, load_scene_json
 from training.scoring.scorer import PDMScorer
@@ -60,6 +63,8 @@ def _as_cache_arrays(scene: Scene) -> MetricCacheArrays:
         dropped_tokens=[t for t, d in zip(ag.tokens, ag.dropped_v2.tolist(), strict=True) if d],
         human_poses_8=scene.human_poses_8.numpy(),
         reference_states=None if ref is None else ref.reference_states.numpy(),
+        previous_state=None if scene.previous is None else scene.previous.state.numpy(),
+        previous_plan_8=None if scene.previous is None else scene.previous.plan_poses_8.numpy(),
     )
 
 
@@ -68,13 +73,65 @@ def test_rebuilt_scene_scores_like_the_oracle_scene(scene_id: str) -> None:
     root = fixtures_dir("navsim_scorer")
     scene = load_scene_json(root / f"{scene_id}.json.gz")
     rebuilt = scene_from_arrays(_as_cache_arrays(scene))
-    assert rebuilt.previous is None and rebuilt.meta["source"] == "navsim_metric_cache"
+    assert rebuilt.meta["source"] == "navsim_metric_cache"
+    assert scene.previous is not None and rebuilt.previous is not None
     plans = torch.from_numpy(np.load(root / f"{scene_id}_candidates.npz")["poses_8"][:48])
     want = PDMScorer(scene).score(plans, 0.5, version=2)
     got = PDMScorer(rebuilt).score(plans, 0.5, version=2)
-    for key in SUBSCORES:
+    # EC: the previous plan simulated here (the fixture stores NAVSIM's simulation of it)
+    for key in (*SUBSCORES, "extended_comfort", "epdms"):
         np.testing.assert_allclose(got[key].numpy(), want[key].numpy(), atol=1e-9, err_msg=key)
     assert len(rebuilt.traffic_lights.lane_ids) == len(scene.traffic_lights.lane_ids)
+
+
+@pytest.mark.parametrize("scene_id", ["scene_03", "scene_12", "scene_18"])
+def test_previous_plan_simulation_matches_navsim(scene_id: str) -> None:
+    """The previous frame's logged plan simulated from its state = NAVSIM's `ego_simulated_states` of that token
+    (the fixture's previous_frame.simulated_states): what two-frame Extended Comfort compares against."""
+    scene = load_scene_json(fixtures_dir("navsim_scorer") / f"{scene_id}.json.gz")
+    prev = scene.previous
+    assert prev is not None and prev.simulated_states is not None
+    sim = simulate_logged_plan(prev.state.numpy(), prev.plan_poses_8.numpy(), scene.ego)
+    assert sim.shape == (41, 11)
+    np.testing.assert_allclose(sim, prev.simulated_states.numpy(), atol=1e-6)
+
+
+def _arrays(log: str, t_s: float, kind: str = "ORIGINAL") -> MetricCacheArrays:
+    arrays = _as_cache_arrays(load_scene_json(fixtures_dir("navsim_scorer") / "scene_00.json.gz"))
+    arrays.log_name, arrays.t0_us, arrays.scene_type = log, int(t_s * 1e6), kind
+    arrays.initial_state = arrays.initial_state.copy()
+    arrays.initial_state[0] = t_s  # marks the frame
+    arrays.previous_state = arrays.previous_plan_8 = None
+    return arrays
+
+
+def test_previous_frames_are_linked_as_navsim_pairs_tokens() -> None:
+    """navsim's `infer_start_adjacent_mapping`: ORIGINAL frames of one log, sorted by time, gap ≤ 0.55 s."""
+    a, b, c = _arrays("log1", 10.0), _arrays("log1", 10.5), _arrays("log1", 11.5)  # c: 1 s after b
+    d = _arrays("log2", 11.0)  # another log, 0.5 s after b
+    s = _arrays("log1", 11.0, "SYNTHETIC")  # synthetic frames take no part
+    assert link_previous([c, s, b, d, a]) == 1
+    assert b.previous_state is not None and b.previous_state[0] == 10.0
+    assert b.previous_plan_8 is not None and np.array_equal(b.previous_plan_8, a.human_poses_8)
+    assert a.previous_state is None and c.previous_state is None and d.previous_state is None
+    assert s.previous_state is None
+
+
+def test_cache_folders_navsim_layout_and_index(tmp_path: Path) -> None:
+    for tok in ("t2", "t1"):
+        f = tmp_path / "log_a" / "unknown" / tok / "metric_cache.pkl"
+        f.parent.mkdir(parents=True)
+        f.write_bytes(b"")
+    assert [p.parent.name for p in metric_cache_files(tmp_path)] == ["t1", "t2"]
+    (tmp_path / "metadata").mkdir()
+    csv = tmp_path / "metadata" / "cache_metadata_node_0.csv"
+    csv.write_text(f"file_name\n{tmp_path / 'log_a/unknown/t2/metric_cache.pkl'}\n")
+    assert [p.parent.name for p in metric_cache_files(tmp_path)] == ["t2"]  # navsim's index wins
+    csv.write_text("file_name\n/nowhere/log/unknown/t9/metric_cache.pkl\n")
+    with pytest.raises(SceneFormatError, match=r"cache_metadata_node_0.csv:2: lists /nowhere/.*does not exist"):
+        metric_cache_files(tmp_path)
+    with pytest.raises(SceneFormatError, match="not a folder of navsim metric caches"):
+        metric_cache_files(tmp_path / "missing")
 
 
 def test_state_sampling_interpolates_and_clamps() -> None:

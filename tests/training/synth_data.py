@@ -33,6 +33,9 @@ CAM_F0_ROTATION = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]
 CAM_F0_TRANSLATION = np.array([1.55, 0.05, 1.58])
 
 
+OTHER_CAMERAS = ("CAM_L0", "CAM_L1", "CAM_L2", "CAM_R0", "CAM_R1", "CAM_R2", "CAM_B0")
+
+
 def _cam_entry(data_path: str, calibration: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"data_path": data_path, "cam_intrinsic": np.eye(3), "distortion": np.zeros(5)}
     if calibration:
@@ -84,7 +87,11 @@ def write_navsim_log(
                 "ego_dynamic_state": [speed, 0.0, 0.25, -0.1],
                 "driving_command": onehot,
                 "lidar_path": f"{log}/MergedPointCloud/{token}.pcd",
-                "cams": {"CAM_F0": _cam_entry(data_path, calibration)},
+                # OpenScene logs list all eight cameras; only CAM_F0's image is written (the others are never read)
+                "cams": {
+                    "CAM_F0": _cam_entry(data_path, calibration),
+                    **{c: _cam_entry(f"{log}/{c}/{token}.jpg", True) for c in OTHER_CAMERAS},
+                },
                 "anns": {
                     "gt_boxes": np.zeros((0, 7)),
                     "gt_names": [],

@@ -20,6 +20,7 @@ from training.scoring.vocab import DEFAULT_VOCABULARY, SHIPPED
 REFERENCE_BATCH_S = 50.8  # NAVSIM batch mode, scene_18, 8192 rows, 1 core (fixture README section 9)
 DEFAULT_SCENE = Path(__file__).resolve().parents[2].parent / "shared/fixtures/navsim_scorer/scene_18.json.gz"
 DEFAULT_VOCAB = SHIPPED[DEFAULT_VOCABULARY]
+REF_TOOL = Path(__file__).resolve().parents[2].parent / "shared/tools/navsim_ref/ref_score.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--scene", type=Path, default=DEFAULT_SCENE, help="scene file (navsim_scorer_fixture JSON)")
+    p.add_argument(
+        "--scene", type=Path, default=DEFAULT_SCENE,
+        help="scene file (navsim_scorer_fixture JSON), or a navsim metric_cache.pkl (needs navsim; reading and "
+        "converting it is timed as load_cache_s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--navsim-ref", type=Path, default=None, metavar="PYTHON",
+        help="also time NAVSIM's own batch path in the same run: the python of a navsim reference venv "
+        "(../shared/tools/navsim_ref/setup_venv.sh) runs ref_score.py on --navsim-scene, on one core "
+        "(taskset -c 0, OMP_NUM_THREADS=1), and the measured speed-up is reported",
+    )  # fmt: skip
+    p.add_argument(
+        "--navsim-scene", type=Path, default=None,
+        help="fixture JSON scene for --navsim-ref (default: --scene when it is JSON; for a cache, the JSON scene "
+        "the cache was made from)",
+    )  # fmt: skip
+    p.add_argument("--navsim-tool", type=Path, default=REF_TOOL, help="ref_score.py of the navsim reference tool")
     p.add_argument("--vocab", type=Path, default=DEFAULT_VOCAB, help="(V, 40, 3) .npy vocabulary (0.1 s poses)")
     p.add_argument("--rows", type=int, default=0, help="score only the first ROWS rows (0 = all)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -70,10 +87,25 @@ def main(argv: list[str]) -> int:
     if not args.scene.is_file() or not args.vocab.is_file():
         print(f"bench scorer: need --scene ({args.scene}) and --vocab ({args.vocab}) files")
         return 2
+    ref_scene = args.navsim_scene or (None if args.scene.suffix == ".pkl" else args.scene)
+    if args.navsim_ref is not None and (ref_scene is None or not args.navsim_tool.is_file()):
+        print("bench scorer: --navsim-ref needs --navsim-scene (the JSON scene of the cache) and --navsim-tool")
+        return 2
     vocab = torch.from_numpy(np.load(args.vocab).astype(np.float64))
     if args.rows:
         vocab = vocab[: args.rows]
-    scene = load_scene_json(args.scene)
+    load_cache_s = first_read_s = None
+    if args.scene.suffix == ".pkl":
+        from training.scoring.from_metric_cache import scene_from_metric_cache
+
+        t0 = time.perf_counter()
+        scene = scene_from_metric_cache(args.scene)  # the first read also imports navsim's classes (once)
+        first_read_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        scene = scene_from_metric_cache(args.scene)  # what every further cache of a run costs
+        load_cache_s = time.perf_counter() - t0
+    else:
+        scene = load_scene_json(args.scene)
     t0 = time.perf_counter()
     scorer = PDMScorer(scene, device=args.device)
     prep = time.perf_counter() - t0
@@ -106,6 +138,20 @@ def main(argv: list[str]) -> int:
         "epdms_mean": round(float(out["epdms"].mean()), 4),
         "rows_epdms_ge_0.95": int((out["epdms"] >= 0.95).sum()),
     }
+    if load_cache_s is not None and first_read_s is not None:
+        res["load_cache_s"] = round(load_cache_s, 3)
+        res["first_read_with_imports_s"] = round(first_read_s, 3)
+    if args.navsim_ref is not None:
+        assert ref_scene is not None
+        try:
+            ref = navsim_reference(args.navsim_ref, args.navsim_tool, ref_scene, args.vocab, len(vocab))
+        except (RuntimeError, OSError) as e:
+            print(f"bench scorer: {e}")
+            return 2
+        ours = med + prep + (load_cache_s or 0.0)
+        res["navsim_batch_s"] = ref["total_s"]
+        res["measured_speedup"] = round(ref["total_s"] / med, 1)
+        res["measured_speedup_incl_prepare"] = round(ref["total_s"] / ours, 1)
     if sections is not None:
         sections.restore()
         res["sections_ms"] = sections.medians_ms()
@@ -119,6 +165,25 @@ def main(argv: list[str]) -> int:
             else:
                 print(f"{k:26s} {v}")
     return 0
+
+
+def navsim_reference(python: Path, tool: Path, scene: Path, vocab: Path, rows: int) -> dict[str, Any]:
+    """NAVSIM's batch path (conversion + one simulate_proposals + one score_proposals) timed by the reference tool
+    on one core; returns its JSON line."""
+    import os
+    import shutil
+    import subprocess
+
+    cmd = [str(python), str(tool), str(scene), "--rows", str(rows), "--vocab", str(vocab)]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "0", *cmd]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"navsim reference failed (exit {proc.returncode}): {tail}")
+    return dict(json.loads(lines[-1]))
 
 
 class _SectionTimer:

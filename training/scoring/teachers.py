@@ -16,9 +16,14 @@ order):
      "labels": {"names": [nc, dac, ddc, tlc, ep, ttc, lk, hc, ec], "rows": [row, ...], "subscores": [[...], ...]}}
 
 `labels` (scorer-head supervision, `--label-rows`, default 32): the sub-scores of the best 8 rows and of random
-others (seeded by the scene id); `ec` is 1 (one scene holds no previous plan).
+others (seeded by the scene id); `ec` is Extended Comfort against the previous frame's plan where the scene has one,
+else 1. `extended_comfort` (bool) in each line says whether the scene's EPDMS includes EC.
 
-Sources (`--source`): `scenes` (default), a folder of scene files; `carla-snapshots`, `*.jsonl` logs of
+Sources (`--source`): `scenes` (default), a folder of scene files; `navsim-cache`, a folder written by navsim's
+`run_metric_caching` (`<log>/<scenario type>/<token>/metric_cache.pkl`, or the paths of its `metadata/*.csv`;
+needs navsim installed, see docs/datasets.md), scene id = token, each cache paired with the same log's frame
+0.5 s earlier for Extended Comfort as navsim pairs tokens (the previous plan = that frame's logged future);
+`carla-snapshots`, `*.jsonl` logs of
 `carla_tools.snapshots.SnapshotLogger`; `bench2drive`, Bench2Drive clip folders. Logs are first converted to
 scene files under `<out>/scenes/<log>/<frame>.json.gz` (training/scoring/from_snapshot.py; files already there
 are kept) and the index's scene ids are `<log>/<frame>`. Logs or scenes that cannot be converted (a gap in the
@@ -36,6 +41,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +66,11 @@ class TeacherConfig:
 
 
 # planner score-head names (agent.planner.config.EPDMS_SUBSCORES) -> the scorer's (human-filtered) outputs; EC needs
-# the previous frame's plan, which one scene does not hold: its label is 1 (NAVSIM's value without a previous frame)
+# the previous frame's plan: without one (the scorer then has no `extended_comfort`) its label is 1
 LABEL_KEYS = {
     "nc": "no_at_fault_collisions", "dac": "drivable_area_compliance", "ddc": "driving_direction_compliance",
     "tlc": "traffic_light_compliance", "ep": "ego_progress", "ttc": "time_to_collision_within_bound",
-    "lk": "lane_keeping", "hc": "history_comfort", "ec": "",
+    "lk": "lane_keeping", "hc": "history_comfort", "ec": "extended_comfort",
 }  # fmt: skip
 
 
@@ -93,15 +99,15 @@ def select_teachers(scores: Any, threshold: float, cap: int) -> tuple[list[int],
     return [int(r) for r in rows], [float(scores[r]) for r in rows], len(passing)
 
 
-def score_scene(path: Path, vocab: Any, cfg: TeacherConfig, with_subscores: bool = False) -> Any:
-    """EPDMS (or PDMS) of every vocabulary row on one scene, batched -> (V,) float64 tensor; `with_subscores`:
-    also the (V, K) sub-scores of `LABEL_KEYS` (as a pair)."""
+def score_scene(scene: Any, vocab: Any, cfg: TeacherConfig, with_subscores: bool = False) -> Any:
+    """EPDMS (or PDMS) of every vocabulary row on one scene (a `Scene` or a scene file), batched -> (V,) float64
+    tensor; `with_subscores`: also the (V, K) sub-scores of `LABEL_KEYS` (as a pair)."""
     import torch
 
     from training.scoring.scene import load_scene_json
     from training.scoring.scorer import PDMScorer
 
-    scorer = PDMScorer(load_scene_json(path), device=cfg.device)
+    scorer = PDMScorer(load_scene_json(scene) if isinstance(scene, str | Path) else scene, device=cfg.device)
     key = "epdms" if cfg.version == 2 else "pdms"
     totals, subs = [], []
     for i in range(0, len(vocab), cfg.batch):
@@ -168,6 +174,16 @@ def read_vocabulary_rows(path: Path) -> Any:
     return arr
 
 
+def _scenes(source: str, root: Path, todo: list[Path]) -> Iterator[tuple[Path, Any]]:
+    """(file, Scene or scene file) for the files still to score, in order."""
+    if source == "navsim-cache":
+        from training.scoring.from_metric_cache import scenes_from_cache_folder
+
+        yield from scenes_from_cache_folder(root, todo)
+    else:
+        yield from ((p, p) for p in todo)
+
+
 def run(
     scenes: Path,
     vocab_path: Path,
@@ -176,8 +192,11 @@ def run(
     progress: bool = True,
     scene_id_from_path: bool = False,
     max_seconds: float = 0.0,
+    source: str = "scenes",
 ) -> Path:
-    """Score every scene file under `scenes`; `scene_id_from_path`: scene id = relative path without the suffix
+    """Score every scene under `scenes`: scene files, or with `source="navsim-cache"` a navsim metric-cache folder
+    (scene id = the token folder's name; each cache paired with the log's frame 0.5 s earlier for Extended
+    Comfort, as navsim pairs them). `scene_id_from_path`: scene id = relative path without the suffix
     (`<log>/<frame>`, the Bench2Drive sample token) instead of the file name stem. `max_seconds` > 0: stop after
     the scene that passes this wall-time budget (a rerun continues with the rest)."""
     import time
@@ -186,14 +205,21 @@ def run(
     import torch
     from tqdm import tqdm
 
-    from training.scoring.scene import SceneFormatError
+    from training.scoring.scene import SceneFormatError, load_scene_json
 
     vocab_np = read_vocabulary_rows(vocab_path)
     vocab = torch.from_numpy(vocab_np.astype(np.float64))
     vhash = file_sha256(vocab_path)
-    files = scene_files(scenes)
-    if not files:
-        raise ValueError(f"{scenes}: no scene files ({', '.join(SCENE_SUFFIXES)}) found")
+    if source == "navsim-cache":
+        from training.scoring.from_metric_cache import CACHE_FILE, metric_cache_files
+
+        files = metric_cache_files(scenes)
+        if not files:
+            raise ValueError(f"{scenes}: no navsim metric caches ({CACHE_FILE}) found")
+    else:
+        files = scene_files(scenes)
+        if not files:
+            raise ValueError(f"{scenes}: no scene files ({', '.join(SCENE_SUFFIXES)}) found")
     out.mkdir(parents=True, exist_ok=True)
     index = out / INDEX_NAME
     meta = {"vocab_sha256": vhash, "version": cfg.version, "threshold": cfg.threshold, "cap": cfg.cap}
@@ -210,9 +236,18 @@ def run(
     todo = [p for p in files if p.relative_to(scenes).as_posix() not in seen]
     t_start = time.monotonic()
     with open(index, "a", encoding="utf-8") as f:
-        for n_done, path in enumerate(tqdm(todo, desc="teachers", unit="scene", disable=not progress)):
+        bar = tqdm(total=len(todo), desc="teachers", unit="scene", disable=not progress)
+        n_done = 0
+        items = _scenes(source, scenes, todo)
+        while True:
             try:
-                scores, subs = score_scene(path, vocab, cfg, with_subscores=True)
+                item = next(items, None)
+                if item is None:
+                    break
+                path, scene = item
+                if isinstance(scene, Path):
+                    scene = load_scene_json(scene)
+                scores, subs = score_scene(scene, vocab, cfg, with_subscores=True)
             except SceneFormatError as exc:  # one line; every scene scored before it stays in the index
                 raise ValueError(
                     f"{exc} ({len(done) + n_done} scenes scored so far are kept in {index}; fix or move that file "
@@ -220,7 +255,10 @@ def run(
                 ) from None
             rows, vals, n_pass = select_teachers(scores, cfg.threshold, cfg.cap)
             rel = path.relative_to(scenes).as_posix()
-            scene_id = rel.split(".")[0] if scene_id_from_path else path.name.split(".")[0]
+            if source == "navsim-cache":
+                scene_id = path.parent.name  # the token
+            else:
+                scene_id = rel.split(".")[0] if scene_id_from_path else path.name.split(".")[0]
             labels = None
             if cfg.label_rows > 0:
                 picked = label_rows(scores, scene_id, cfg.label_rows, cfg.label_top)
@@ -237,16 +275,21 @@ def run(
                 "num_pass": n_pass,
                 "teachers": rows,
                 "scores": vals,
+                # EPDMS with Extended Comfort (the scene has its previous frame) or without it (weights /14)
+                "extended_comfort": scene.previous is not None,
             }
             if labels is not None:
                 rec["labels"] = labels
             f.write(json.dumps(rec) + "\n")
             f.flush()
             os.fsync(f.fileno())
+            n_done += 1
+            bar.update(1)
             if max_seconds > 0 and time.monotonic() - t_start > max_seconds:
-                print(f"teachers: time budget of {max_seconds:.0f} s spent: {len(todo) - n_done - 1} scenes left "
+                print(f"teachers: time budget of {max_seconds:.0f} s spent: {len(todo) - n_done} scenes left "
                       "(rerun the same command to score them)")  # fmt: skip
                 break
+        bar.close()
     return index
 
 
@@ -261,11 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--source",
-        choices=("scenes", "carla-snapshots", "bench2drive"),
+        choices=("scenes", "navsim-cache", "carla-snapshots", "bench2drive"),
         default="scenes",
-        help="what --scenes holds: scene files (default); carla_tools snapshot logs (*.jsonl); Bench2Drive clip "
-        "folders (<clip>/anno/*.json.gz). Logs are converted first to OUT/scenes/<log>/<frame>.json.gz "
-        "(kept between runs), scene id = <log>/<frame>",
+        help="what --scenes holds: scene files (default); a navsim metric-cache folder (navsim's "
+        "run_metric_caching output, <log>/<type>/<token>/metric_cache.pkl; needs navsim installed; scene id = "
+        "token); carla_tools snapshot logs (*.jsonl); Bench2Drive clip folders (<clip>/anno/*.json.gz). Logs are "
+        "converted first to OUT/scenes/<log>/<frame>.json.gz (kept between runs), scene id = <log>/<frame>",
     )
     p.add_argument("--scenes", type=Path, required=True, help="input dir (see --source)")
     p.add_argument("--maps", type=Path, default=None, help="CARLA town SUMO nets (default: the shipped lite maps)")
@@ -331,7 +375,7 @@ def main(argv: list[str]) -> int:
     errors: list[str] = []
     try:
         scenes, by_path = args.scenes, False
-        if args.source != "scenes":
+        if args.source not in ("scenes", "navsim-cache"):
             from training.scoring.from_snapshot import SceneConfig, convert_logs
 
             scenes, by_path = args.out / "scenes", True
@@ -347,11 +391,17 @@ def main(argv: list[str]) -> int:
                 raise ValueError(f"{args.scenes}: logs too short for a scene (1.5 s history + 4 s future)")
         index = run(
             scenes, args.vocab, args.out, cfg, progress=not args.no_progress, scene_id_from_path=by_path,
-            max_seconds=args.max_seconds,
+            max_seconds=args.max_seconds, source=args.source,
         )  # fmt: skip
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, ImportError) as e:
         print(f"teachers: {e}", file=sys.stderr)
         return 2
     recs = read_index(index)
+    with_ec = sum(1 for r in recs if r.get("extended_comfort"))
     print(f"{index}: {len(recs)} scenes, {sum(len(r['teachers']) for r in recs)} teachers")
+    if args.version == 2 and with_ec < len(recs):
+        print(
+            f"  Extended Comfort: {with_ec} of {len(recs)} scenes have their previous frame; the other "
+            f"{len(recs) - with_ec} are scored without EC (EPDMS weights /14, as navsim without an adjacent frame)"
+        )
     return 1 if errors else 0
