@@ -185,20 +185,38 @@ def check_bench2drive(b2d_root: str | None, carla_root: str | None) -> Check:
 
 
 def check_navsim() -> list[Check]:
+    """navsim and nuplan-devkit: versions, where they are installed, and whether the parts we use import (the
+    scorer path `navsim.evaluate.pdm_score`, the evaluation script's module, the metric-cache classes)."""
     out = []
+    fix = ("build the navsim environment: `tools/navsim_env.sh NAVSIM_SRC NUPLAN_SRC` (docs/datasets.md, 'navsim "
+           "environment'): this project + navsim + nuplan-devkit in .venv-navsim")  # fmt: skip
     try:
-        import_module("navsim")
-        out.append(Check("navsim", OK, _dist_version("navsim") or "importable"))
+        navsim = import_module("navsim")
     except ImportError:
         out.append(
             Check(
                 "navsim",
                 WARN,
-                "not installed: our own NAVSIM reader and scorer work without it; navsim's scripts do not",
-                "install nuplan-devkit and navsim from git (see README, 'Train on NAVSIM'); they pin old numpy, "
-                "so use a separate environment",
+                "not installed: our own NAVSIM reader, scorer and training work without it; reading navsim metric "
+                "caches (`teachers --source navsim-cache`) and navsim's own scripts do not",
+                fix,
             )
         )
+    else:
+        where = Path(getattr(navsim, "__file__", "") or ".").parent
+        versions = f"navsim {_dist_version('navsim') or '?'}, nuplan-devkit {_dist_version('nuplan-devkit') or '?'}"
+        try:
+            for mod in (
+                "nuplan.common.actor_state.ego_state",
+                "navsim.planning.metric_caching.metric_cache",
+                "navsim.evaluate.pdm_score",
+                "navsim.planning.script.run_pdm_score_one_stage",
+            ):
+                import_module(mod)
+        except Exception as e:  # any import failure of navsim's stack is the finding
+            out.append(Check("navsim", FAIL, f"{versions} at {where}: `import {mod}` fails: {e}", fix))
+        else:
+            out.append(Check("navsim", OK, f"{versions} at {where}; metric caches, pdm_score and run_pdm_score import"))
     for var in ("OPENSCENE_DATA_ROOT", "NUPLAN_MAPS_ROOT"):
         val = os.environ.get(var)
         if not val:

@@ -79,6 +79,11 @@ CASES = {
         (["teachers", "--scenes", "empty", "--out", "t", "--vocab", "text.npy"], "text.npy: not a .npy file"),
         (["teachers", "--scenes", "empty", "--out", "t", "--vocab", "nan.npy"], "hold NaN/inf"),
         (["teachers", "--scenes", "empty", "--out", "t", "--vocab", "traj.npy", "--threshold", "x"], "--threshold"),
+        (["teachers", "--source", "navsim-cache", "--scenes", "nowhere", "--out", "t"],
+         "nowhere: not a folder of navsim metric caches"),
+        (["teachers", "--source", "navsim-cache", "--scenes", "empty", "--out", "t"],
+         "empty: no navsim metric caches (metric_cache.pkl) found"),
+        (["teachers", "--source", "navsim-caches", "--scenes", "empty", "--out", "t"], "invalid choice: 'navsim-caches'"),
     ],
     "train": [
         (["train", "steps=-5"], "steps=-5: expected an integer ≥ 1"),

@@ -130,3 +130,17 @@ def test_commands_that_need_no_torch_start_without_it(command):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_doctor_reports_navsim_with_versions_or_how_to_get_it():
+    """Where navsim is installed (the navsim environment) its and nuplan-devkit's versions and the imports we use
+    are reported; elsewhere a warning names the script that builds that environment."""
+    check = doctor.check_navsim()[0]
+    assert check.name == "navsim"
+    try:
+        import navsim  # noqa: F401
+    except ImportError:
+        assert check.status == doctor.WARN and "tools/navsim_env.sh" in check.fix
+    else:
+        assert check.status == doctor.OK, check.detail
+        assert "navsim 2." in check.detail and "nuplan-devkit 1." in check.detail

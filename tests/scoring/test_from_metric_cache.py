@@ -186,3 +186,20 @@ def test_readers_match_navsim_classes(tmp_path: Path) -> None:
     good.parent.mkdir()
     good.write_bytes(lzma.compress(pickle.dumps({"ego_state": ego})))
     assert load_metric_cache(good)["ego_state"].rear_axle.x == pytest.approx(10.0)
+
+
+def test_teachers_on_a_broken_cache_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without navsim: the command says navsim is needed; with it: the broken file is named. Exit 2 either way."""
+    from training.scoring import teachers
+
+    bad = tmp_path / "caches" / "log" / "unknown" / "tok" / "metric_cache.pkl"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not lzma")
+    rc = teachers.main(["--source", "navsim-cache", "--scenes", str(tmp_path / "caches"), "--out", str(tmp_path / "t"),
+                        "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert (
+        "needs navsim and nuplan-devkit installed" in err[0] or f"{bad}: not a readable navsim metric cache" in err[0]
+    )
+    assert bad.read_bytes() == b"not lzma"
