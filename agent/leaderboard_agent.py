@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -86,6 +87,9 @@ class AgentConfig:
     record: bool = False
     record_dir: str | None = None
     record_options: RecordingConfig = field(default_factory=RecordingConfig)
+    # With record=true, also store the world around the ego where the world gives it (the lite world: actors and
+    # lights within 60 m); never an input of the policy
+    record_world: bool = True
 
 
 config_lib.register("agent", AgentConfig)
@@ -222,6 +226,7 @@ class DriveJEPAAgent(AutonomousAgent):
         self.recorder: RecordingWriter | None = None
         self._record_failed = False
         self._pending_events: list[tuple[float, str, str, dict[str, Any]]] = []
+        self._world_observer: Callable[[], dict[str, np.ndarray]] | None = None
         save_root = self.cfg.save_path or os.environ.get("SAVE_PATH")
         self.save_dir = Path(save_root) / self.save_name if save_root and self.save_name else None
         if self.save_dir is not None:
@@ -317,11 +322,29 @@ class DriveJEPAAgent(AutonomousAgent):
                 if self.recorder is None:
                     return
             header, arrays = step_fields(info, control)
+            arrays.update(self._world_arrays())
             header["tick"] = self.step_count
             self.recorder.step(header, arrays, obs.camera_bgra)
         except Exception as exc:
             log.warning("recording failed, recording stops: %s", exc)
             self._record_failed = True
+
+    def set_world_observer(self, observer: Callable[[], dict[str, np.ndarray]] | None) -> None:
+        """Where recordings read the world around the ego (the lite world's `world_view`, or in CARLA the
+        leaderboard process's actors): called once per recorded step, only while recording, and never given to
+        the policy. Its arrays are stored as `world/<name>` (agent.recording.WORLD_ARRAYS)."""
+        self._world_observer = observer
+
+    def _world_arrays(self) -> dict[str, np.ndarray]:
+        obs = getattr(self, "_world_observer", None)
+        if obs is None or not self.cfg.record_world:
+            return {}
+        try:
+            return {f"world/{k}": v for k, v in obs().items()}
+        except Exception as exc:  # the world is a by-product of a by-product: the steps keep recording
+            log.warning("recording the world around the ego failed, it stops: %s", exc)
+            self._world_observer = None
+            return {}
 
     def record_event(self, kind: str, message: str = "", timestamp: float | None = None, **extra: Any) -> None:
         """Store an event (e.g. an infraction the evaluator or the lite world reports) in the recording."""

@@ -16,6 +16,13 @@ reader stops at the first truncated or corrupt record and reports it (`Replay.tr
 
 Frames and units: poses in the right-handed WORLD frame (x, y, heading rad) or EGO_REAR_AXLE (x forward, y left)
 as named; speeds m/s; times s (the leaderboard's timestamp); timings ms.
+
+The world around the ego (`WORLD_ARRAYS`, when the world gives it: the lite world's `world_view`; never an input
+of the policy) rides in each STEP's arrays as `world/<name>`: `actor_ids` (N,) int32, `actor_kind` (N,) int8
+(index into `WORLD_KINDS`), `actor_boxes` (N, 6) float32 WORLD x, y, heading, length, width, speed;
+`lights` (L, 5) float32 stop-line centre x, y, lane heading, state (index into `LIGHT_STATES`), lane width;
+`light_governs_ego` (L,) bool (the light of the ego's lane). Evaluator infractions arrive as EVNT records with
+`source = "evaluator"` and the simulation time of the tick that raised them (`other_id` for collisions).
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ _RECORD_HEADER = struct.Struct("<4sII")
 _U32 = struct.Struct("<I")
 TAGS = (b"META", b"STEP", b"EVNT", b"ENDR")
 SUFFIX = ".djr"
+WORLD_KINDS = ("vehicle", "pedestrian", "bicycle", "prop", "emergency", "debris")
+LIGHT_STATES = ("red", "yellow", "green")
+WORLD_ARRAYS = ("actor_ids", "actor_kind", "actor_boxes", "lights", "light_governs_ego")
 
 
 class ReplayFormatError(ValueError):

@@ -32,6 +32,9 @@ merged_strict.json).
 
 Writes into --out: merged.json (Bench2Drive format, their tools run on it), report.md, report.html (self-
 contained, with plots) and summary.json; with several runs, each run's merged files go to OUT/<name>/.
+A run given as a drive-jepa eval folder with agent recordings also gets, per route, links to its rendered
+replay (relative to --out; --render-replays renders the missing ones) and its infractions with their time and
+a thumbnail (OUT/replay_thumbs/); docs/replays.md.
 """
 
 
@@ -59,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", action="append", default=[], help="display name per run (repeat, in order)")
     p.add_argument("--one-run", action="store_true", help="all RESULTS are files of one run")
+    p.add_argument(
+        "--render-replays",
+        action="store_true",
+        help="for an eval folder: render replay.mp4 + .rrd of every recorded route that has none yet (slow)",
+    )
     return p
 
 
@@ -69,6 +77,26 @@ def _run_name(arg: str) -> str:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "run"
+
+
+def _replay_sections(runs: list[RunSummary], groups: list[list[str]], out: Path, render: bool) -> dict[str, str]:
+    """Per run that is one `drive-jepa eval` folder: its "Replays and infractions" HTML (thumbnails written to
+    OUT/replay_thumbs/[<run>/]); with `render`, the missing replays are rendered first."""
+    from agent.replay import catalog
+
+    sections: dict[str, str] = {}
+    for run, group in zip(runs, groups, strict=True):
+        folder = Path(group[0]) if len(group) == 1 else None
+        if folder is None or not (is_eval_folder(folder) or is_partial_eval_folder(folder)):
+            continue
+        if render:
+            catalog.render_missing(folder)
+        thumbs = out / "replay_thumbs" / ("" if len(runs) == 1 else _safe(run.name.removesuffix(LITE_MARK)))
+        routes = catalog.collect_routes(folder, thumbs)
+        if routes:
+            sections[run.name] = catalog.routes_html(routes, folder, out)
+            print(f"{run.name}: replays: {catalog.count_summary(routes)}")
+    return sections
 
 
 def main(argv: list[str]) -> int:
@@ -106,6 +134,7 @@ def main(argv: list[str]) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    replays = _replay_sections(runs, groups, out, args.render_replays)
     for run in runs:
         folder = out if len(runs) == 1 else out / _safe(run.name.removesuffix(LITE_MARK))
         if args.mode == "strict":
@@ -115,7 +144,7 @@ def main(argv: list[str]) -> int:
             if args.mode == "both":
                 write_merged(run.merged_strict, folder / "merged_strict.json")
     (out / "report.md").write_text(markdown(runs), encoding="utf-8")
-    (out / "report.html").write_text(html(runs), encoding="utf-8")
+    (out / "report.html").write_text(html(runs, replays), encoding="utf-8")
     write_json_atomic(out / "summary.json", [summary_json(r) for r in runs], indent=2)
     for run in runs:
         print(headline(run, args.mode))

@@ -7,7 +7,7 @@ Percentages: DS and route completion are points (0–100); success rates, abilit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
@@ -339,6 +339,8 @@ td:first-child,th:first-child{text-align:left}
 table.text td{text-align:left}
 .fig{margin:18px 0}.ok{color:#1a7f37}.bad{color:#b42318}
 details{margin:8px 0}summary{cursor:pointer;font-weight:600}
+table.replays td{vertical-align:top}.partial{color:#b54708;font-weight:600}
+figure.infraction{margin:4px 0}img.thumb{width:240px;display:block;border:1px solid #ccc}
 """
 
 
@@ -475,7 +477,8 @@ def _per_route_rows(r: RunSummary) -> list[list[str]]:
     return rows
 
 
-def html(runs: Sequence[RunSummary]) -> str:
+def html(runs: Sequence[RunSummary], replays: Mapping[str, str] | None = None) -> str:
+    """The report page; `replays` maps a run's name to its "Replays and infractions" section (eval folders)."""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
@@ -553,5 +556,7 @@ def html(runs: Sequence[RunSummary]) -> str:
             )
         )
         parts.append("</details>")
+        if replays and r.name in replays:
+            parts.append(replays[r.name])
     parts.append("</body></html>")
     return "\n".join(parts)

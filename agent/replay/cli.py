@@ -1,7 +1,7 @@
 """`drive-jepa replay`: render an agent recording (.djr) to MP4 + Rerun, or compare it with another model.
 
 Examples:
-    drive-jepa replay runs/eval1 --list                                  # routes, status, recordings, CARLA logs
+    drive-jepa replay runs/eval1 --list                 # routes, status, recordings (partial marked), CARLA logs
     drive-jepa replay runs/eval1 --route-id 7 --before-infraction 10     # video of the 10 s before the infraction
     drive-jepa replay runs/eval1 --route-id 7 --before-infraction 10 --rerun runs/ckpt_b   # vs another checkpoint
     drive-jepa replay path/to/replay.djr --from 30 --to 45 --no-rrd
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.recording import Replay, ReplayFormatError, read_replay
+from agent.replay.render import PERIODIC_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("source", type=Path, help="a .djr recording, or an evaluation folder (with --route-id / --list)")
     p.add_argument("--route-id", help="route in the evaluation folder: 7, RouteScenario_7 or RouteScenario_7_rep0")
-    p.add_argument("--list", action="store_true", help="list the evaluation folder's routes with their artefacts")
+    p.add_argument("--list", action="store_true", help="list the routes, their artefacts; partial recordings marked")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <recording>_replay/)")
     rng = p.add_argument_group("frame range (default: the whole recording)")
     rng.add_argument("--from", dest="start", type=float, default=None, help="start, seconds from the recording start")
@@ -54,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT_OR_CONFIG",
         help="compare with another model: checkpoint folder, agent YAML, route_follow",
     )
+    p.add_argument(
+        "--diverge-ade",
+        type=float,
+        default=None,
+        metavar="M",
+        help="with --rerun: the plans diverge where their ADE exceeds M metres (default 1.0) ...",
+    )
+    p.add_argument(
+        "--diverge-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="... for at least N consecutive frames (default 3)",
+    )
     return p
 
 
@@ -64,7 +79,7 @@ def select_range(replay: Replay, ns: argparse.Namespace) -> list[int]:
     t = replay.times - replay.times[0]
     lo, hi = -np.inf, np.inf
     if ns.before_infraction is not None:
-        timed = sorted(float(e["t"]) for e in replay.events if "t" in e)
+        timed = sorted(float(e["t"]) for e in replay.events if "t" in e and e.get("kind") not in PERIODIC_KINDS)
         if not timed:
             raise ReplayUsageError(f"{replay.path}: no infraction with a time in the recording or the route's record")
         if not 1 <= ns.infraction <= len(timed):
@@ -104,6 +119,7 @@ def _resolve(ns: argparse.Namespace) -> tuple[Path, dict[str, object] | None]:
 
 
 def _list(eval_dir: Path) -> int:
+    from agent.replay.catalog import VIDEO, replay_dir, scan_recording
     from agent.replay.locate import list_routes
 
     routes = list_routes(eval_dir)
@@ -118,7 +134,17 @@ def _list(eval_dir: Path) -> int:
             f"  infractions {rec.get('num_infractions', '-')}"
         )
         for p in r.recordings:
-            print(f"    replay      {p}")
+            try:
+                scan = scan_recording(p)  # record headers only: fast on long routes
+            except (OSError, ReplayFormatError) as exc:
+                print(f"    replay      {p}   UNREADABLE ({exc})")
+                continue
+            state = f"complete, {scan.steps} steps"
+            if not scan.complete:
+                state = f"PARTIAL (interrupted attempt): {scan.partial}; {scan.steps} steps"
+            print(f"    replay      {p}   [{state}]")
+            if (replay_dir(p) / VIDEO).is_file():
+                print(f"    rendered    {replay_dir(p)}")
         for p in r.carla_logs:
             print(f"    carla log   {p}   (drive-jepa carla-replay {p})")
     return 0
@@ -126,6 +152,7 @@ def _list(eval_dir: Path) -> int:
 
 def run(ns: argparse.Namespace) -> int:
     from agent.replay import render
+    from agent.replay.catalog import replay_dir
     from agent.replay.locate import attach_infractions
 
     if ns.list:
@@ -146,7 +173,7 @@ def run(ns: argparse.Namespace) -> int:
             print(f"({min_speed} min-speed reports are not placed on the timeline)")
     idx = select_range(replay, ns)
     steps = [replay.steps[i] for i in idx]
-    out = ns.out or path.with_name(f"{path.stem}_replay")
+    out = ns.out or replay_dir(path)
     t0 = replay.times[0]
     print(
         f"{path}: {len(replay.steps)} steps, {replay.duration:.1f} s; rendering {len(steps)} steps "
@@ -161,15 +188,22 @@ def run(ns: argparse.Namespace) -> int:
         write_rrd(replay, steps, out / "replay.rrd")
         print(f"wrote {out / 'replay.rrd'} (open with: rerun {out / 'replay.rrd'})")
     if ns.rerun:
-        _counterfactual(replay, idx, ns.rerun, out)
+        _counterfactual(replay, idx, ns.rerun, out, ns.diverge_ade, ns.diverge_frames)
     return 0
 
 
-def _counterfactual(replay: Replay, idx: list[int], spec: str, out: Path) -> None:
+def _counterfactual(
+    replay: Replay, idx: list[int], spec: str, out: Path, diverge_ade: float | None, diverge_frames: int | None
+) -> None:
     from agent.leaderboard_agent import build_model
     from agent.replay import counterfactual as cf
     from agent.replay import render
+    from agent.replay.cf_panel import CounterfactualPanel
 
+    threshold = cf.DIVERGE_ADE_M if diverge_ade is None else diverge_ade
+    min_frames = cf.DIVERGE_MIN_FRAMES if diverge_frames is None else diverge_frames
+    if min_frames < 1:
+        raise ReplayUsageError(f"--diverge-frames {min_frames}: expected at least 1")
     try:
         cfg = cf.load_rerun_config(spec, replay)
         model = build_model(cfg)
@@ -180,8 +214,11 @@ def _counterfactual(replay: Replay, idx: list[int], spec: str, out: Path) -> Non
     if not comps:
         raise ReplayUsageError(f"{replay.path}: no steps with model inputs in the range to re-run")
     rows = [c.row for c in comps]
+    div = cf.divergence(rows, threshold, min_frames)
+    cf.mark_divergence(rows, div)
     cf.write_csv(rows, out / "counterfactual.csv")
     fde = np.array([r["fde_m"] for r in rows])
+    panel = CounterfactualPanel(rows, replay.events, div, 2 * render.SIDE_W, threshold, min_frames)
 
     def frames_iter() -> Iterator[np.ndarray]:
         for k, c in enumerate(comps):
@@ -193,7 +230,7 @@ def _counterfactual(replay: Replay, idx: list[int], spec: str, out: Path) -> Non
                 f"  (nearest proposal {r['cf_recorded_like_ade_m']:.2f} m away)",
                 cf.why(r)[:150],
             ]
-            yield render.side_by_side(replay, c.step, c.as_step(), caption, fde, k, f"other: {spec}")
+            yield render.side_by_side(replay, c.step, c.as_step(), f"other: {spec}", panel.draw(k, caption))
 
     n = render.write_video(frames_iter(), out / "counterfactual.mp4")
     differ = sum(r["differs"] for r in rows)
@@ -201,6 +238,7 @@ def _counterfactual(replay: Replay, idx: list[int], spec: str, out: Path) -> Non
         f"wrote {out / 'counterfactual.mp4'} ({n} frames) and {out / 'counterfactual.csv'}: "
         f"{differ}/{len(rows)} frames differ (FDE > {cf.DIFFER_FDE_M} m), mean FDE {fde.mean():.2f} m"
     )
+    print(div.line() if div is not None else cf.no_divergence_line(threshold, min_frames))
 
 
 def main(argv: list[str]) -> int:

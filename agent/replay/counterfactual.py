@@ -7,7 +7,11 @@ what the agent saw unless `record_options.image_width` was 0), and the recorded 
 target point. Its proposals are selected with argmax (open loop: the ego still follows the recorded drive).
 
 Per step the comparison reports (EGO_REAR_AXLE metres): ADE / FDE between the two selected plans, both scores,
-and "why": the other model's score of its proposal nearest to the recorded choice, and its sub-scores for both.
+and "why": the other model's score of its proposal nearest to the recorded choice, and its sub-scores for both;
+also the recorded ego speed, both selected plans' planned speed (`plan_speed`) and end points, for the timelines.
+
+Over the window, the *divergence point* (`find_divergence`) is the first frame from which the two selected plans
+stay more than `DIVERGE_ADE_M` apart (ADE) for at least `DIVERGE_MIN_FRAMES` consecutive frames.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from agent.selection import ArgmaxSelector, Selector
 from drive_jepa.atomic import atomic_file
 
 DIFFER_FDE_M = 1.0  # selected plans whose end points are farther apart than this "differ"
+DIVERGE_ADE_M = 1.0  # the two selected plans diverge where their ADE exceeds this (metres) ...
+DIVERGE_MIN_FRAMES = 3  # ... for at least this many consecutive frames (0.3 s at 10 Hz; one-frame flickers don't)
+PLAN_SPEED_HORIZON_S = 1.0  # a plan's "planned speed" is its mean speed over this first part of the plan
+RECORDED_PLAN_DT = ModelOutputs.dt  # recorded proposals follow the model contract: 0.5 s spacing, first at +0.5 s
 
 
 def load_rerun_config(spec: str, replay: Replay) -> Any:
@@ -116,6 +124,19 @@ class InputRebuilder:
         )
 
 
+def plan_speed(plans: np.ndarray, dt: float, horizon_s: float = PLAN_SPEED_HORIZON_S) -> np.ndarray:
+    """Planned speed (m/s) of plans (..., T, 2+) with poses at dt, 2 dt, …: the path length from the ego origin
+    through the poses up to `horizon_s` (or the plan's end, if shorter), divided by that time."""
+    xy = _with_origin(np.asarray(plans, dtype=np.float64)[..., :2])
+    n = int(np.clip(round(horizon_s / dt), 1, xy.shape[-2] - 1))
+    seg = np.linalg.norm(np.diff(xy[..., : n + 1, :], axis=-2), axis=-1)
+    return np.asarray(seg.sum(-1) / (n * dt))
+
+
+def _with_origin(xy: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros((*xy.shape[:-2], 1, 2)), xy], -2)
+
+
 def _nearest(props: np.ndarray, plan: np.ndarray) -> tuple[int, float]:
     """Index of the proposal (N, T, 3) nearest to `plan` (T', 3) by mean xy distance over common steps, and it."""
     n = min(props.shape[1], plan.shape[0])
@@ -162,6 +183,7 @@ def _row(replay: Replay, fc: FrameComparison) -> dict[str, Any]:
     like_i, like_d = _nearest(cf_props, rec_plan)
     back_i, _ = _nearest(rec_props, cf_plan)
     t0 = replay.steps[0].t
+    ego = s.header.get("ego") or {}
     row: dict[str, Any] = {
         "t": round(s.t, 3),
         "t_rel": round(s.t - t0, 3),
@@ -176,6 +198,13 @@ def _row(replay: Replay, fc: FrameComparison) -> dict[str, Any]:
         "cf_score_of_recorded_like": _f(fc.final_scores[like_i]),
         "cf_recorded_like_ade_m": round(like_d, 3),
         "rec_score_of_cf_like": _f(rec_scores[back_i]) if rec_scores is not None else math.nan,
+        "rec_ego_speed_mps": _f(ego.get("speed", math.nan)),
+        "rec_plan_speed_mps": _f(plan_speed(rec_plan, RECORDED_PLAN_DT)),
+        "cf_plan_speed_mps": _f(plan_speed(cf_plan, float(fc.outputs.dt))),
+        "rec_end_x_m": _f(rec_plan[-1, 0]),
+        "rec_end_y_m": _f(rec_plan[-1, 1]),
+        "cf_end_x_m": _f(cf_plan[-1, 0]),
+        "cf_end_y_m": _f(cf_plan[-1, 1]),
     }
     for name, sub in sorted(fc.outputs.subscores.items()):
         sub = np.asarray(sub)
@@ -203,6 +232,59 @@ def why(row: dict[str, Any]) -> str:
     return (
         f"differs (FDE {row['fde_m']:.2f} m): other model scores its pick {gap:+.3f} above the recorded-like plan{tail}"
     )
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where the two selected plans part: frame `k` of the comparison (row `k`), at `t` / `t_rel` seconds."""
+
+    k: int
+    t: float
+    t_rel: float
+    step: int | None
+    ade_m: float
+    threshold_m: float
+    min_frames: int
+
+    def line(self) -> str:
+        return (
+            f"plans diverge at t={self.t_rel:.1f} s (step {self.step}, ADE {self.ade_m:.2f} m; "
+            f"ADE > {self.threshold_m:g} m for at least {self.min_frames} frames)"
+        )
+
+
+def find_divergence(ade: np.ndarray, threshold_m: float, min_frames: int) -> int | None:
+    """Index of the first frame that starts `min_frames` consecutive frames with ADE > `threshold_m` (NaN counts as
+    not above), or None. A shorter run at the end of the window does not count."""
+    if min_frames < 1:
+        raise ValueError(f"min_frames must be at least 1, got {min_frames}")
+    above = (np.nan_to_num(np.asarray(ade, dtype=np.float64), nan=-np.inf) > threshold_m).astype(np.int64)
+    if len(above) < min_frames:
+        return None
+    window_sums = np.convolve(above, np.ones(min_frames, np.int64), mode="valid")
+    hits = np.flatnonzero(window_sums == min_frames)
+    return int(hits[0]) if hits.size else None
+
+
+def divergence(
+    rows: list[dict[str, Any]], threshold_m: float = DIVERGE_ADE_M, min_frames: int = DIVERGE_MIN_FRAMES
+) -> Divergence | None:
+    """The divergence point of comparison rows (in time order), or None when the plans never diverge."""
+    k = find_divergence(np.array([r["ade_m"] for r in rows], dtype=np.float64), threshold_m, min_frames)
+    if k is None:
+        return None
+    r = rows[k]
+    return Divergence(k, r["t"], r["t_rel"], r["step"], r["ade_m"], threshold_m, min_frames)
+
+
+def no_divergence_line(threshold_m: float = DIVERGE_ADE_M, min_frames: int = DIVERGE_MIN_FRAMES) -> str:
+    return f"plans do not diverge in the window (never ADE > {threshold_m:g} m for {min_frames} frames in a row)"
+
+
+def mark_divergence(rows: list[dict[str, Any]], div: Divergence | None) -> None:
+    """Add the `divergence_point` column: True on the divergence frame's row only."""
+    for k, r in enumerate(rows):
+        r["divergence_point"] = div is not None and k == div.k
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:

@@ -9,8 +9,10 @@ Evaluation folder layout (written by `drive-jepa eval`, docs/evaluation.md):
 
 `key` = `RouteScenario_<route>_rep<k>`. `route_artifacts` is the one function that knows this layout.
 
-Infraction messages of the leaderboard carry the ego's CARLA location ("… at (x=…, y=…, z=…)"); their time is
-that of the recorded step whose ego box centre is nearest (WORLD = CARLA with y flipped).
+Infraction times: the evaluator's own where it gave them (the lite world records each infraction with its
+simulation time in the recording and in the record's `meta.infraction_events`); otherwise the messages' CARLA
+location ("… at (x=…, y=…, z=…)") is matched to the recorded step whose ego box centre is nearest (WORLD = CARLA
+with y flipped), and the event says so (`time_source`).
 """
 
 from __future__ import annotations
@@ -103,26 +105,61 @@ def infraction_events(record: dict[str, Any] | None) -> list[dict[str, Any]]:
     return events
 
 
-def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Add the record's located infractions to `replay.events` with the time of the nearest recorded ego position.
+def _timed_events(replay: Replay, record: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    """The evaluator's own timestamped infractions per kind, in order: the recording's EVNT records with
+    `source = "evaluator"`, else the record's `meta.infraction_events` (the lite world writes both)."""
+    recorded = [e for e in replay.events if e.get("source") == "evaluator" and "t" in e]
+    if not recorded:
+        recorded = [dict(e) for e in ((record or {}).get("meta") or {}).get("infraction_events") or [] if "t" in e]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for e in recorded:
+        by_kind.setdefault(str(e.get("kind")), []).append(e)
+    return by_kind
 
-    Returns the events added (sorted by time); unlocated or unmatched ones are returned without `t`.
+
+def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Put the record's infractions on the recording's timeline and add them to `replay.events`.
+
+    The time is the evaluator's own (`time_source = "evaluator"`): the k-th message of a kind takes the k-th
+    timestamped event of that kind (a message the evaluator rewrites in place, the outside-lanes percentage, keeps
+    the time it first appeared). Only without one is it the time of the recorded step whose ego box centre is
+    nearest to the message's location (`time_source = "nearest position"`, drawn as approximate on the timeline).
+    Returns the events (sorted by time); unlocated or unmatched ones are returned without `t`.
     """
     centers = np.array(
         [s.header["ego"]["center"][:2] if s.header.get("ego") else [np.nan, np.nan] for s in replay.steps]
     )
+    timed = _timed_events(replay, record)
+    used: dict[str, int] = {}
     added: list[dict[str, Any]] = []
     for ev in infraction_events(record):
-        loc = ev.get("location_carla")
-        if loc is not None and len(centers):
-            world = F.carla_points_to_world(np.array([loc[:2]]))[0, :2]
-            d = np.hypot(centers[:, 0] - world[0], centers[:, 1] - world[1])
-            if np.isfinite(d).any() and np.nanmin(d) <= MATCH_MAX_M:
-                i = int(np.nanargmin(d))
-                ev["t"] = replay.steps[i].t
-                ev["match_m"] = float(d[i])
-                if not any(e.get("message") == ev["message"] for e in replay.events):
-                    replay.events.append(ev)
+        kind = ev["kind"]
+        k = used.get(kind, 0)
+        if k < len(timed.get(kind, [])):
+            src = timed[kind][k]
+            used[kind] = k + 1
+            ev["t"] = float(src["t"])
+            ev["time_source"] = "evaluator"
+            if "other_id" in src:
+                ev["other_id"] = int(src["other_id"])
+        else:
+            loc = ev.get("location_carla")
+            if loc is not None and len(centers):
+                world = F.carla_points_to_world(np.array([loc[:2]]))[0, :2]
+                d = np.hypot(centers[:, 0] - world[0], centers[:, 1] - world[1])
+                if np.isfinite(d).any() and np.nanmin(d) <= MATCH_MAX_M:
+                    i = int(np.nanargmin(d))
+                    ev["t"] = replay.steps[i].t
+                    ev["match_m"] = float(d[i])
+                    ev["time_source"] = "nearest position"
+        if "t" in ev:
+            # the recording's own evaluator event for it is replaced by this one (same time, more fields)
+            replay.events = [
+                e for e in replay.events
+                if not (e.get("source") == "evaluator" and e.get("kind") == kind and e.get("t") == ev["t"])
+                and e.get("message") != ev["message"]
+            ]  # fmt: skip
+            replay.events.append(ev)
         added.append(ev)
     replay.events.sort(key=lambda e: float(e.get("t", 0.0)))
     return sorted(added, key=lambda e: float(e.get("t", np.inf)))

@@ -70,8 +70,92 @@ def _scores(step: Step) -> np.ndarray | None:
     return final if final is not None else step.get("scores")
 
 
-def camera_view(replay: Replay, step: Step) -> np.ndarray:
-    """The recorded image scaled to CAM_W × CAM_H with proposals and the selected plan projected on the ground."""
+# the world around the ego (recordings with `world/*` arrays): colours by kind (agent.recording.WORLD_KINDS)
+KIND_BGR = ((235, 175, 95), (0, 165, 255), (90, 230, 90), (0, 215, 235), (255, 110, 255), (130, 130, 130))
+KIND_HEIGHT_M = (1.5, 1.8, 1.7, 1.0, 2.2, 0.2)
+LIGHT_BGR = ((0, 0, 255), (0, 215, 255), (0, 220, 0))  # red, yellow, green (agent.recording.LIGHT_STATES)
+HIGHLIGHT_BGR = (0, 0, 255)
+# infractions the evaluator measures at route checkpoints (not moments): ticks on the timeline, no caption
+PERIODIC_KINDS = ("min_speed_infractions",)
+
+
+@dataclass
+class WorldLocal:
+    """A step's recorded world in its EGO_REAR_AXLE frame: actor boxes (N, 4, 2) corners, kind (N,), ids (N,);
+    lights: stop-line ends (L, 2, 2), state (L,), governs the ego's lane (L,)."""
+
+    corners: np.ndarray
+    kind: np.ndarray
+    ids: np.ndarray
+    light_ends: np.ndarray
+    light_state: np.ndarray
+    light_governs: np.ndarray
+
+    @classmethod
+    def of(cls, step: Step) -> WorldLocal | None:
+        boxes, ego = step.get("world/actor_boxes"), step.header.get("ego")
+        if boxes is None or ego is None:
+            return None
+        origin = np.asarray(ego["rear_axle"], np.float64)
+        b = np.asarray(boxes, np.float64).reshape(-1, 6)
+        c, s = np.cos(b[:, 2]), np.sin(b[:, 2])
+        hl, hw = b[:, 3] / 2, b[:, 4] / 2
+        offs = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]], np.float64)
+        dx, dy = offs[None, :, 0] * hl[:, None], offs[None, :, 1] * hw[:, None]
+        world = np.stack([b[:, None, 0] + c[:, None] * dx - s[:, None] * dy,
+                          b[:, None, 1] + s[:, None] * dx + c[:, None] * dy], -1)  # fmt: skip
+        corners = F.points_to_local(world.reshape(-1, 2), origin).reshape(-1, 4, 2)
+        lights = step.get("world/lights")
+        lt = np.zeros((0, 5)) if lights is None else np.asarray(lights, np.float64).reshape(-1, 5)
+        n = np.stack([-np.sin(lt[:, 2]), np.cos(lt[:, 2])], -1) * (lt[:, 4:5] / 2)  # across the lane
+        ends = np.stack([lt[:, :2] + n, lt[:, :2] - n], 1)
+        ends = F.points_to_local(ends.reshape(-1, 2), origin).reshape(-1, 2, 2)
+        gov = step.get("world/light_governs_ego")
+        return cls(
+            corners=corners,
+            kind=np.asarray(step.get("world/actor_kind"), np.int64).reshape(-1),
+            ids=np.asarray(step.get("world/actor_ids"), np.int64).reshape(-1),
+            light_ends=ends,
+            light_state=lt[:, 3].astype(np.int64),
+            light_governs=np.zeros(len(lt), bool) if gov is None else np.asarray(gov, bool).reshape(-1),
+        )
+
+
+def _others(events_near: list[dict[str, object]] | None) -> set[int]:
+    """Ids of the other parties of the collisions being shown."""
+    return {int(e["other_id"]) for e in events_near or [] if e.get("other_id") is not None}  # type: ignore[call-overload]
+
+
+def _draw_world_in_camera(
+    img: np.ndarray, replay: Replay, w: WorldLocal, others: set[int], cam: dict[str, object], r2c: float
+) -> None:
+    """Actor boxes (3D, by kind) and the stop lines of the lights governing the ego's lane, projected."""
+    h, wid = img.shape[:2]
+    for ends, state, gov in zip(w.light_ends, w.light_state, w.light_governs, strict=True):
+        if gov:
+            uv, ok = project_ego_points(ends, cam, r2c, wid, h)
+            if ok.all():
+                colour = LIGHT_BGR[int(state) % 3]
+                cv2.line(img, tuple(int(v) for v in uv[0]), tuple(int(v) for v in uv[1]), colour, 5, cv2.LINE_AA)
+    order = np.argsort(-np.hypot(w.corners[:, :, 0].mean(1), w.corners[:, :, 1].mean(1)))  # far first
+    for i in order:
+        k = int(w.kind[i]) if 0 <= int(w.kind[i]) < len(KIND_BGR) else 0
+        base = np.concatenate([w.corners[i], np.zeros((4, 1))], 1)
+        top = base.copy()
+        top[:, 2] = KIND_HEIGHT_M[k]
+        uv, ok = project_ego_points(np.concatenate([base, top]), cam, r2c, wid, h)
+        if not ok.all():
+            continue
+        hit = int(w.ids[i]) in others
+        colour, thick = (HIGHLIGHT_BGR, 3) if hit else (KIND_BGR[k], 1)
+        p = np.round(uv).astype(np.int32)
+        for a, b in ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7)):
+            cv2.line(img, tuple(int(v) for v in p[a]), tuple(int(v) for v in p[b]), colour, thick, cv2.LINE_AA)
+
+
+def camera_view(replay: Replay, step: Step, events_near: list[dict[str, object]] | None = None) -> np.ndarray:
+    """The recorded image scaled to CAM_W × CAM_H with proposals and the selected plan projected on the ground,
+    and (recordings with the world) the actors' boxes, the ego lane's light and the collision's other party."""
     img = step.image_bgr()
     if img is None:
         img = np.zeros((CAM_H, CAM_W, 3), np.uint8)
@@ -80,6 +164,9 @@ def camera_view(replay: Replay, step: Step) -> np.ndarray:
         img = cv2.resize(img, (CAM_W, CAM_H), interpolation=cv2.INTER_LINEAR)
     cam = replay.meta["camera"]
     r2c = float(replay.meta.get("rear_axle_to_center", F.LINCOLN_MKZ_2020.rear_axle_to_center))
+    world = WorldLocal.of(step)
+    if world is not None:
+        _draw_world_in_camera(img, replay, world, _others(events_near), cam, r2c)
     props, scores = step.get("proposals"), _scores(step)
     if props is not None and scores is not None:
         uv, valid = project_ego_points(_with_origin(props), cam, r2c, CAM_W, CAM_H)
@@ -100,8 +187,10 @@ def camera_view(replay: Replay, step: Step) -> np.ndarray:
     return img
 
 
-def bev_inset(replay: Replay, step: Step) -> np.ndarray:
-    """Top view around the ego (forward = up, left = left): route, proposals, selected plan, target, ego box."""
+def bev_inset(replay: Replay, step: Step, events_near: list[dict[str, object]] | None = None) -> np.ndarray:
+    """Top view around the ego (forward = up, left = left): route, the recorded world (actor boxes by kind, the
+    lights' stop lines by state, the ego lane's thicker; a collision's other party filled red, the infraction's
+    location ringed), proposals, selected plan, target, ego box."""
     size = BEV_SIZE
     img = np.full((size, size, 3), 30, np.uint8)
     origin = np.array([size / 2.0, size * 0.8])  # ego rear axle in pixels
@@ -119,6 +208,16 @@ def bev_inset(replay: Replay, step: Step) -> np.ndarray:
         near = np.hypot(local[:, 0], local[:, 1]) < 60
         if near.sum() > 1:
             cv2.polylines(img, [px(local[near])], False, ROUTE_BGR, 2, cv2.LINE_AA)
+    world = WorldLocal.of(step)
+    others = _others(events_near)
+    if world is not None:
+        for ends, state, gov in zip(world.light_ends, world.light_state, world.light_governs, strict=True):
+            a, b = px(ends)
+            cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), LIGHT_BGR[int(state) % 3], 4 if gov else 2)
+        for i in range(len(world.ids)):
+            k = int(world.kind[i]) if 0 <= int(world.kind[i]) < len(KIND_BGR) else 0
+            if int(world.ids[i]) not in others:
+                cv2.polylines(img, [px(world.corners[i])], True, KIND_BGR[k], 1 if k == 5 else 2, cv2.LINE_AA)
     props, scores = step.get("proposals"), _scores(step)
     if props is not None and scores is not None:
         colours = score_colours(scores)
@@ -133,6 +232,20 @@ def bev_inset(replay: Replay, step: Step) -> np.ndarray:
         cv2.drawMarker(
             img, tuple(int(v) for v in px(np.asarray(route["target_ego"]))), TARGET_BGR, cv2.MARKER_CROSS, 10, 2
         )
+    if world is not None:  # a collision's other party, on top of everything and at least a 12 px disc
+        for j in np.nonzero(np.isin(world.ids, list(others)))[0]:
+            poly = px(world.corners[j])
+            c = poly.mean(0).round().astype(int)
+            cv2.circle(img, (int(c[0]), int(c[1])), 8, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.circle(img, (int(c[0]), int(c[1])), 6, HIGHLIGHT_BGR, -1)
+            cv2.fillPoly(img, [poly], HIGHLIGHT_BGR)
+    if ego is not None:
+        for ev in events_near or []:
+            loc = ev.get("location_carla")
+            if loc is not None:  # the infraction's location (CARLA → WORLD: y flipped)
+                world_xy = F.carla_points_to_world(np.array([list(loc)[:2]], np.float64))[0, :2]  # type: ignore[call-overload]
+                p = px(F.points_to_local(world_xy[None], np.asarray(ego["rear_axle"]))[0])
+                cv2.circle(img, (int(p[0]), int(p[1])), 9, (255, 255, 255), 2, cv2.LINE_AA)
     # ego box (Lincoln MKZ footprint), rear axle at the origin
     g = F.LINCOLN_MKZ_2020
     r2c = float(replay.meta.get("rear_axle_to_center", g.rear_axle_to_center))
@@ -222,7 +335,15 @@ class Timelines:
             et = float(ev["t"])  # type: ignore[arg-type]
             if self.t0 <= et <= self.t1:
                 ex = int(self._x(np.array([et]))[0])
-                cv2.line(self.base, (ex, 0), (ex, TIMELINE_H - 1), EVENT_BGR, 2)
+                if ev.get("kind") in PERIODIC_KINDS:  # checkpoint measurements, not moments: a small tick
+                    cv2.line(self.base, (ex, 0), (ex, 8), (150, 150, 150), 1)
+                elif ev.get("time_source") == "nearest position":  # no time from the evaluator: approximate
+                    for y in range(0, TIMELINE_H, 8):
+                        cv2.line(self.base, (ex, y), (ex, min(y + 4, TIMELINE_H - 1)), EVENT_BGR, 2)
+                    cv2.putText(self.base, "~t", (ex + 3, TIMELINE_H - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                                EVENT_BGR, 1, cv2.LINE_AA)  # fmt: skip
+                else:
+                    cv2.line(self.base, (ex, 0), (ex, TIMELINE_H - 1), EVENT_BGR, 2)
 
     def _x(self, t: np.ndarray) -> np.ndarray:
         return 4 + (t - self.t0) / (self.t1 - self.t0) * (FRAME_W - 8)
@@ -281,12 +402,13 @@ def compose_frame(
 ) -> np.ndarray:
     """One FRAME_W × FRAME_H BGR video frame for `step`."""
     frame = np.zeros((FRAME_H, FRAME_W, 3), np.uint8)
-    frame[:CAM_H] = camera_view(replay, step)
-    frame[8 : 8 + BEV_SIZE, CAM_W - BEV_SIZE - 8 : CAM_W - 8] = bev_inset(replay, step)
+    frame[:CAM_H] = camera_view(replay, step, events_near)
+    frame[8 : 8 + BEV_SIZE, CAM_W - BEV_SIZE - 8 : CAM_W - 8] = bev_inset(replay, step, events_near)
     frame[CAM_H:] = timelines.draw(step.t)
     _text(frame, step_caption(step), (10, 24))
     for k, ev in enumerate(events_near or []):
-        msg = f"{ev.get('kind', 'event')}: {str(ev.get('message', ''))[:70]}"
+        approx = "~ " if ev.get("time_source") == "nearest position" else ""
+        msg = f"{approx}{ev.get('kind', 'event')}: {str(ev.get('message', ''))[:70]}"
         _text(frame, [msg], (10, CAM_H - 16 - 20 * k), EVENT_BGR)
     return frame
 
@@ -294,30 +416,24 @@ def compose_frame(
 def frames(replay: Replay, steps: list[Step], event_window_s: float = 1.0) -> Iterator[np.ndarray]:
     """Video frames for `steps`; an event is captioned for `event_window_s` after it happens."""
     timelines = Timelines(steps, replay.events)
+    shown = [e for e in replay.events if e.get("kind") not in PERIODIC_KINDS]
     for step in steps:
-        near = [e for e in replay.events if 0.0 <= step.t - float(e["t"]) <= event_window_s]
+        near = [e for e in shown if 0.0 <= step.t - float(e["t"]) <= event_window_s]
         yield compose_frame(replay, step, timelines, near)
 
 
-def side_by_side(
-    replay: Replay, recorded: Step, other: Step, caption: list[str], fde: np.ndarray, k: int, label: str
-) -> np.ndarray:
-    """Recorded (left) vs counterfactual (right) camera views, with `caption` and an FDE-per-frame strip below."""
-    w, h = 800, 450
-    left = cv2.resize(camera_view(replay, recorded), (w, h), interpolation=cv2.INTER_AREA)
-    right = cv2.resize(camera_view(replay, other), (w, h), interpolation=cv2.INTER_AREA)
+SIDE_W, SIDE_H = 800, 450  # each camera view of the counterfactual video; the frame is 2 * SIDE_W wide
+
+
+def side_by_side(replay: Replay, recorded: Step, other: Step, label: str, panel: np.ndarray) -> np.ndarray:
+    """Recorded (left) vs counterfactual (right) camera views above `panel` (2 * SIDE_W wide; for the video,
+    `agent.replay.cf_panel.CounterfactualPanel.draw`: caption and both runs' timelines)."""
+    if panel.shape[1] != 2 * SIDE_W:
+        raise ValueError(f"panel is {panel.shape[1]} px wide, expected {2 * SIDE_W}")
+    left = cv2.resize(camera_view(replay, recorded), (SIDE_W, SIDE_H), interpolation=cv2.INTER_AREA)
+    right = cv2.resize(camera_view(replay, other), (SIDE_W, SIDE_H), interpolation=cv2.INTER_AREA)
     _text(left, ["recorded agent"], (10, 24))
     _text(right, [label[:60]], (10, 24))
-    panel = np.full((120, 2 * w, 3), 18, np.uint8)
-    for j, line in enumerate(caption):
-        cv2.putText(panel, line, (8, 20 + 20 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
-    if len(fde):  # FDE per frame (0 .. max(3 m, max FDE)) as bars, the current frame highlighted
-        top = max(3.0, float(np.nanmax(fde)))
-        bw = 2 * w / len(fde)
-        for j, v in enumerate(fde):
-            hgt = int(np.clip(v / top, 0, 1) * 36)
-            colour = (0, 255, 255) if j == k else ((0, 0, 230) if v > 1.0 else (0, 160, 0))
-            cv2.rectangle(panel, (int(j * bw), 119 - hgt), (int((j + 1) * bw) - 1, 119), colour, -1)
     return np.vstack([np.hstack([left, right]), panel])
 
 

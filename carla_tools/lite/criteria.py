@@ -25,6 +25,7 @@ formats.
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from carla_tools.lite.world import LiteWorld
 from drive_jepa.frames import LINCOLN_MKZ_2020, wrap_angle
 from drive_jepa.leaderboard_format import INFRACTION_KEYS, PENALTY_FACTORS
 
+_OTHER_ID = re.compile(r"\bid=(\d+)")
 VEHICLE_TYPE = BACKGROUND_TYPE  # type_id reported for SUMO background vehicles
 
 
@@ -91,6 +93,9 @@ class RouteCriteria:
     completed: bool = False
     failure: str = ""
     done: bool = False
+    # every infraction message as it first appears, with the simulation time (s) of the tick that raised it and,
+    # for collisions, the other party's id: the exact times a replay puts on its timeline (lite only)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         r = self.world.route
@@ -130,7 +135,26 @@ class RouteCriteria:
         passed = np.nonzero((rel * self._fwd[index:hi]).sum(-1) > 0)[0]
         return index + int(passed[-1]) if len(passed) else index
 
+    def _counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.infractions.items()}
+
+    def _note_events(self, before: dict[str, int]) -> None:
+        """Timestamp the messages added since `before` (a message rewritten in place, the outside-lanes
+        percentage, keeps the time it first appeared)."""
+        for key, messages in self.infractions.items():
+            for msg in messages[before.get(key, 0) :]:
+                ev: dict[str, Any] = {"t": round(float(self.world.time), 3), "kind": key, "message": msg}
+                other = _OTHER_ID.search(msg)
+                if other and key.startswith("collisions"):
+                    ev["other_id"] = int(other.group(1))
+                self.events.append(ev)
+
     def update(self, world: LiteWorld) -> None:
+        before = self._counts()
+        self._update(world)
+        self._note_events(before)
+
+    def _update(self, world: LiteWorld) -> None:
         loc = world.ego_pose[:2]
         carla_loc = world.ego_carla_location()
         self._route_completion(loc)
@@ -322,6 +346,11 @@ class RouteCriteria:
     def finish(self) -> None:
         """Close the route like the criteria's `terminate`: running scenarios report their end-of-scenario
         criteria; last min-speed checkpoint if > 95 % was driven."""
+        before = self._counts()
+        self._finish()
+        self._note_events(before)
+
+    def _finish(self) -> None:
         self.world.scenarios.finish()
         for event in self.world.scenarios.pop_events():
             self.infractions[event.key].append(event.message)

@@ -8,6 +8,7 @@ record (format A). `run_routes` runs a list of routes into one checkpoint file, 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import time
@@ -27,6 +28,7 @@ from carla_tools.lite.sensors import SensorSpecError, parse_sensors, sensor_tags
 from carla_tools.lite.town import TOWNS, load_town
 from carla_tools.lite.vehicle import as_control
 from carla_tools.lite.world import LiteWorld
+from carla_tools.lite.world_view import world_view
 from drive_jepa.atomic import write_json_atomic
 from drive_jepa.routes import Route
 
@@ -154,6 +156,18 @@ def run_route(
         criteria = RouteCriteria(world, max_ticks=cfg.max_ticks)
         if hasattr(instance, "set_lite_world"):
             instance.set_lite_world(world)
+        if callable(getattr(instance, "set_world_observer", None)):  # recordings: the world around the ego
+            instance.set_world_observer(functools.partial(world_view, world))
+        sent = 0
+
+        def forward_events() -> None:  # the criteria's infractions, timestamped, into the agent's recording
+            nonlocal sent
+            if callable(getattr(instance, "record_event", None)):
+                for ev in criteria.events[sent:]:
+                    extra = {k: v for k, v in ev.items() if k not in ("t", "kind", "message")}
+                    instance.record_event(ev["kind"], ev["message"], timestamp=ev["t"], source="evaluator", **extra)
+            sent = len(criteria.events)
+
         while not criteria.done:
             input_data = world.read_sensors(specs)
             try:
@@ -169,11 +183,14 @@ def run_route(
                 failure = "Simulation crashed"
                 break
             criteria.update(world)
+            if len(criteria.events) > sent:
+                forward_events()
             if cfg.metric_info:
                 metric[str(world.frame - 1)] = _metric_entry(world)
             if on_step is not None:
                 on_step(world, input_data)
         criteria.finish()
+        forward_events()
         duration_game = world.time
         staged = world.scenarios.records()
         agent_stats = None
@@ -199,6 +216,7 @@ def run_route(
         failure=failure or criteria.failure,
     )
     record["meta"]["world"] = "lite"  # not CARLA: reports mark such runs (bench2drive.results.LITE_WORLD)
+    record["meta"]["infraction_events"] = criteria.events  # each message with its simulation time (lite only)
     record["meta"]["lite_scenarios"] = staged  # which scenarios were staged, triggered, ended (lite only)
     # red lights met on the route (front within 15 m of a red stop line of its lane) and run (lite only)
     record["meta"]["red_lights"] = {

@@ -83,7 +83,8 @@ CASES = {
          "nowhere: not a folder of navsim metric caches"),
         (["teachers", "--source", "navsim-cache", "--scenes", "empty", "--out", "t"],
          "empty: no navsim metric caches (metric_cache.pkl) found"),
-        (["teachers", "--source", "navsim-caches", "--scenes", "empty", "--out", "t"], "invalid choice: 'navsim-caches'"),
+        (["teachers", "--source", "navsim-caches", "--scenes", "empty", "--out", "t"],
+         "invalid choice: 'navsim-caches'"),
     ],
     "train": [
         (["train", "steps=-5"], "steps=-5: expected an integer ≥ 1"),

@@ -186,8 +186,11 @@ def test_a_different_model_is_flagged_and_explained(replay_path, tmp_path):
         assert r["differs"] and r["fde_m"] > 1.0
         assert r["cf_score"] >= r["cf_score_of_recorded_like"]
         assert "leftness" in cf.why(r)
-    frame = render.side_by_side(replay, comps[0].step, comps[0].as_step(), ["caption"], np.ones(10), 0, "other")
-    assert frame.shape == (570, 1600, 3)
+    from agent.replay.cf_panel import PANEL_H, CounterfactualPanel
+
+    panel = CounterfactualPanel([c.row for c in comps], replay.events, None, 2 * render.SIDE_W)
+    frame = render.side_by_side(replay, comps[0].step, comps[0].as_step(), "other", panel.draw(0, ["caption"]))
+    assert frame.shape == (render.SIDE_H + PANEL_H, 1600, 3)
 
 
 @pytest.mark.parametrize(
