@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from agent.baselines import RouteFollowModel
+from agent.carla_world import carla_world_observer
 from agent.control import Control
 from agent.model_api import PlanModel
 from agent.policy import DrivingPolicy, Observation, PolicyConfig, StepInfo
@@ -87,8 +88,8 @@ class AgentConfig:
     record: bool = False
     record_dir: str | None = None
     record_options: RecordingConfig = field(default_factory=RecordingConfig)
-    # With record=true, also store the world around the ego where the world gives it (the lite world: actors and
-    # lights within 60 m); never an input of the policy
+    # With record=true, also store the world around the ego where the world gives it (the lite world's actors and
+    # lights within 60 m; in CARLA the leaderboard process's, from CarlaDataProvider); never an input of the policy
     record_world: bool = True
 
 
@@ -336,8 +337,13 @@ class DriveJEPAAgent(AutonomousAgent):
         self._world_observer = observer
 
     def _world_arrays(self) -> dict[str, np.ndarray]:
+        if not self.cfg.record_world:
+            return {}
         obs = getattr(self, "_world_observer", None)
-        if obs is None or not self.cfg.record_world:
+        if obs is None and not getattr(self, "_carla_world_tried", False):
+            self._carla_world_tried = True  # in a leaderboard process: CarlaDataProvider's world (agent.carla_world)
+            obs = self._world_observer = carla_world_observer()
+        if obs is None:
             return {}
         try:
             return {f"world/{k}": v for k, v in obs().items()}
