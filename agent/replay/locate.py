@@ -117,13 +117,65 @@ def _timed_events(replay: Replay, record: dict[str, Any] | None) -> dict[str, li
     return by_kind
 
 
+CONTACT_MARGIN_M = 0.3  # boxes this close count as touching (10 Hz steps can straddle the first contact)
+CONTACT_GAP_S = 1.0  # contact spans with the same actor closer than this are one collision
+_OTHER_ID = re.compile(r"\bid=(\d+)")
+
+
+def _corners(b: np.ndarray, margin: float) -> np.ndarray:
+    """(S, 5) boxes x, y, heading, length, width → (S, 4, 2) corners, grown by `margin` on every side."""
+    c, s = np.cos(b[:, 2]), np.sin(b[:, 2])
+    hl, hw = b[:, 3] / 2 + margin, b[:, 4] / 2 + margin
+    sx = np.array([1.0, 1.0, -1.0, -1.0])
+    sy = np.array([1.0, -1.0, -1.0, 1.0])
+    dx, dy = sx[None] * hl[:, None], sy[None] * hw[:, None]
+    return np.stack(
+        [b[:, None, 0] + c[:, None] * dx - s[:, None] * dy, b[:, None, 1] + s[:, None] * dx + c[:, None] * dy], -1
+    )
+
+
+def contact_times(replay: Replay, other_id: int, margin: float = CONTACT_MARGIN_M) -> list[float]:
+    """Start times of the spans in which the ego's box touches the recorded box of actor `other_id` (recordings
+    with the world around the ego): where the evaluator gave no time, a collision with that actor happened at one
+    of these."""
+    ts, ego_b, oth_b = [], [], []
+    g = F.LINCOLN_MKZ_2020
+    length = float(replay.meta.get("ego_length", g.length))
+    width = float(replay.meta.get("ego_width", g.width))
+    for st in replay.steps:
+        ids, ego = st.arrays.get("world/actor_ids"), st.header.get("ego")
+        if ids is None or ego is None:
+            continue
+        k = np.nonzero(np.asarray(ids) == other_id)[0]
+        if len(k):
+            ts.append(st.t)
+            ego_b.append([*ego["center"][:3], length, width])
+            oth_b.append(np.asarray(st.arrays["world/actor_boxes"], np.float64)[k[0], :5])
+    if not ts:
+        return []
+    a, b = _corners(np.asarray(ego_b, np.float64), margin / 2), _corners(np.asarray(oth_b, np.float64), margin / 2)
+    axes = np.concatenate([a[:, 1:3] - a[:, 0:2], b[:, 1:3] - b[:, 0:2]], 1)  # (S, 4, 2): both boxes' edge directions
+    pa = np.einsum("skd,sad->sak", a, axes)
+    pb = np.einsum("skd,sad->sak", b, axes)
+    touch = ~((pa.max(-1) < pb.min(-1)) | (pb.max(-1) < pa.min(-1))).any(1)
+    starts, last = [], -np.inf
+    for t, hit in zip(ts, touch, strict=True):
+        if hit:
+            if t - last > CONTACT_GAP_S:
+                starts.append(float(t))
+            last = t
+    return starts
+
+
 def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Put the record's infractions on the recording's timeline and add them to `replay.events`.
 
     The time is the evaluator's own (`time_source = "evaluator"`): the k-th message of a kind takes the k-th
     timestamped event of that kind (a message the evaluator rewrites in place, the outside-lanes percentage, keeps
-    the time it first appeared). Only without one is it the time of the recorded step whose ego box centre is
-    nearest to the message's location (`time_source = "nearest position"`, drawn as approximate on the timeline).
+    the time it first appeared). Without one, a collision naming its other party (`id=N`) in a recording with the
+    world takes the start of the j-th span in which the recorded boxes touch, for the j-th collision with N
+    (`time_source = "contact"`, CARLA runs). Only otherwise is it the time of the recorded step whose ego box centre
+    is nearest to the message's location (`time_source = "nearest position"`, drawn as approximate).
     Returns the events (sorted by time); unlocated or unmatched ones are returned without `t`.
     """
     centers = np.array(
@@ -131,10 +183,19 @@ def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[di
     )
     timed = _timed_events(replay, record)
     used: dict[str, int] = {}
+    per_other: dict[int, int] = {}
     added: list[dict[str, Any]] = []
     for ev in infraction_events(record):
         kind = ev["kind"]
         k = used.get(kind, 0)
+        other = _OTHER_ID.search(ev["message"]) if kind.startswith("collisions") else None
+        contacts: list[float] = []
+        if other is not None and k >= len(timed.get(kind, [])):
+            oid = int(other.group(1))
+            contacts = contact_times(replay, oid)
+            j = per_other.get(oid, 0)
+            per_other[oid] = j + 1
+            contacts = contacts[j : j + 1]  # the j-th collision with this actor: its j-th contact
         if k < len(timed.get(kind, [])):
             src = timed[kind][k]
             used[kind] = k + 1
@@ -142,6 +203,10 @@ def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[di
             ev["time_source"] = "evaluator"
             if "other_id" in src:
                 ev["other_id"] = int(src["other_id"])
+        elif contacts and other is not None:
+            ev["t"] = contacts[0]
+            ev["time_source"] = "contact"  # the recorded boxes of the ego and the other party first touch
+            ev["other_id"] = int(other.group(1))
         else:
             loc = ev.get("location_carla")
             if loc is not None and len(centers):

@@ -69,3 +69,18 @@ def test_periodic_measurements_are_ticks_not_events(kind: str) -> None:
     base = Timelines(replay.steps, replay.events).base
     x = int(4 + 5.0 / 19.9 * (FRAME_W - 8))
     assert not np.all(base[20:, x - 1 : x + 2] == np.array([0, 0, 255], np.uint8), axis=-1).any()
+
+
+def test_without_evaluator_times_collisions_take_the_recorded_contact_with_their_other_party() -> None:
+    """CARLA runs (no times from the leaderboard): the recorded world gives them. The same car (id 7) touches the
+    creeping ego at 10.0–10.4 s and again at 15.0–15.3 s: the two messages naming it land 5 s apart."""
+    replay = _crawling_replay()
+    for st in replay.steps:
+        t = st.t
+        touching = 10.0 - 1e-9 <= t <= 10.4 + 1e-9 or 15.0 - 1e-9 <= t <= 15.3 + 1e-9
+        x = st.header["ego"]["center"][0] + (4.0 if touching else 9.0)  # the car's centre ahead of the ego's
+        st.arrays["world/actor_ids"] = np.array([7, 8], np.int32)
+        st.arrays["world/actor_boxes"] = np.array([[x, 50.0, 0.0, 4.5, 1.9, 0.0], [0, 0, 0, 1, 1, 0]], np.float32)
+    placed = attach_infractions(replay, _record(with_times=False))
+    assert [round(e["t"], 2) for e in placed] == [10.0, 15.0]
+    assert {e["time_source"] for e in placed} == {"contact"} and {e["other_id"] for e in placed} == {7}

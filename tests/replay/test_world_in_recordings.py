@@ -116,3 +116,15 @@ def test_recording_the_world_does_not_change_the_drive(tmp_path: Path) -> None:
     assert on["meta"]["infraction_events"] == off["meta"]["infraction_events"]
     assert json.dumps(on["meta"]["duration_game"]) == json.dumps(off["meta"]["duration_game"])
     assert list((tmp_path / "on" / "rec").glob("*.djr")) and not (tmp_path / "off" / "rec").exists()
+
+
+def test_without_the_evaluators_times_the_recorded_contact_gives_them(crossing) -> None:
+    """As in CARLA, where the leaderboard times nothing: the recorded boxes give each collision's time within a
+    step of the evaluator's."""
+    replay, record = crossing
+    exact = {e["kind"]: e["t"] for e in attach_infractions(replay, record) if e["kind"].startswith("collisions")}
+    bare = Replay(replay.path, replay.meta, replay.steps, [e for e in replay.events if e.get("source") != "evaluator"])
+    placed = attach_infractions(bare, {**record, "meta": {}})
+    for e in placed:
+        if e["kind"].startswith("collisions"):
+            assert e["time_source"] == "contact" and abs(e["t"] - exact[e["kind"]]) <= 0.15, e
