@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from agent.replay.counterfactual import DIVERGE_ADE_M, DIVERGE_MIN_FRAMES, Divergence
-from agent.replay.render import EVENT_BGR, SELECTED_BGR
+from agent.replay.render import EVENT_BGR, PERIODIC_KINDS, SELECTED_BGR
 
 PANEL_H = 300
 CAPTION_H = 68
@@ -155,6 +155,8 @@ class CounterfactualPanel:
         top_all, bottom_all = self.plots[0][0] + 1, self.plots[2][1] - 1
         for ev in events:
             if "t" not in ev or not self.t0 - 1e-6 <= float(ev["t"]) <= self.t1 + 1e-6:
+                continue
+            if ev.get("kind") in PERIODIC_KINDS:  # route-checkpoint measurements, not moments
                 continue
             ex = int(self._x(np.array(float(ev["t"]))))
             cv2.line(img, (ex, top_all), (ex, bottom_all), EVENT_BGR, 2)
