@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"DJREPLAY"
 VERSION = 1
-_FILE_HEADER = struct.Struct("<8sHH")
-_RECORD_HEADER = struct.Struct("<4sII")
+FILE_HEADER = struct.Struct("<8sHH")
+RECORD_HEADER = struct.Struct("<4sII")
 _U32 = struct.Struct("<I")
 TAGS = (b"META", b"STEP", b"EVNT", b"ENDR")
 SUFFIX = ".djr"
@@ -114,8 +114,8 @@ class RecordingWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f: BinaryIO | None = self.path.open("xb")  # never overwrite an existing recording
-        self._f.write(_FILE_HEADER.pack(MAGIC, VERSION, 0))
-        self.bytes_written = _FILE_HEADER.size
+        self._f.write(FILE_HEADER.pack(MAGIC, VERSION, 0))
+        self.bytes_written = FILE_HEADER.size
         self.steps = 0
         self._last_flush_t: float | None = None
         self._write(b"META", _pack({"version": VERSION, "recording": dataclasses.asdict(self.cfg), **meta}, []))
@@ -134,9 +134,9 @@ class RecordingWriter:
     def _write(self, tag: bytes, payload: bytes) -> None:
         if self._f is None:
             raise ValueError(f"{self.path}: recording already closed")
-        self._f.write(_RECORD_HEADER.pack(tag, len(payload), zlib.crc32(payload)))
+        self._f.write(RECORD_HEADER.pack(tag, len(payload), zlib.crc32(payload)))
         self._f.write(payload)
-        self.bytes_written += _RECORD_HEADER.size + len(payload)
+        self.bytes_written += RECORD_HEADER.size + len(payload)
 
     def encode_image(self, bgr_or_bgra: np.ndarray) -> tuple[bytes, tuple[int, int]]:
         """Camera frame (H, W, 3|4) BGR(A) uint8 → JPEG bytes at the recording's width and quality, (w, h).
@@ -263,13 +263,13 @@ def iter_records(f: BinaryIO, path: Path) -> Iterator[tuple[bytes, bytes] | str]
     """Yield (tag, payload) per intact record; a final str says why reading stopped early."""
     index = 0
     while True:
-        head = f.read(_RECORD_HEADER.size)
+        head = f.read(RECORD_HEADER.size)
         if not head:
             return
-        if len(head) < _RECORD_HEADER.size:
+        if len(head) < RECORD_HEADER.size:
             yield f"record {index}: truncated header"
             return
-        tag, n, crc = _RECORD_HEADER.unpack(head)
+        tag, n, crc = RECORD_HEADER.unpack(head)
         if tag not in TAGS:
             yield f"record {index}: unknown tag {tag!r}"
             return
@@ -290,10 +290,10 @@ def read_replay(path: str | Path) -> Replay:
     if not p.is_file():
         raise ReplayFormatError(f"{p}: no such recording file")
     with p.open("rb") as f:
-        head = f.read(_FILE_HEADER.size)
-        if len(head) < _FILE_HEADER.size or head[:8] != MAGIC:
+        head = f.read(FILE_HEADER.size)
+        if len(head) < FILE_HEADER.size or head[:8] != MAGIC:
             raise ReplayFormatError(f"{p}: not a drive-jepa recording (expected the {MAGIC.decode()} header)")
-        _, version, _ = _FILE_HEADER.unpack(head)
+        _, version, _ = FILE_HEADER.unpack(head)
         if version != VERSION:
             raise ReplayFormatError(f"{p}: recording format version {version}, this reader supports {VERSION}")
         replay: Replay | None = None

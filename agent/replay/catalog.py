@@ -24,7 +24,7 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 
-from agent.recording import _FILE_HEADER, _RECORD_HEADER, MAGIC, TAGS, VERSION, ReplayFormatError, read_replay
+from agent.recording import FILE_HEADER, MAGIC, RECORD_HEADER, TAGS, VERSION, ReplayFormatError, read_replay
 from agent.replay.locate import RouteArtifacts, attach_infractions, infraction_events, list_routes
 
 VIDEO = "replay.mp4"
@@ -60,20 +60,20 @@ def scan_recording(path: Path) -> RecordingScan:
     size = path.stat().st_size
     steps, last = 0, b""
     with path.open("rb") as f:
-        head = f.read(_FILE_HEADER.size)
-        if len(head) < _FILE_HEADER.size or head[:8] != MAGIC:
+        head = f.read(FILE_HEADER.size)
+        if len(head) < FILE_HEADER.size or head[:8] != MAGIC:
             raise ReplayFormatError(f"{path}: not a drive-jepa recording (expected the {MAGIC.decode()} header)")
-        if _FILE_HEADER.unpack(head)[1] != VERSION:
-            raise ReplayFormatError(f"{path}: recording format version {_FILE_HEADER.unpack(head)[1]}")
-        pos, index = _FILE_HEADER.size, 0
+        if FILE_HEADER.unpack(head)[1] != VERSION:
+            raise ReplayFormatError(f"{path}: recording format version {FILE_HEADER.unpack(head)[1]}")
+        pos, index = FILE_HEADER.size, 0
         while pos < size:
-            rec = f.read(_RECORD_HEADER.size)
-            if len(rec) < _RECORD_HEADER.size:
+            rec = f.read(RECORD_HEADER.size)
+            if len(rec) < RECORD_HEADER.size:
                 return RecordingScan(path, steps, f"record {index}: truncated header")
-            tag, n, _ = _RECORD_HEADER.unpack(rec)
+            tag, n, _ = RECORD_HEADER.unpack(rec)
             if tag not in TAGS:
                 return RecordingScan(path, steps, f"record {index}: unknown tag {tag!r}")
-            pos += _RECORD_HEADER.size + n
+            pos += RECORD_HEADER.size + n
             if pos > size:
                 return RecordingScan(path, steps, f"record {index} ({tag.decode()}): truncated payload")
             f.seek(pos)
