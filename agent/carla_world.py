@@ -53,12 +53,13 @@ class CarlaActorState:
 @dataclass
 class CarlaLightState:
     """One traffic light: its first stop waypoint's transform, its state name ('Red', 'Yellow', 'Green', 'Off'),
-    the lane width there, and whether it is the light affecting the hero."""
+    the lane width there, whether it is the light affecting the hero, and its actor id."""
 
     transform: Any
     state: str
     lane_width: float
     governs_ego: bool
+    light_id: int = -1
 
 
 def world_arrays(
@@ -80,7 +81,7 @@ def world_arrays(
         rows.append([x, y, h, 2 * a.extent.x, 2 * a.extent.y, speed])
         ids.append(int(a.actor_id))
         kinds.append(kind_of(a.type_id))
-    light_rows, governs = [], []
+    light_rows, governs, light_ids = [], [], []
     for lt in lights:
         loc, rot = lt.transform.location, lt.transform.rotation
         if math.hypot(loc.x - ex, loc.y - ey) > radius:
@@ -89,12 +90,14 @@ def world_arrays(
         name = {"Red": "red", "Yellow": "yellow"}.get(str(lt.state), "green")
         light_rows.append([x, y, h, LIGHT_STATES.index(name), lt.lane_width])
         governs.append(bool(lt.governs_ego))
+        light_ids.append(int(lt.light_id))
     return {
         "actor_ids": np.asarray(ids, np.int32),
         "actor_kind": np.asarray(kinds, np.int8),
         "actor_boxes": np.asarray(rows, np.float32).reshape(-1, 6),
         "lights": np.asarray(light_rows, np.float32).reshape(-1, 5),
         "light_governs_ego": np.asarray(governs, bool),
+        "light_ids": np.asarray(light_ids, np.int64),
     }
 
 
@@ -127,7 +130,7 @@ def carla_world_observer(radius: float = RADIUS_M) -> Callable[[], dict[str, np.
             for wp in tl.get_stop_waypoints()[:1]:
                 lights.append(
                     CarlaLightState(wp.transform, str(tl.get_state()), float(wp.lane_width),
-                                    own is not None and tl.id == own.id)
+                                    own is not None and tl.id == own.id, int(tl.id))
                 )  # fmt: skip
         return world_arrays((here.x, here.y), actors, lights, radius)
 

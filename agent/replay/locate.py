@@ -167,6 +167,40 @@ def contact_times(replay: Replay, other_id: int, margin: float = CONTACT_MARGIN_
     return starts
 
 
+_LIGHT_ID = re.compile(r"red light (\d+)")
+
+
+def red_light_crossings(replay: Replay, light_id: int) -> list[float]:
+    """Times at which the ego's rear crosses the stop line of a red light `light_id` (recordings with the world):
+    the step at which the tail first lies past a stop line of that light, within its lane, the light red."""
+    g = F.LINCOLN_MKZ_2020
+    half = float(replay.meta.get("ego_length", g.length)) / 2
+    out: list[float] = []
+    prev: dict[tuple[float, float], float] = {}  # per stop line (its position): the tail's distance past it
+    for st in replay.steps:
+        ids, ego = st.arrays.get("world/light_ids"), st.header.get("ego")
+        if ids is None or ego is None:
+            continue
+        rows = np.nonzero(np.asarray(ids) == light_id)[0]
+        if not len(rows):
+            continue
+        lights = np.asarray(st.arrays["world/lights"], np.float64)[rows]
+        cx, cy, ch = (float(v) for v in ego["center"][:3])
+        # scenario_runner's RunningRedLightTest: the point 0.8 half-lengths behind the centre crosses the line
+        tail = np.array([cx - 0.8 * half * np.cos(ch), cy - 0.8 * half * np.sin(ch)])
+        u = np.stack([np.cos(lights[:, 2]), np.sin(lights[:, 2])], -1)
+        rel = tail[None] - lights[:, :2]
+        along = (rel * u).sum(-1)
+        lateral = np.abs(rel[:, 0] * u[:, 1] - rel[:, 1] * u[:, 0])
+        for row, a, lat in zip(lights, along, lateral, strict=True):
+            key = (round(float(row[0]), 1), round(float(row[1]), 1))
+            crossed = prev.get(key, np.inf) <= 0.0 < a and lat <= row[4] / 2 + 1.5 and int(row[3]) == 0
+            if crossed and (not out or st.t - out[-1] > CONTACT_GAP_S):
+                out.append(float(st.t))
+            prev[key] = float(a)
+    return out
+
+
 def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Put the record's infractions on the recording's timeline and add them to `replay.events`.
 
@@ -174,8 +208,10 @@ def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[di
     timestamped event of that kind (a message the evaluator rewrites in place, the outside-lanes percentage, keeps
     the time it first appeared). Without one, a collision naming its other party (`id=N`) in a recording with the
     world takes the start of the j-th span in which the recorded boxes touch, for the j-th collision with N
-    (`time_source = "contact"`, CARLA runs). Only otherwise is it the time of the recorded step whose ego box centre
-    is nearest to the message's location (`time_source = "nearest position"`, drawn as approximate).
+    (`time_source = "contact"`, CARLA runs), and a red light naming its light (`red light N`) the j-th time the
+    ego's rear crosses a red stop line of N (`time_source = "crossing"`). Only otherwise is it the time of the
+    recorded step whose ego box centre is nearest to the message's location (`time_source = "nearest position"`,
+    drawn as approximate).
     Returns the events (sorted by time); unlocated or unmatched ones are returned without `t`.
     """
     centers = np.array(
@@ -189,13 +225,16 @@ def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[di
         kind = ev["kind"]
         k = used.get(kind, 0)
         other = _OTHER_ID.search(ev["message"]) if kind.startswith("collisions") else None
+        light = _LIGHT_ID.search(ev["message"]) if kind == "red_light" else None
         contacts: list[float] = []
-        if other is not None and k >= len(timed.get(kind, [])):
-            oid = int(other.group(1))
-            contacts = contact_times(replay, oid)
+        source = ""
+        if k >= len(timed.get(kind, [])) and (other is not None or light is not None):
+            oid = int((other or light).group(1))  # type: ignore[union-attr]
+            contacts = contact_times(replay, oid) if other is not None else red_light_crossings(replay, oid)
+            source = "contact" if other is not None else "crossing"
             j = per_other.get(oid, 0)
             per_other[oid] = j + 1
-            contacts = contacts[j : j + 1]  # the j-th collision with this actor: its j-th contact
+            contacts = contacts[j : j + 1]  # the j-th infraction with this actor / light: its j-th contact / crossing
         if k < len(timed.get(kind, [])):
             src = timed[kind][k]
             used[kind] = k + 1
@@ -203,10 +242,11 @@ def attach_infractions(replay: Replay, record: dict[str, Any] | None) -> list[di
             ev["time_source"] = "evaluator"
             if "other_id" in src:
                 ev["other_id"] = int(src["other_id"])
-        elif contacts and other is not None:
+        elif contacts:
             ev["t"] = contacts[0]
-            ev["time_source"] = "contact"  # the recorded boxes of the ego and the other party first touch
-            ev["other_id"] = int(other.group(1))
+            ev["time_source"] = source  # the recorded boxes first touch / the ego's rear crosses the red stop line
+            if other is not None:
+                ev["other_id"] = int(other.group(1))
         else:
             loc = ev.get("location_carla")
             if loc is not None and len(centers):

@@ -30,7 +30,7 @@ def test_carla_actors_and_lights_become_world_arrays() -> None:
         _actor(6, "vehicle.audi.tt", 200.0, 0.0, 0.0),  # 100 m away: left out
     ]
     stop = carla.Transform(carla.Location(x=100.0, y=-20.0, z=0.0), carla.Rotation(yaw=90.0))
-    lights = [CarlaLightState(stop, "Red", 3.5, True), CarlaLightState(stop, "Green", 3.5, False)]
+    lights = [CarlaLightState(stop, "Red", 3.5, True, 31), CarlaLightState(stop, "Green", 3.5, False, 32)]
     out = world_arrays((100.0, 0.0), actors, lights)
     assert set(out) == set(WORLD_ARRAYS)
     assert out["actor_ids"].tolist() == [1, 2, 3, 4, 5]
@@ -40,6 +40,7 @@ def test_carla_actors_and_lights_become_world_arrays() -> None:
     np.testing.assert_allclose(car[3:], [4.8, 2.0, 5.0], atol=1e-5)  # length, width, speed
     np.testing.assert_allclose(out["lights"][:, :2], [[100.0, 20.0], [100.0, 20.0]])
     assert out["lights"][:, 3].tolist() == [0.0, 2.0] and out["light_governs_ego"].tolist() == [True, False]
+    assert out["light_ids"].tolist() == [31, 32]
     assert kind_of("walker.pedestrian.0040") == WORLD_KINDS.index("pedestrian")
 
 
