@@ -97,7 +97,7 @@ def world_arrays(
         "actor_boxes": np.asarray(rows, np.float32).reshape(-1, 6),
         "lights": np.asarray(light_rows, np.float32).reshape(-1, 5),
         "light_governs_ego": np.asarray(governs, bool),
-        "light_ids": np.asarray(light_ids, np.int64),
+        "light_ids": np.asarray(light_ids, np.int32),
     }
 
 

@@ -21,7 +21,7 @@ The world around the ego (`WORLD_ARRAYS`, when the world gives it: the lite worl
 of the policy) rides in each STEP's arrays as `world/<name>`: `actor_ids` (N,) int32, `actor_kind` (N,) int8
 (index into `WORLD_KINDS`), `actor_boxes` (N, 6) float32 WORLD x, y, heading, length, width, speed;
 `lights` (L, 5) float32 stop-line centre x, y, lane heading, state (index into `LIGHT_STATES`), lane width;
-`light_governs_ego` (L,) bool (the light of the ego's lane); `light_ids` (L,) int64 (the id the evaluator's
+`light_governs_ego` (L,) bool (the light of the ego's lane); `light_ids` (L,) int32 (the id the evaluator's
 red-light messages name). Evaluator infractions arrive as EVNT records with
 `source = "evaluator"` and the simulation time of the tick that raised them (`other_id` for collisions).
 """

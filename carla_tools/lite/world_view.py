@@ -38,5 +38,5 @@ def world_view(world: LiteWorld, radius: float = RADIUS_M) -> dict[str, np.ndarr
             np.float32,
         ).reshape(-1, 5),  # stop-line centre x, y, lane heading, state (0 red, 1 yellow, 2 green), lane width
         "light_governs_ego": np.array([ego_lane in (lv.from_lane, lv.via_lane) for lv in lights], bool),
-        "light_ids": np.array([light_numeric_id(lv.tls_id) for lv in lights], np.int64),  # as the messages name them
+        "light_ids": np.array([light_numeric_id(lv.tls_id) for lv in lights], np.int32),  # as the messages name them
     }
