@@ -164,13 +164,15 @@ def run(ns: argparse.Namespace) -> int:
     if record is not None:
         min_speed = 0
         for ev in attach_infractions(replay, record):
-            if "t" not in ev and str(ev["message"]).startswith("Average speed is"):
-                min_speed += 1  # the periodic min-speed reports: no place, no time, not penalised by Bench2Drive
+            if ev.get("kind") in PERIODIC_KINDS or str(ev["message"]).startswith("Average speed is"):
+                min_speed += 1  # the periodic min-speed reports: route checkpoints, not penalised by Bench2Drive
                 continue
             when = f"t={ev['t'] - replay.times[0]:.1f} s" if "t" in ev else "not located"
+            if ev.get("time_source") == "nearest position":
+                when = "t≈" + when[2:] + ", nearest position"
             print(f"infraction ({when}): {ev['message']}")
         if min_speed:
-            print(f"({min_speed} min-speed reports are not placed on the timeline)")
+            print(f"({min_speed} min-speed reports: route checkpoint measurements, ticks on the timeline)")
     idx = select_range(replay, ns)
     steps = [replay.steps[i] for i in idx]
     out = ns.out or replay_dir(path)
