@@ -226,6 +226,13 @@ def test_init_starts_a_run_from_another_checkpoint(tmp_path: Path, capsys):
         train(_cfg(tmp_path / "c", "steps=1", f"init={tmp_path / 'nowhere'}"))
 
 
+def test_count_modes_is_single_linkage_of_end_points():
+    from training.planner.selection_report import count_modes
+
+    assert count_modes([[0, 0], [1, 0], [2.5, 0], [10, 0], [10, 1.5], [30, 30]], 2.0) == 3  # chain, pair, single
+    assert count_modes([[0, 0]], 2.0) == 1 and count_modes([[0, 0], [0, 5]], 2.0) == 2
+
+
 def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, capsys):
 
     _train_target_point_planner(tmp_path, steps=1)
@@ -240,7 +247,11 @@ def test_selection_report_compares_chosen_and_closest_proposals(tmp_path: Path, 
     fixed = next(v for k, v in ranks.items() if k.endswith("(best fixed index)"))
     assert report["ade_closest"] - 1e-5 <= fixed <= ranks["random proposal"] + 1e-5
     assert "EPDMS of the predicted sub-scores" in ranks
-    assert "ADE to the expert: chosen" in capsys.readouterr().out
+    assert 1 <= report["modes"] <= 16 and report["endpoint_spread"] >= 0
+    printed = capsys.readouterr().out
+    assert "ADE to the expert: chosen" in printed and "proposal modes" in printed
+    assert cli_main(["selection-report", *data, "min_speed=4", "min_turn=0.5"]) == 2  # the clip drives straight
+    assert "min_turn=0.5" in capsys.readouterr().err
     assert cli_main(["selection-report", *data, "min_speed=6"]) == 2
     assert "no sample of 3 matches min_speed=6.0" in capsys.readouterr().err
     assert cli_main(["selection-report", "data=bench2drive", f"data.root={tmp_path / 'b2d'}",

@@ -9,7 +9,11 @@ selection) with the **closest** one (least ADE, mean (x, y) distance to the expe
 ADE of each, how far each goes in the horizon against the expert, and the mean of every predicted sub-score for
 both (with the final score and, where the scorer has one, the imitation score `im`). A chosen ADE far above the
 closest one means the proposals hold the expert's plan and the scorer passes it over: a scorer problem, not a
-proposal problem. Prints a table; `out=FILE.json` also writes the figures.
+proposal problem. Also the proposals' multimodality: `modes`, the number of distinct modes per sample (clusters of
+the proposals' end points under single linkage at `mode_radius` m, default 2) and their mean pairwise end-point
+distance; `min_turn=0.5` keeps only samples where the expert turns by ≥ 0.5 rad over the horizon (junction turns,
+where the MTD-on vs MTD-off comparison of issue 15 measures it). Prints a table; `out=FILE.json` also writes the
+figures.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ class SelectionReportConfig:
     seed: int = 0
     threads: int = 2
     out: str = ""  # optional JSON output
+    # only samples where the expert turns: |heading change over the horizon| ≥ this (rad; 0 = every sample). The
+    # junction turns, where several ways are open and multimodal proposals matter
+    min_turn: float = 0.0
+    mode_radius: float = 2.0  # m: proposal end points closer than this (single linkage) are one mode
 
 
 config_lib.register("selection_report", SelectionReportConfig)
@@ -71,6 +79,8 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
         speed = float(s.speed)
         if speed < cfg.min_speed or (cfg.max_speed >= 0 and speed > cfg.max_speed):
             continue
+        if cfg.min_turn > 0 and abs(float(s.trajectory[-1, 2])) < cfg.min_turn:
+            continue
         target = s.target_point[None] if mc.target_point_input else None
         with torch.no_grad():
             out = model(s.video[None], s.status[None], s.projection[None], target_point=target)
@@ -81,6 +91,8 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
             "ade_chosen": float(ade[chosen]), "ade_closest": float(ade[closest]),
             "x_expert": float(human[-1, 0]), "x_chosen": float(traj[chosen, -1, 0]),
             "x_closest": float(traj[closest, -1, 0]), "same": float(chosen == closest),
+            "modes": float(count_modes(traj[:, -1, :2].numpy(), cfg.mode_radius)),
+            "endpoint_spread": float(torch.pdist(traj[:, -1, :2]).mean()) if len(traj) > 1 else 0.0,
         })  # fmt: skip
         per_index.append(ade.numpy())
         for name, pick in alternative_picks(out, mc.proposal.score_names).items():
@@ -101,9 +113,15 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
         if len(rows) >= cfg.samples:
             break
     if not rows:
-        raise ValueError(f"no sample of {len(ds)} matches min_speed={cfg.min_speed} / max_speed={cfg.max_speed}")
+        raise ValueError(
+            f"no sample of {len(ds)} matches min_speed={cfg.min_speed} / max_speed={cfg.max_speed} / "
+            f"min_turn={cfg.min_turn}"
+        )
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    report: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "samples": len(rows), **mean}
+    report: dict[str, Any] = {
+        "checkpoint": str(cfg.checkpoint), "samples": len(rows), "min_turn": cfg.min_turn,
+        "mode_radius": cfg.mode_radius, **mean,
+    }  # fmt: skip
     fixed = np.mean(per_index, 0)
     report["ade_by_ranking"] = {
         **{k: float(np.mean(v)) for k, v in ranked.items()},
@@ -114,6 +132,23 @@ def selection_report(cfg: SelectionReportConfig) -> dict[str, Any]:
         report["subscores_chosen"] = dict(zip(names, np.mean(subs_chosen, 0).round(4).tolist(), strict=False))
         report["subscores_closest"] = dict(zip(names, np.mean(subs_closest, 0).round(4).tolist(), strict=False))
     return report
+
+
+def count_modes(endpoints: Any, radius: float) -> int:
+    """Distinct modes among proposals: clusters of their end points (N, 2) under single linkage at `radius` m
+    (two proposals ending closer than `radius` are one mode, and chains of such pairs too)."""
+    import numpy as np
+
+    pts = np.asarray(endpoints, np.float64).reshape(-1, 2)
+    n = len(pts)
+    label = np.arange(n)
+    close = np.hypot(*(pts[:, None] - pts[None]).transpose(2, 0, 1)) < radius
+    for _ in range(n):  # propagate the smallest label through the linkage graph until it settles
+        new = np.where(close, label[None], n).min(1)
+        if np.array_equal(new, label):
+            break
+        label = new
+    return len(np.unique(label))
 
 
 def alternative_picks(out: Any, score_names: list[str]) -> dict[str, int]:
@@ -141,6 +176,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"ADE to the expert: chosen {r['ade_chosen']:.2f} m, closest proposal {r['ade_closest']:.2f} m "
         f"(the same proposal in {100 * r['same']:.0f} %)",
         f"x at the horizon: expert {r['x_expert']:.1f} m, chosen {r['x_chosen']:.1f} m, closest {r['x_closest']:.1f} m",
+        f"proposal modes (end points {r.get('mode_radius', 2.0):g} m apart, single linkage): {r['modes']:.2f} per "
+        f"sample; mean pairwise end-point distance {r['endpoint_spread']:.2f} m",
     ]
     for name, ade in r.get("ade_by_ranking", {}).items():
         lines.append(f"ADE of the pick of {name}: {ade:.2f} m")
