@@ -71,22 +71,31 @@ def world_arrays(
     """CARLA actors and lights → the recording's world arrays (WORLD frame), those within `radius` of the ego
     (`ego_location_xy`: CARLA x, y of the hero)."""
     ex, ey = float(ego_location_xy[0]), float(ego_location_xy[1])
+
+    def near_pose(transform: Any) -> tuple[float, float, float] | None:
+        """WORLD (x, y, heading) of a CARLA transform within `radius` of the ego, else None."""
+        loc = transform.location
+        if math.hypot(loc.x - ex, loc.y - ey) > radius:
+            return None
+        x, y, h = F.carla_to_world(np.array([loc.x, loc.y, transform.rotation.yaw], np.float64))
+        return float(x), float(y), float(h)
+
     rows, ids, kinds = [], [], []
     for a in actors:
-        loc, rot = a.transform.location, a.transform.rotation
-        if math.hypot(loc.x - ex, loc.y - ey) > radius:
+        pose = near_pose(a.transform)
+        if pose is None:
             continue
-        x, y, h = F.carla_to_world(np.array([loc.x, loc.y, rot.yaw], np.float64))
+        x, y, h = pose
         speed = math.sqrt(a.velocity.x**2 + a.velocity.y**2 + a.velocity.z**2)
         rows.append([x, y, h, 2 * a.extent.x, 2 * a.extent.y, speed])
         ids.append(int(a.actor_id))
         kinds.append(kind_of(a.type_id))
     light_rows, governs, light_ids = [], [], []
     for lt in lights:
-        loc, rot = lt.transform.location, lt.transform.rotation
-        if math.hypot(loc.x - ex, loc.y - ey) > radius:
+        pose = near_pose(lt.transform)
+        if pose is None:
             continue
-        x, y, h = F.carla_to_world(np.array([loc.x, loc.y, rot.yaw], np.float64))
+        x, y, h = pose
         name = {"Red": "red", "Yellow": "yellow"}.get(str(lt.state), "green")
         light_rows.append([x, y, h, LIGHT_STATES.index(name), lt.lane_width])
         governs.append(bool(lt.governs_ego))
