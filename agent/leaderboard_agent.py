@@ -66,10 +66,18 @@ def get_entry_point() -> str:
     return "DriveJEPAAgent"
 
 
+# The Drive-JEPA lite checkpoint shipped in the repository (docs/learn.md, its model card README.md beside it):
+# what `model=drive_jepa_lite`, the default, drives
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "drive_jepa_lite"
+MODELS = ("drive_jepa_lite", "checkpoint", "route_follow")
+
+
 @dataclass
 class AgentConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
-    model: str = "route_follow"  # "route_follow" (no weights) or "checkpoint"
+    # "drive_jepa_lite" (the shipped trained checkpoint, SHIPPED_CHECKPOINT), "checkpoint" (a `drive-jepa train`
+    # folder named by `checkpoint`) or "route_follow" (the weight-free baseline: follows the route, sees nothing)
+    model: str = "drive_jepa_lite"
     checkpoint: str | None = None  # a `drive-jepa train` checkpoint folder when model=checkpoint
     device: str = "auto"  # auto | cpu | cuda (bf16 autocast on CUDA)
     threads: int = 0  # torch CPU threads of the model (0 = torch's default); 1 when routes run in parallel per core
@@ -131,8 +139,8 @@ def check_sensors(sensors: list[dict[str, Any]]) -> None:
 def build_model(cfg: AgentConfig) -> PlanModel:
     if cfg.model == "route_follow":
         return RouteFollowModel()
-    if cfg.model == "checkpoint":
-        if not cfg.checkpoint:
+    if cfg.model in ("checkpoint", "drive_jepa_lite"):
+        if cfg.model == "checkpoint" and not cfg.checkpoint:
             raise ValueError("agent config: model=checkpoint needs `checkpoint` (a drive-jepa train folder)")
         from agent.checkpoint_model import CheckpointPlanModel
 
@@ -140,13 +148,14 @@ def build_model(cfg: AgentConfig) -> PlanModel:
             import torch
 
             torch.set_num_threads(cfg.threads)
-        model = CheckpointPlanModel.load(cfg.checkpoint, device=cfg.device, rig=cfg.policy.rig)
+        path = cfg.checkpoint if cfg.model == "checkpoint" and cfg.checkpoint else str(SHIPPED_CHECKPOINT)
+        model = CheckpointPlanModel.load(path, device=cfg.device, rig=cfg.policy.rig)
         # the pixels reach the model as agent.deploy decided for this checkpoint and rig (crop, size, JPEG), at
         # the frame spacing it was trained with
         cfg.policy.image = model.image
         cfg.policy.history_offsets = model.frame_offsets
         return model
-    raise ValueError(f"agent config: unknown model {cfg.model!r} (expected route_follow or checkpoint)")
+    raise ValueError(f"agent config: unknown model {cfg.model!r} (expected one of {', '.join(MODELS)})")
 
 
 def build_selector(cfg: AgentConfig) -> Selector:
@@ -246,7 +255,11 @@ class DriveJEPAAgent(AutonomousAgent):
         build_selector(cfg)
         sensors = leaderboard_sensors(cfg.policy.rig)
         check_sensors(sensors)
-        what = f"checkpoint {cfg.checkpoint}" if cfg.model == "checkpoint" else cfg.model
+        names = {
+            "checkpoint": f"checkpoint {cfg.checkpoint}",
+            "drive_jepa_lite": f"drive_jepa_lite ({SHIPPED_CHECKPOINT})",
+        }
+        what = names.get(cfg.model, cfg.model)
         return f"agent ok: {what} ({type(model).__name__}), {len(sensors)} sensors"
 
     def sensors(self) -> list[dict[str, Any]]:

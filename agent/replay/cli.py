@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rerun",
         metavar="CHECKPOINT_OR_CONFIG",
-        help="compare with another model: checkpoint folder, agent YAML, route_follow",
+        help="compare with another model: checkpoint folder, agent YAML, route_follow, drive_jepa_lite",
     )
     p.add_argument(
         "--diverge-ade",

@@ -39,7 +39,8 @@ RECORDED_PLAN_DT = ModelOutputs.dt  # recorded proposals follow the model contra
 
 
 def load_rerun_config(spec: str, replay: Replay) -> Any:
-    """`--rerun` argument → AgentConfig: a checkpoint folder, an agent YAML, or a model name (`route_follow`).
+    """`--rerun` argument → AgentConfig: a checkpoint folder, an agent YAML, or a model name (`route_follow`,
+    `drive_jepa_lite`).
 
     The recorded run's config is the base (so the camera and image settings match), then the model is swapped.
     """
@@ -60,10 +61,12 @@ def load_rerun_config(spec: str, replay: Replay) -> Any:
         cfg = AgentConfig()
     if p.is_dir():
         cfg.model, cfg.checkpoint = "checkpoint", str(p)
-    elif spec in ("route_follow",):
+    elif spec in ("route_follow", "drive_jepa_lite"):
         cfg.model, cfg.checkpoint = spec, None
     else:
-        raise ValueError(f"--rerun {spec!r}: expected a checkpoint folder, an agent config YAML or 'route_follow'")
+        raise ValueError(
+            f"--rerun {spec!r}: expected a checkpoint folder, an agent config YAML, 'route_follow' or 'drive_jepa_lite'"
+        )
     cfg.record = False
     return cfg
 

@@ -161,9 +161,44 @@ def test_agent_config_cli_writes_a_loadable_file(tmp_path):
     out = tmp_path / "agent.yaml"
     assert cli.main(["agent-config", "policy.model_period_s=0.2", "--out", str(out)]) == 0
     cfg = la.load_agent_config(out)
-    assert cfg.policy.model_period_s == 0.2 and cfg.model == "route_follow"
+    assert cfg.policy.model_period_s == 0.2 and cfg.model == "drive_jepa_lite"
     with pytest.raises(ValueError, match="checkpoint"):
         la.build_model(la.load_agent_config(out, ["model=checkpoint"]))
+    with pytest.raises(ValueError, match="drive_jepa_lite, checkpoint, route_follow"):
+        la.build_model(la.load_agent_config(out, ["model=transfuser"]))
+
+
+def test_default_agent_drives_the_shipped_drive_jepa_checkpoint(tmp_path):
+    # issue 15: without a config the agent is the trained Drive-JEPA lite model with momentum selection; the
+    # route follower is a named baseline
+    from agent.checkpoint_model import CheckpointPlanModel
+    from agent.selection import MomentumSelector
+
+    cfg = la.AgentConfig()
+    model = la.build_model(cfg)
+    assert isinstance(model, CheckpointPlanModel) and isinstance(la.build_selector(cfg), MomentumSelector)
+    assert (la.SHIPPED_CHECKPOINT / "model.safetensors").is_file()
+    assert "drive_jepa_lite" in la.DriveJEPAAgent.preflight("")
+    # a few steps of the full adapter on the default (1600 × 900) rig: the learned proposals reach the info
+    sim = BicycleSim()
+    pts, opts = l_shaped_route()
+    agent = la.DriveJEPAAgent("localhost", 2000, False)
+    agent.set_global_plan(*sim.global_plan(pts, opts))
+    conf = tmp_path / "agent.yaml"
+    conf.write_text(f"threads: 1\nsave_path: {tmp_path / 'save'}\n")
+    agent.setup(f"{conf}+RouteScenario_1_rep0_Town01_X_0_01_01_00_00_00")
+    agent.sensors()
+    planned = []
+    for _ in range(12):
+        sim.apply(agent.run_step(sim.input_data(1600, 900), sim.t))
+        if agent.last_info is not None and agent.last_info.outputs is not None:
+            planned.append(agent.last_info)
+    agent.destroy()
+    assert len(planned) >= 5  # the model runs at 10 Hz, the sim ticks at 20 Hz
+    info = planned[-1]
+    assert info.outputs is not None
+    assert info.outputs.proposals.shape == (model.loaded.config.proposal.num_proposals, 8, 3)
+    assert info.outputs.subscores  # the scorer head's sub-scores, what momentum selection ranks
 
 
 def test_destroy_after_a_failed_setup_raises_nothing(tmp_path):

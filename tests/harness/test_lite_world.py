@@ -11,7 +11,9 @@ from drive_jepa import cli
 
 def test_demo_runs_one_route_end_to_end_and_eval_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), "--routes", "1", "--vehicles", "5", "--no-video"]) == 0
+    # the weight-free baseline keeps this harness test fast; the default model is checked below
+    argv = ["demo", "--out", str(out), "--routes", "1", "--vehicles", "5", "--no-video", "--model", "route_follow"]
+    assert cli.main(argv) == 0
     merged = json.loads((out / "eval" / "merged.json").read_text())
     (rec,) = merged["_checkpoint"]["records"]
     assert rec["route_id"] == "RouteScenario_25975_rep0"  # the shortest lite route (49 m, Town07)

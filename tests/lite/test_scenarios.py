@@ -22,7 +22,7 @@ from carla_tools.lite.scenarios import known_types
 from carla_tools.lite.town import load_town
 from carla_tools.lite.vehicle import VehicleControl
 from carla_tools.lite.world import LiteWorld
-from drive_jepa.frames import CameraMount
+from drive_jepa.frames import CameraMount, carla_points_to_world
 from drive_jepa.routes import Scenario, load_routes
 
 LITE_ROUTES = Path(__file__).resolve().parents[2] / "carla_tools" / "lite" / "routes" / "bench2drive220_lite.xml"
@@ -345,3 +345,26 @@ def test_scenario_routes_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.Ca
     assert cli_main(["scenario-routes", "--out", str(out), "--exclude", str(tmp_path / "none.xml")]) == 2
     assert "route file not found" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_merge_flow_ends_within_2_m_of_a_sink_point(tmp_path: Path) -> None:
+    # scenario_runner's EnterActorFlow / MergerIntoSlowTraffic(V2) end on InTriggerDistanceToLocation(ego, sink, 2 m)
+    # for the sink waypoint of each same-direction lane, not anywhere on the sink lane (which ended the lite flow
+    # 35-41 m early and removed its cars before the ego had merged)
+    route = _routes()["26401"]  # MergerIntoSlowTrafficV2, Town06
+    seen: dict[str, Any] = {}
+
+    def on_step(world: LiteWorld, _inp: dict[str, Any]) -> None:
+        sc = world.scenarios.scenarios[0]
+        if sc.done and "ego" not in seen:
+            seen["ego"], seen["sinks"] = world.ego_pose[:2].copy(), sc.sink_points.copy()
+
+    rec = run_route(route, BlindFollower, tmp_path, config=CFG, on_step=on_step)
+    assert rec["meta"]["lite_scenarios"][0]["ended_at"] is not None
+    sinks = seen["sinks"]
+    e = route.scenarios[0].params["end_actor_flow"]
+    end = np.asarray(carla_points_to_world(np.array([float(e["x"]), float(e["y"])])))
+    assert len(sinks) >= 2  # the sink road has two lanes this way: one sink point each
+    assert float(np.hypot(*(sinks - end).T).min()) < 1.0  # end_actor_flow itself, on its lane's centre line
+    # the ego stopped the scenario within 2 m of one of them (+ one 0.05 s tick of motion)
+    assert float(np.hypot(*(sinks - seen["ego"]).T).min()) < 2.0 + 0.5

@@ -344,8 +344,10 @@ class JunctionRightTurn(_JunctionFlow):
 @register
 class EnterActorFlow(LiteScenario):
     """A pre-filled flow from `start_actor_flow` to `end_actor_flow` along the lanes; the ego merges into it.
-    Ends when the ego is within 2 m of the sink lane. (One flow on the lane nearest the source point; CARLA
-    runs one per same-direction lane of the source.)"""
+    Ends when the ego is within 2 m of a sink point: `end_actor_flow` on its lane or abreast of it on the other
+    lanes of that road in the same direction (scenario_runner's InTriggerDistanceToLocation on each of
+    `get_same_dir_lanes(sink_wp)`). (One flow on the lane nearest the source point; CARLA runs one per
+    same-direction lane of the source.)"""
 
     type_names = ("EnterActorFlow", "MergerIntoSlowTraffic", "MergerIntoSlowTrafficV2", "HighwayExit")
     timeout = True
@@ -370,10 +372,21 @@ class EnterActorFlow(LiteScenario):
         if pts is None:
             raise ScenarioBuildError("the flow's end cannot be reached from its start along the lanes")
         self.path = Polyline(pts)
-        self.sink_lane = ctx.lane_at(b)[0]
+        self.sink_points = self._sink_points(b)
         self.fs = self.value("flow_speed", 10.0)
         self.gap = self.interval("source_dist_interval", (20.0, 50.0))
         self.flow: Flow | None = None
+
+    def _sink_points(self, b: np.ndarray) -> np.ndarray:
+        """`end_actor_flow` projected on every lane of its road (SUMO: the lanes of one edge run one way)."""
+        town = self.ctx.town
+        edge = town.lanes[self.ctx.lane_at(b)[0]].edge_id
+        pts = []
+        for lane in town.lanes:
+            if lane.edge_id == edge and lane.drivable:
+                line = Polyline(lane.shape)
+                pts.append(line.at(line.project(b)[0])[0])
+        return np.array(pts) if pts else b[None]
 
     def start(self) -> None:
         traffic = self.ctx.world.traffic
@@ -386,8 +399,8 @@ class EnterActorFlow(LiteScenario):
     def tick(self, dt: float) -> bool:
         assert self.flow is not None
         self.flow.tick(dt)
-        lane, dist, _, _ = self.ctx.lane_at(self.ctx.world.ego_pose[:2])
-        return lane == self.sink_lane and dist < 2.0
+        ego = self.ctx.world.ego_pose[:2]
+        return bool((np.hypot(*(self.sink_points - ego).T) < 2.0).any())
 
     def finish(self) -> None:
         if self.flow is not None:
