@@ -6,8 +6,8 @@ Steps (each is a regular command you can run yourself; their output goes under -
      (default: the trained Drive-JEPA lite checkpoint shipped in agent/checkpoints/drive_jepa_lite, model card
      README.md there; `--checkpoint` = your own `drive-jepa train` folder; `--model route_follow` = the
      weight-free baseline that follows the route and sees nothing)
-  3. `drive-jepa eval world=lite` on the N shortest bench2drive220 routes of the lite towns → OUT/eval
-     (the same harness, agent file and results format as CARLA; rerun to resume)
+  3. `drive-jepa eval world=lite` on the N shortest bench2drive220 routes of the lite towns, `--parallel` at once
+     → OUT/eval (the same harness, agent file and results format as CARLA; rerun to resume)
   4. `drive-jepa report OUT/eval` → OUT/eval/report (merged.json, report.md, report.html)
   5. `drive-jepa replay OUT/eval --route-id R` → a video of each route's recording (camera with the model's
      proposals and the chosen plan, bird's-eye view, scores)
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,13 @@ def main(argv: list[str]) -> int:
         prog="drive-jepa demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    p.add_argument("--routes", type=int, default=3, help="how many routes (the shortest lite routes first)")
+    p.add_argument("--routes", type=int, default=2, help="how many routes (the shortest lite routes first)")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="routes run at once (lite worlds in parallel; default: 2, or 1 on a 1-core machine)",
+    )
     p.add_argument(
         "--model",
         choices=("drive_jepa_lite", "route_follow"),
@@ -80,6 +87,7 @@ def main(argv: list[str]) -> int:
             "eval", "world=lite", "--routes", str(routes_file), "--route-ids", ",".join(ids),
             "--agent", str(agent_file), "--agent-config", str(agent_yaml.resolve()), "--out", str(eval_dir),
             "--no-ray", f"evaluator.extra_args=['--lite-vehicles={ns.vehicles}']",
+            f"servers.servers_per_gpu={max(ns.parallel, 1)}",
         ],
     )  # fmt: skip
     if rc != 0:
