@@ -50,7 +50,7 @@ def test_full_sequence_drives_the_route_with_the_real_client(tmp_path):
     agent.setup(conf)
     agent.sensors()
     max_dev = 0.0
-    for _ in range(int(40 / sim.dt)):  # 40 s of driving
+    for _ in range(int(34 / sim.dt)):  # 34 s of driving: at 6 m/s (3 in the turn) to just before the end (181 m)
         control = agent.run_step(sim.input_data(400, 225), sim.t)
         assert isinstance(control, carla.VehicleControl)
         for v in (control.throttle, control.steer, control.brake):

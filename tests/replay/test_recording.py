@@ -36,10 +36,10 @@ def test_one_step_per_model_run_with_everything(recorded):
     assert replay.meta["camera"]["width"] == 400 and replay.meta["camera"]["fov"] == 70.0
     assert np.asarray(replay.meta["route"]["world"]).shape[1] == 2
     s = replay.steps[10]
-    assert s.arrays["proposals"].shape == (33, 8, 3) and s.arrays["proposals"].dtype == np.float16
-    assert s.arrays["scores"].shape == s.arrays["final_scores"].shape == (33,)
+    assert s.arrays["proposals"].shape == (42, 8, 3) and s.arrays["proposals"].dtype == np.float16
+    assert s.arrays["scores"].shape == s.arrays["final_scores"].shape == (42,)
     assert "sub/route_cost" in s.arrays
-    assert 0 <= s.header["selected"] < 33
+    assert 0 <= s.header["selected"] < 42  # route follower: 21 curvatures × 2 speeds
     assert set(s.header["control"]) == {"throttle", "steer", "brake", "reason"}
     assert {"model", "total"} <= set(s.header["timings_ms"])
     assert len(s.header["ego"]["rear_axle"]) == 3 and s.header["route"]["command"] in (1, 2, 3, 4)

@@ -1,7 +1,8 @@
 """Recordings that explain an infraction (issue 16): the lite world's actors and lights in every recorded step, the
 evaluator's exact infraction times, and the replay frames at a pedestrian and a vehicle collision showing the other
 party in the bird's-eye inset and in the camera image. One real lite run (route 27515, PedestrianCrossing, Town03:
-the weight-free route follower hits the crossing pedestrian at 9.0 s and a car at 24.95 s), shared by the tests."""
+the weight-free route follower hits two crossing pedestrians at 5.35 and 6.2 s and a car at 14.5 s), shared by the
+tests."""
 
 from __future__ import annotations
 
@@ -77,13 +78,16 @@ def test_every_step_records_the_world_and_the_evaluator_times_the_infractions(cr
     for s in replay.steps:  # nothing beyond 60 m of the ego's box centre (the world's; the header's is estimated)
         d = np.hypot(*(s.arrays["world/actor_boxes"][:, :2] - np.asarray(s.header["ego"]["center"][:2])).T)
         assert (d <= 60.0 + 0.5).all()  # the header holds the agent's GNSS-based pose, not the true one
-    timed = {e["kind"]: e for e in replay.events if e.get("source") == "evaluator"}
-    assert timed["collisions_pedestrian"]["t"] == pytest.approx(9.0)
-    assert timed["collisions_vehicle"]["t"] == pytest.approx(24.95)
+    timed: dict[str, list[float]] = {}
+    for e in replay.events:
+        if e.get("source") == "evaluator":
+            timed.setdefault(e["kind"], []).append(e["t"])
+    assert timed["collisions_pedestrian"] == pytest.approx([5.35, 6.2])
+    assert timed["collisions_vehicle"] == pytest.approx([14.5])
     assert record["meta"]["infraction_events"][0]["t"] > 0
     placed = attach_infractions(replay, record)
     collisions = [e for e in placed if e["kind"].startswith("collisions")]
-    assert [e["time_source"] for e in collisions] == ["evaluator", "evaluator"]
+    assert [e["time_source"] for e in collisions] == ["evaluator"] * 3
     assert all(isinstance(e["other_id"], int) for e in collisions)
 
 
@@ -100,7 +104,9 @@ def test_the_frame_of_a_collision_shows_the_other_party(crossing, kind: str) -> 
     assert 0 <= u < BEV_SIZE and 0 <= v < BEV_SIZE, (u, v)
     with_ev, without = bev_inset(replay, step, [ev]), bev_inset(replay, step, [])
     assert tuple(with_ev[v, u]) == HIGHLIGHT_BGR and tuple(without[v, u]) != HIGHLIGHT_BGR
-    assert _red(with_ev) > _red(without) + 60
+    # the disc, counted around the party (the rest of the inset may hold other red marks, e.g. a red light)
+    box = np.s_[max(v - 10, 0) : v + 11, max(u - 10, 0) : u + 11]
+    assert _red(with_ev[box]) > _red(without[box]) + 60
     # image: its box outlined red where it is in view (both collisions happen in front of the ego)
     assert _red(camera_view(replay, step, [ev])) > 200 + _red(camera_view(replay, step, []))
     frame = compose_frame(replay, step, Timelines(replay.steps, replay.events), [ev])
@@ -123,10 +129,18 @@ def test_without_the_evaluators_times_the_recorded_contact_gives_them(crossing) 
     recorded lights the red light's, within a step of the evaluator's."""
     replay, record = crossing
     measured = ("collisions_pedestrian", "collisions_vehicle", "red_light")
-    exact = {e["kind"]: e["t"] for e in attach_infractions(replay, record) if e["kind"] in measured}
-    assert set(exact) == set(measured)  # the route follower also runs a red light (at 10.35 s)
+    # the first of each kind: the route follower's second pedestrian (6.2 s) touched it at 5.4 s already, but
+    # the collision test registers a new one only 5 m away from the last (criteria.py), so there they differ
+    exact: dict[str, float] = {}
+    for e in attach_infractions(replay, record):
+        if e["kind"] in measured:
+            exact.setdefault(e["kind"], e["t"])
+    assert set(exact) == set(measured)  # the route follower also runs a red light (at 5.95 s)
     bare = Replay(replay.path, replay.meta, replay.steps, [e for e in replay.events if e.get("source") != "evaluator"])
-    placed = {e["kind"]: e for e in attach_infractions(bare, {**record, "meta": {}}) if e["kind"] in measured}
+    placed: dict[str, dict[str, Any]] = {}
+    for e in attach_infractions(bare, {**record, "meta": {}}):
+        if e["kind"] in measured:
+            placed.setdefault(e["kind"], e)
     for kind, source in zip(measured, ("contact", "contact", "crossing"), strict=True):
         e = placed[kind]
         assert e["time_source"] == source and abs(e["t"] - exact[kind]) <= 0.1 + 1e-6, e  # within one model step
