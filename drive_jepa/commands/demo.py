@@ -13,7 +13,7 @@ Steps (each is a regular command you can run yourself; their output goes under -
      proposals and the chosen plan, bird's-eye view, scores)
 The lite world is not CARLA (simplified physics and rendering; Bench2Drive's scenarios staged as
 docs/lite_world.md describes). The shipped checkpoint is small and CPU-trained: on the 55 lite routes it drives
-worse than the route follower (strict DS 49.40 against 64.43, docs/learn.md); the demo shows it as it is.
+worse than the route follower (strict DS 49.40 against 55.32, docs/learn.md); the demo shows it as it is.
 """
 
 from __future__ import annotations
