@@ -142,6 +142,11 @@ def build_model(cfg: AgentConfig) -> PlanModel:
     if cfg.model in ("checkpoint", "drive_jepa_lite"):
         if cfg.model == "checkpoint" and not cfg.checkpoint:
             raise ValueError("agent config: model=checkpoint needs `checkpoint` (a drive-jepa train folder)")
+        if cfg.model == "drive_jepa_lite" and cfg.checkpoint:
+            raise ValueError(
+                f"agent config: checkpoint={cfg.checkpoint} is used only with model=checkpoint "
+                "(model=drive_jepa_lite drives the shipped checkpoint)"
+            )
         from agent.checkpoint_model import CheckpointPlanModel
 
         if cfg.threads > 0:

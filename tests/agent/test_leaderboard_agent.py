@@ -164,6 +164,8 @@ def test_agent_config_cli_writes_a_loadable_file(tmp_path):
     assert cfg.policy.model_period_s == 0.2 and cfg.model == "drive_jepa_lite"
     with pytest.raises(ValueError, match="checkpoint"):
         la.build_model(la.load_agent_config(out, ["model=checkpoint"]))
+    with pytest.raises(ValueError, match="only with model=checkpoint"):  # never silently the shipped model
+        la.build_model(la.load_agent_config(out, ["checkpoint=runs/mine"]))
     with pytest.raises(ValueError, match="drive_jepa_lite, checkpoint, route_follow"):
         la.build_model(la.load_agent_config(out, ["model=transfuser"]))
 

@@ -11,7 +11,8 @@ from drive_jepa import cli
 
 def test_demo_runs_one_route_end_to_end_and_eval_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
-    # the weight-free baseline keeps this harness test fast; the default model is checked below
+    # the weight-free baseline keeps this harness test fast; the default (learned) model is checked in
+    # tests/agent/test_leaderboard_agent.py::test_default_agent_drives_the_shipped_drive_jepa_checkpoint
     argv = ["demo", "--out", str(out), "--routes", "1", "--vehicles", "5", "--no-video", "--model", "route_follow"]
     assert cli.main(argv) == 0
     merged = json.loads((out / "eval" / "merged.json").read_text())

@@ -378,7 +378,8 @@ class EnterActorFlow(LiteScenario):
         self.flow: Flow | None = None
 
     def _sink_points(self, b: np.ndarray) -> np.ndarray:
-        """`end_actor_flow` projected on every lane of its road (SUMO: the lanes of one edge run one way)."""
+        """`end_actor_flow` (WORLD, the lite frame) projected on every lane of its road (SUMO: the lanes of one
+        edge run one way); (K, 2) WORLD metres."""
         town = self.ctx.town
         edge = town.lanes[self.ctx.lane_at(b)[0]].edge_id
         pts = []
